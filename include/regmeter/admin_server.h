@@ -1,0 +1,33 @@
+// The admin endpoints on --metrics-listen: /metrics and /healthz, served
+// with evhttp (fine for small bodies; the data path does not use evhttp).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+struct event_base;
+
+namespace regmeter {
+
+class Metrics;
+
+class AdminServer {
+ public:
+  // Binds host:port on `base`. Throws std::runtime_error naming the address
+  // and the reason when it cannot bind.
+  AdminServer(event_base* base, const std::string& host, std::uint16_t port, const Metrics& metrics,
+              std::function<bool()> healthy);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  std::uint16_t port() const;  // the bound port (useful with port 0)
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace regmeter

@@ -1,0 +1,74 @@
+// Recording numbers. The data path hands one plain Exchange record per
+// finished request to its thread's MetricsShard; a scrape merges all shards
+// (prometheus-cpp Collectable) and renders the text exposition.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "regmeter/route.h"
+
+namespace regmeter {
+
+using Clock = std::chrono::steady_clock;
+
+// Everything the metrics need to know about one finished request.
+struct Exchange {
+  Handler handler = Handler::other;
+  Method method = Method::other;
+  int status = 0;                        // final status sent to the client; 0 if none was sent
+  std::uint64_t request_body_bytes = 0;  // body bytes actually received from the client
+  std::uint64_t response_body_bytes = 0; // body bytes actually handed to the client
+  Clock::time_point started;             // first byte of the request head
+  Clock::time_point finished;            // last byte of the response written to the client
+  bool reached_upstream = false;         // false for locally generated answers (502, 400, ...)
+};
+
+class MetricsShard;
+
+// Owns one shard per worker thread. Recording goes to the caller's shard
+// (one uncontended mutex each, never a process-wide lock); scraping locks
+// each shard in turn and merges.
+class Metrics {
+ public:
+  explicit Metrics(std::size_t shard_count);
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  MetricsShard& shard(std::size_t index);
+  std::size_t shard_count() const;
+
+  // Prometheus text exposition format 0.0.4 of every metric.
+  std::string render_text() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+class MetricsShard {
+ public:
+  MetricsShard();
+  ~MetricsShard();
+  MetricsShard(const MetricsShard&) = delete;
+  MetricsShard& operator=(const MetricsShard&) = delete;
+
+  // A request head was classified and is now in flight.
+  void request_started(Handler handler);
+  // That request is finished (on every path: success, error, abort).
+  void request_finished(const Exchange& exchange);
+
+  struct Snapshot;  // defined in metrics.cpp
+  void merge_into(Snapshot& out) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace regmeter
