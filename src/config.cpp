@@ -1,1 +1,175 @@
-// placeholder: being written
+#include "regmeter/config.h"
+
+#include <charconv>
+#include <cmath>
+#include <stdexcept>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace regmeter {
+
+std::string HostPort::to_string() const {
+  if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
+  return fmt::format("{}:{}", host, port);
+}
+
+namespace {
+
+std::uint16_t parse_port(std::string_view text) {
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value > 65535)
+    throw std::invalid_argument(fmt::format("'{}' is not a port number (0-65535)", text));
+  return static_cast<std::uint16_t>(value);
+}
+
+double parse_seconds(const std::string& text) {
+  std::size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || !std::isfinite(value) || value <= 0 || value > 86400 * 7)
+    throw std::invalid_argument(fmt::format("'{}' is not a number of seconds (> 0, at most a week)", text));
+  return value;
+}
+
+unsigned parse_count(const std::string& text, unsigned min, unsigned max) {
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < min || value > max)
+    throw std::invalid_argument(fmt::format("'{}' is not a whole number from {} to {}", text, min, max));
+  return value;
+}
+
+}  // namespace
+
+HostPort parse_host_port(const std::string& text) {
+  HostPort result;
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {  // [::1]:5080
+    auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      throw std::invalid_argument(fmt::format("'{}' is not HOST:PORT", text));
+    result.host = text.substr(1, close - 1);
+    port_text = std::string_view(text).substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos || text.find(':') != colon)
+      throw std::invalid_argument(fmt::format("'{}' is not HOST:PORT", text));
+    result.host = text.substr(0, colon);
+    port_text = std::string_view(text).substr(colon + 1);
+  }
+  if (result.host.empty()) throw std::invalid_argument(fmt::format("'{}' has no host", text));
+  result.port = parse_port(port_text);
+  return result;
+}
+
+UpstreamUrl parse_upstream_url(const std::string& text) {
+  UpstreamUrl url;
+  auto scheme_end = text.find("://");
+  if (scheme_end == std::string::npos)
+    throw std::invalid_argument(fmt::format("'{}' is not a URL like http://HOST:PORT", text));
+  url.scheme = text.substr(0, scheme_end);
+  if (url.scheme != "http")
+    throw std::invalid_argument(fmt::format("scheme '{}' is not supported (use http://)", url.scheme));
+  std::string rest = text.substr(scheme_end + 3);
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  if (rest.find('/') != std::string::npos || rest.find('?') != std::string::npos)
+    throw std::invalid_argument(fmt::format("'{}' has a path; give only scheme://HOST:PORT", text));
+  if (rest.find('@') != std::string::npos)
+    throw std::invalid_argument(fmt::format("'{}' has credentials; they are not supported", text));
+  url.authority = rest;
+  bool has_port = !rest.empty() && (rest.front() == '[' ? rest.find("]:") != std::string::npos
+                                                          : rest.find(':') != std::string::npos);
+  url.address = parse_host_port(has_port ? rest : rest + ":80");
+  return url;
+}
+
+std::string usage_text() {
+  return R"(regmeter - a metering reverse proxy for container registries
+
+Usage: regmeter [options]
+
+  --listen HOST:PORT           where clients (docker, skopeo, containerd) connect
+                               (default 0.0.0.0:5080)
+  --upstream URL               the registry to forward to, http://HOST:PORT
+                               (default http://127.0.0.1:5000)
+  --metrics-listen HOST:PORT   /metrics and /healthz (default 127.0.0.1:9180)
+  --threads N                  event-loop threads (default: number of cores)
+  --header-timeout S           seconds to receive a whole request head (default 30)
+  --idle-timeout S             seconds a keep-alive connection may sit idle (default 60)
+  --upstream-timeout S         seconds to connect upstream, and from the end of the
+                               request to the response head (default 120)
+  --shutdown-grace S           seconds in-flight requests may take after SIGTERM (default 30)
+  --max-header-bytes N         largest request head accepted (default 65536)
+  --help                       this text
+  --version                    the version
+)";
+}
+
+CommandLine parse_command_line(const std::vector<std::string>& args) {
+  CommandLine result;
+  Config& config = result.config;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string flag = args[i];
+    std::string value;
+    bool inline_value = false;
+    if (auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+      inline_value = true;
+    }
+    if (flag == "--help" || flag == "-h") {
+      result.action = CommandLine::Action::help;
+      return result;
+    }
+    if (flag == "--version") {
+      result.action = CommandLine::Action::version;
+      return result;
+    }
+    auto take_value = [&]() -> const std::string& {
+      if (!inline_value) {
+        if (i + 1 >= args.size()) throw std::invalid_argument("needs a value");
+        value = args[++i];
+      }
+      return value;
+    };
+    try {
+      if (flag == "--listen") {
+        config.listen = parse_host_port(take_value());
+      } else if (flag == "--upstream") {
+        config.upstream = parse_upstream_url(take_value());
+      } else if (flag == "--metrics-listen") {
+        config.metrics_listen = parse_host_port(take_value());
+      } else if (flag == "--threads") {
+        config.threads = parse_count(take_value(), 1, 256);
+      } else if (flag == "--header-timeout") {
+        config.header_timeout_s = parse_seconds(take_value());
+      } else if (flag == "--idle-timeout") {
+        config.idle_timeout_s = parse_seconds(take_value());
+      } else if (flag == "--upstream-timeout") {
+        config.upstream_timeout_s = parse_seconds(take_value());
+      } else if (flag == "--shutdown-grace") {
+        config.shutdown_grace_s = parse_seconds(take_value());
+      } else if (flag == "--max-header-bytes") {
+        config.max_header_bytes = parse_count(take_value(), 1024, 1024 * 1024);
+      } else {
+        result.action = CommandLine::Action::error;
+        result.error = fmt::format("regmeter: unknown option '{}' (see --help)", args[i]);
+        return result;
+      }
+    } catch (const std::invalid_argument& e) {
+      result.action = CommandLine::Action::error;
+      result.error = fmt::format("regmeter: {}: {}", flag, e.what());
+      return result;
+    }
+  }
+  if (config.threads == 0) config.threads = std::max(1u, std::thread::hardware_concurrency());
+  return result;
+}
+
+}  // namespace regmeter

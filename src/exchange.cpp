@@ -1,1 +1,605 @@
-// placeholder: being written
+#include "regmeter/exchange.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <fmt/format.h>
+
+#include "regmeter/headers.h"
+#include "regmeter/log.h"
+#include "regmeter/worker.h"
+
+namespace regmeter {
+
+namespace {
+
+constexpr std::size_t kMaxResponseHead = 256 * 1024;
+constexpr double kLingerSeconds = 2.0;
+
+std::string peer_ip(const sockaddr* address) {
+  char text[INET6_ADDRSTRLEN] = "unknown";
+  if (address->sa_family == AF_INET)
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(address)->sin_addr, text, sizeof text);
+  else if (address->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr, text, sizeof text);
+  return text;
+}
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 431: return "Request Header Fields Too Large";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+  }
+}
+
+// A JSON string body for messages we write ourselves (no quotes or
+// backslashes expected, but never emit broken JSON).
+std::string json_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+    out.push_back(c);
+  }
+  return out;
+}
+
+// Finds the end of a head in `buffer`, starting at `from`; returns the head's
+// length including the blank line, or 0.
+std::size_t search_head_end(evbuffer* buffer, std::size_t from) {
+  evbuffer_ptr start;
+  if (evbuffer_ptr_set(buffer, &start, from, EVBUFFER_PTR_SET) != 0) return 0;
+  evbuffer_ptr found = evbuffer_search(buffer, "\r\n\r\n", 4, &start);
+  return found.pos < 0 ? 0 : static_cast<std::size_t>(found.pos) + 4;
+}
+
+// Feeds the front of `source` to `parser` until its message ends, then moves
+// exactly those bytes onto `destination` (chain moves, no copies).
+struct BodyMove {
+  std::uint64_t body_bytes = 0;
+  std::size_t moved = 0;
+  bool ok = true;
+};
+BodyMove move_body(MessageParser& parser, evbuffer* source, evbuffer* destination) {
+  BodyMove result;
+  constexpr int kSegments = 16;
+  // Bounded: every round consumes bytes or stops.
+  while (!parser.complete() && evbuffer_get_length(source) > 0) {
+    evbuffer_iovec segments[kSegments];
+    int count = std::min(evbuffer_peek(source, -1, nullptr, segments, kSegments), kSegments);
+    std::size_t consumed = 0;
+    for (int i = 0; i < count && !parser.complete(); ++i) {
+      auto progress = parser.parse_body({static_cast<const char*>(segments[i].iov_base), segments[i].iov_len});
+      consumed += progress.consumed;
+      result.body_bytes += progress.body_bytes;
+      if (!progress.ok) {
+        result.ok = false;
+        break;
+      }
+      if (progress.consumed < segments[i].iov_len) break;
+    }
+    if (consumed > 0) {
+      evbuffer_remove_buffer(source, destination, consumed);
+      result.moved += consumed;
+    }
+    if (!result.ok || consumed == 0) break;
+  }
+  return result;
+}
+
+}  // namespace
+
+ClientConnection::ClientConnection(Worker& worker, int fd, const sockaddr* peer, int)
+    : worker_(worker), client_(std::make_unique<Stream>(worker.base(), fd, static_cast<StreamHandler*>(this))), client_address_(peer_ip(peer)) {
+  timer_ = event_new(worker_.base(), -1, 0, &ClientConnection::on_timer, this);
+}
+
+ClientConnection::~ClientConnection() {
+  event_free(timer_);
+}
+
+void ClientConnection::start() {
+  client_->set_low_watermark(worker_.limits().low_watermark);
+  client_->set_reading(true);
+  arm_timer(Timer::idle, worker_.config().idle_timeout_s);
+}
+
+void ClientConnection::begin_shutdown() {
+  if (dead_) return;
+  if (phase_ == Phase::reading_head && client_input() == 0) {
+    destroy();
+    return;
+  }
+  close_after_ = true;
+}
+
+std::size_t ClientConnection::client_input() const { return evbuffer_get_length(client_->input()); }
+std::size_t ClientConnection::client_output() const { return evbuffer_get_length(client_->output()); }
+
+// ---------------------------------------------------------------- events
+
+void ClientConnection::on_stream_readable(Stream& stream) {
+  if (dead_) return;
+  if (is_client(stream)) {
+    switch (phase_) {
+      case Phase::reading_head: read_request_head(); break;
+      case Phase::exchanging: pump_request_body(); break;
+      case Phase::connecting_upstream:
+      case Phase::finishing: update_flow(); break;
+      case Phase::lingering: evbuffer_drain(client_->input(), client_input()); break;
+    }
+    if (dead_) return;
+    if (client_->peer_closed()) client_closed_input();
+    return;
+  }
+  if (!response_head_sent_) read_response_head();
+  if (dead_) return;
+  if (response_head_sent_ && !response_done_) pump_response_body();
+  if (dead_) return;
+  if (upstream_ && upstream_->stream->peer_closed() && !response_done_) {
+    if (response_head_sent_ && response_parser_.body_until_eof()) {
+      response_parser_.finish_at_eof();
+      response_complete();
+    } else {
+      upstream_failed("upstream closed the connection before the response was complete", false);
+    }
+  }
+}
+
+void ClientConnection::on_stream_drained(Stream& stream) {
+  if (dead_) return;
+  if (is_client(stream) && phase_ == Phase::finishing && client_output() == 0) {
+    finish_exchange();
+    return;
+  }
+  update_flow();
+}
+
+void ClientConnection::on_stream_error(Stream& stream, const std::string& what) {
+  if (dead_) return;
+  if (is_client(stream)) {
+    destroy();  // the client is gone; destroy() records what was in flight
+    return;
+  }
+  upstream_failed(what, false);
+}
+
+void ClientConnection::on_stream_connected(Stream&) {
+  if (dead_) return;
+  send_request_head();
+}
+
+void ClientConnection::client_closed_input() {
+  switch (phase_) {
+    case Phase::reading_head:
+    case Phase::lingering:
+      destroy();
+      return;
+    case Phase::connecting_upstream:
+    case Phase::exchanging:
+      if (!request_done_) {
+        // Aborted mid-request: the upstream request is dropped with its
+        // connection, so nothing half-sent is completed on the client's behalf.
+        destroy();
+        return;
+      }
+      close_after_ = true;
+      return;
+    case Phase::finishing:
+      close_after_ = true;
+      return;
+  }
+}
+
+// ---------------------------------------------------------------- request
+
+void ClientConnection::read_request_head() {
+  std::size_t available = client_input();
+  if (available == 0) return;
+  if (!head_started_) {
+    head_started_ = true;
+    record_ = Exchange{};
+    record_.started = Clock::now();
+    arm_timer(Timer::header, worker_.config().header_timeout_s);
+  }
+  const std::size_t limit = worker_.config().max_header_bytes;
+  std::size_t head_length = search_head_end(client_->input(), head_scan_from_);
+  if (head_length == 0) {
+    head_scan_from_ = available > 3 ? available - 3 : 0;
+    if (available > limit) send_local_response(431, "UNSUPPORTED", fmt::format("request head larger than {} bytes", limit));
+    return;
+  }
+  head_scan_from_ = 0;
+  if (head_length > limit) {
+    send_local_response(431, "UNSUPPORTED", fmt::format("request head larger than {} bytes", limit));
+    return;
+  }
+  const char* bytes = reinterpret_cast<const char*>(evbuffer_pullup(client_->input(), static_cast<ev_ssize_t>(head_length)));
+  request_parser_.reset();
+  bool parsed = request_parser_.parse_head({bytes, head_length});
+  evbuffer_drain(client_->input(), head_length);
+  if (!parsed) {
+    send_local_response(400, "UNSUPPORTED", "malformed request: " + request_parser_.error());
+    return;
+  }
+  start_exchange(request_parser_.head());
+}
+
+void ClientConnection::start_exchange(const MessageHead& request) {
+  record_.method = method_from_string(request.method);
+  head_request_ = record_.method == Method::head;
+  request_done_ = request_parser_.complete();
+  close_after_ = close_after_ || !request.keep_alive || worker_.draining();
+  if (request.method == "CONNECT") {
+    send_local_response(405, "UNSUPPORTED", "CONNECT is not supported: this is a registry proxy");
+    return;
+  }
+  if (request.http_major != 1) {
+    send_local_response(505, "UNSUPPORTED", "only HTTP/1.x is supported");
+    return;
+  }
+  std::string target = origin_form(request.target);
+  if (target.empty()) {
+    send_local_response(400, "UNSUPPORTED", "request target is neither origin-form nor absolute-form");
+    return;
+  }
+  route_ = classify(record_.method, target);
+  record_.handler = route_.handler;
+  worker_.metrics().request_started(record_.handler);
+  in_flight_ = true;
+  const std::string* host = request.find("Host");
+  client_host_ = host ? *host : worker_.config().listen.to_string();
+  upstream_head_ = upstream_request_head(request, target, {client_address_, "http"});
+
+  if (auto idle = worker_.pool().take_idle(this)) {
+    upstream_ = std::move(idle);
+    send_request_head();
+    return;
+  }
+  connect_upstream();
+}
+
+void ClientConnection::connect_upstream() {
+  std::string error;
+  upstream_ = worker_.pool().connect(this, error);
+  if (!upstream_) {
+    upstream_failed("connect: " + error, false);
+    return;
+  }
+  phase_ = Phase::connecting_upstream;
+  arm_timer(Timer::upstream, worker_.config().upstream_timeout_s);
+  update_flow();
+}
+
+void ClientConnection::send_request_head() {
+  phase_ = Phase::exchanging;
+  if (timer_purpose_ == Timer::upstream || timer_purpose_ == Timer::header) arm_timer(Timer::none, 0);
+  upstream_->stream->set_low_watermark(worker_.limits().low_watermark);
+  evbuffer_add(upstream_->stream->output(), upstream_head_.data(), upstream_head_.size());
+  if (request_done_) arm_timer(Timer::upstream, worker_.config().upstream_timeout_s);
+  pump_request_body();
+}
+
+void ClientConnection::pump_request_body() {
+  if (!request_done_) {
+    BodyMove move = move_body(request_parser_, client_->input(), upstream_->stream->output());
+    record_.request_body_bytes += move.body_bytes;
+    if (move.moved > 0) body_bytes_forwarded_ = true;
+    if (!move.ok) {
+      send_local_response(400, "UNSUPPORTED", "malformed request body: " + request_parser_.error());
+      return;
+    }
+    if (request_parser_.complete()) {
+      request_done_ = true;
+      if (!response_head_sent_) arm_timer(Timer::upstream, worker_.config().upstream_timeout_s);
+    }
+  }
+  if (!upstream_->stream->flush()) {
+    upstream_failed("write to upstream failed", false);
+    return;
+  }
+  update_flow();
+}
+
+// ---------------------------------------------------------------- response
+
+void ClientConnection::read_response_head() {
+  // Bounded: each round consumes one interim (1xx) head or returns.
+  for (int round = 0; round < 16; ++round) {
+    evbuffer* input = upstream_->stream->input();
+    std::size_t available = evbuffer_get_length(input);
+    if (available == 0) return;
+    std::size_t head_length = search_head_end(input, 0);
+    if (head_length == 0) {
+      if (available > kMaxResponseHead) upstream_failed("upstream response head too large", false);
+      return;
+    }
+    const char* bytes = reinterpret_cast<const char*>(evbuffer_pullup(input, static_cast<ev_ssize_t>(head_length)));
+    response_parser_.reset(head_request_);
+    bool parsed = response_parser_.parse_head({bytes, head_length});
+    evbuffer_drain(input, head_length);
+    if (!parsed) {
+      upstream_failed("malformed upstream response: " + response_parser_.error(), false);
+      return;
+    }
+    const MessageHead& head = response_parser_.head();
+    ResponseContext context{worker_.config().upstream.authority, "http", client_host_, false};
+    if (head.status >= 100 && head.status < 200) {
+      if (head.status == 101) {
+        upstream_failed("upstream switched protocols, which is not supported", false);
+        return;
+      }
+      // 100 Continue and friends: relay and wait for the final head.
+      std::string interim = client_response_head(head, context);
+      evbuffer_add(client_->output(), interim.data(), interim.size());
+      if (!client_->flush()) {
+        destroy();
+        return;
+      }
+      continue;
+    }
+    response_head_sent_ = true;
+    record_.status = head.status;
+    record_.reached_upstream = true;
+    if (timer_purpose_ == Timer::upstream) arm_timer(Timer::none, 0);
+    if (!head.keep_alive) upstream_reusable_ = false;
+    if (response_parser_.body_until_eof()) {
+      // The body ends when the upstream closes, so the client can only tell
+      // where it ends by us closing too.
+      upstream_reusable_ = false;
+      close_after_ = true;
+    }
+    // Answered before the request body was all sent: the rest of it cannot
+    // be told apart from a next request, so this connection ends here.
+    if (!request_done_) close_after_ = true;
+    context.close_connection = close_after_;
+    std::string out = client_response_head(head, context);
+    evbuffer_add(client_->output(), out.data(), out.size());
+    if (response_parser_.complete()) {
+      response_complete();
+      return;
+    }
+    client_->set_low_watermark(worker_.limits().low_watermark);
+    return;
+  }
+  upstream_failed("too many interim responses", false);
+}
+
+void ClientConnection::pump_response_body() {
+  BodyMove move = move_body(response_parser_, upstream_->stream->input(), client_->output());
+  record_.response_body_bytes += move.body_bytes;
+  if (!move.ok) {
+    upstream_failed("malformed upstream response body: " + response_parser_.error(), false);
+    return;
+  }
+  if (!client_->flush()) {
+    destroy();
+    return;
+  }
+  if (response_parser_.complete()) {
+    response_complete();
+    return;
+  }
+  update_flow();
+}
+
+void ClientConnection::response_complete() {
+  response_done_ = true;
+  bool clean = upstream_reusable_ && request_done_ && evbuffer_get_length(upstream_->stream->input()) == 0 &&
+               !upstream_->stream->peer_closed();
+  release_upstream(clean);
+  if (!request_done_) close_after_ = true;
+  phase_ = Phase::finishing;
+  arm_timer(Timer::none, 0);
+  client_->set_low_watermark(0);
+  if (!client_->flush()) {
+    destroy();
+    return;
+  }
+  if (client_output() == 0) {
+    finish_exchange();
+    return;
+  }
+  update_flow();
+}
+
+void ClientConnection::finish_exchange() {
+  record_.finished = Clock::now();
+  if (in_flight_) {
+    worker_.metrics().request_finished(record_);
+    in_flight_ = false;
+  }
+  if (close_after_ || worker_.draining() || client_->peer_closed()) {
+    close_connection();
+    return;
+  }
+  // Ready for the next request on this keep-alive connection.
+  phase_ = Phase::reading_head;
+  head_started_ = false;
+  route_ = Route{};
+  upstream_head_.clear();
+  head_request_ = request_done_ = response_head_sent_ = response_done_ = false;
+  body_bytes_forwarded_ = retried_ = false;
+  upstream_reusable_ = true;
+  client_->set_low_watermark(worker_.limits().low_watermark);
+  arm_timer(Timer::idle, worker_.config().idle_timeout_s);
+  update_flow();
+  if (client_input() > 0) read_request_head();  // a pipelined request is already here
+}
+
+// ---------------------------------------------------------------- failures
+
+void ClientConnection::upstream_failed(const std::string& what, bool timed_out) {
+  bool was_reused = upstream_ && upstream_->requests_served > 0;
+  bool nothing_received = upstream_ && evbuffer_get_length(upstream_->stream->input()) == 0;
+  release_upstream(false);
+  if (response_head_sent_) {
+    // Mid-response: close so the client sees a truncated transfer, never a
+    // short body passed off as complete.
+    log_warn("upstream {} failed mid-response ({}): closing the client connection", worker_.pool().address().description, what);
+    destroy();
+    return;
+  }
+  // A pooled connection the upstream had just closed: replay the request
+  // once on a fresh one, when nothing of a body was sent.
+  if (!timed_out && was_reused && nothing_received && !retried_ && !body_bytes_forwarded_ && request_done_) {
+    retried_ = true;
+    connect_upstream();
+    return;
+  }
+  log_warn("upstream {}: {}", worker_.pool().address().description, what);
+  send_local_response(timed_out ? 504 : 502, "UNAVAILABLE", fmt::format("upstream registry {}: {}",
+                      timed_out ? "timed out" : "unavailable", what));
+}
+
+void ClientConnection::send_local_response(int status, std::string_view code, std::string_view message) {
+  if (response_head_sent_) {
+    destroy();
+    return;
+  }
+  if (!in_flight_) {
+    // Rejected before classification: counted as `other`.
+    record_.handler = Handler::other;
+    worker_.metrics().request_started(record_.handler);
+    in_flight_ = true;
+  }
+  release_upstream(false);
+  if (!request_done_) close_after_ = true;
+  std::string body = fmt::format(R"({{"errors":[{{"code":"{}","message":"{}"}}]}})", code, json_escape(message));
+  body.push_back('\n');
+  std::string head = fmt::format(
+      "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n"
+      "Docker-Distribution-Api-Version: registry/2.0\r\n{}\r\n",
+      status, reason_phrase(status), body.size(), close_after_ ? "Connection: close\r\n" : "");
+  evbuffer_add(client_->output(), head.data(), head.size());
+  if (!head_request_) evbuffer_add(client_->output(), body.data(), body.size());
+  record_.status = status;
+  record_.response_body_bytes = head_request_ ? 0 : body.size();
+  response_head_sent_ = true;
+  response_done_ = true;
+  phase_ = Phase::finishing;
+  arm_timer(Timer::none, 0);
+  client_->set_low_watermark(0);
+  if (!client_->flush()) {
+    destroy();
+    return;
+  }
+  if (client_output() == 0) {
+    finish_exchange();
+    return;
+  }
+  update_flow();
+}
+
+void ClientConnection::release_upstream(bool reusable) {
+  if (!upstream_) return;
+  if (reusable)
+    worker_.pool().give_back(std::move(upstream_));
+  upstream_.reset();
+}
+
+// ---------------------------------------------------------------- flow
+
+void ClientConnection::update_flow() {
+  if (dead_) return;
+  const FlowLimits& limits = worker_.limits();
+  // Client → upstream: pause reading the client when its bytes pile up
+  // here or in the upstream's send queue; resume once drained to the low mark.
+  std::size_t pressure = client_input();
+  if (phase_ == Phase::exchanging && !request_done_ && upstream_)
+    pressure = std::max(pressure, evbuffer_get_length(upstream_->stream->output()));
+  bool read_client = phase_ == Phase::reading_head || phase_ == Phase::lingering ||
+                     (client_->reading() ? pressure < limits.high_watermark : pressure <= limits.low_watermark);
+  client_->set_reading(read_client);
+
+  // Upstream → client, the same way.
+  if (upstream_ && phase_ == Phase::exchanging) {
+    std::size_t backlog = client_output();
+    bool read_upstream = upstream_->stream->reading() ? backlog < limits.high_watermark
+                                                      : backlog <= limits.low_watermark;
+    upstream_->stream->set_reading(read_upstream);
+  }
+}
+
+void ClientConnection::arm_timer(Timer purpose, double seconds) {
+  timer_purpose_ = purpose;
+  if (purpose == Timer::none) {
+    event_del(timer_);
+    return;
+  }
+  timeval tv;
+  tv.tv_sec = static_cast<time_t>(seconds);
+  tv.tv_usec = static_cast<suseconds_t>((seconds - static_cast<double>(tv.tv_sec)) * 1e6);
+  event_add(timer_, &tv);
+}
+
+void ClientConnection::on_timer(int, short, void* arg) {
+  auto* self = static_cast<ClientConnection*>(arg);
+  if (self->dead_) return;
+  switch (self->timer_purpose_) {
+    case Timer::none: return;
+    case Timer::idle:
+    case Timer::linger:
+      self->destroy();
+      return;
+    case Timer::header:
+      self->send_local_response(408, "UNSUPPORTED",
+                                fmt::format("request head not received within {} s", self->worker_.config().header_timeout_s));
+      return;
+    case Timer::upstream:
+      self->upstream_failed(fmt::format("no response within {} s", self->worker_.config().upstream_timeout_s), true);
+      return;
+  }
+}
+
+// ---------------------------------------------------------------- closing
+
+void ClientConnection::close_connection() {
+  bool unread = client_input() > 0 || !request_done_;
+  if (!unread || client_->peer_closed()) {
+    destroy();
+    return;
+  }
+  // The client may still be sending the request we answered early. Closing
+  // with unread bytes makes the kernel send a reset, which can destroy our
+  // answer in flight; so stop writing, read and discard for a moment first.
+  phase_ = Phase::lingering;
+  ::shutdown(client_->fd(), SHUT_WR);
+  evbuffer_drain(client_->input(), client_input());
+  client_->set_reading(true);
+  arm_timer(Timer::linger, kLingerSeconds);
+}
+
+void ClientConnection::destroy() {
+  if (dead_) return;
+  dead_ = true;
+  if (in_flight_) {
+    record_.finished = Clock::now();
+    worker_.metrics().request_finished(record_);
+    in_flight_ = false;
+  }
+  arm_timer(Timer::none, 0);
+  upstream_.reset();
+  client_.reset();
+  worker_.forget(this);
+  // Deleted from the loop, not here: callers up the stack still hold `this`.
+  timeval now{0, 0};
+  event_base_once(worker_.base(), -1, EV_TIMEOUT, [](int, short, void* arg) {
+    delete static_cast<ClientConnection*>(arg);
+  }, this, &now);
+}
+
+}  // namespace regmeter

@@ -1,1 +1,120 @@
-// placeholder: being written
+#include "regmeter/headers.h"
+
+#include <fmt/format.h>
+
+namespace regmeter {
+
+namespace {
+
+bool starts_with_ci(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
+}
+
+// Whether `token` appears in a comma-separated header value, ignoring case
+// and optional whitespace.
+bool list_contains(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    auto comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (iequals(item, token)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+void append_header(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  out.append(value);
+  out.append("\r\n");
+}
+
+}  // namespace
+
+bool is_hop_by_hop(std::string_view name, const MessageHead& head) {
+  if (iequals(name, "Connection") || iequals(name, "Keep-Alive") || iequals(name, "TE") ||
+      iequals(name, "Trailer") || iequals(name, "Upgrade") || starts_with_ci(name, "Proxy-"))
+    return true;
+  for (const auto& field : head.headers)
+    if (iequals(field.name, "Connection") && list_contains(field.value, name)) return true;
+  return false;
+}
+
+std::string upstream_request_head(const MessageHead& request, std::string_view origin_target,
+                                  const ForwardContext& context) {
+  std::string out;
+  out.reserve(256 + request.target.size() + request.headers.size() * 48);
+  out.append(request.method).append(" ").append(origin_target).append(" HTTP/1.1\r\n");
+  std::string forwarded_for;
+  const std::string* host = nullptr;
+  for (const auto& field : request.headers) {
+    if (is_hop_by_hop(field.name, request)) continue;
+    if (iequals(field.name, "X-Forwarded-For")) {
+      if (!forwarded_for.empty()) forwarded_for.append(", ");
+      forwarded_for.append(field.value);
+      continue;
+    }
+    // We are the edge: what a client claims here is not trusted.
+    if (iequals(field.name, "X-Forwarded-Proto") || iequals(field.name, "X-Forwarded-Host")) continue;
+    if (iequals(field.name, "Host") && !host) host = &field.value;
+    append_header(out, field.name, field.value);
+  }
+  if (!forwarded_for.empty()) forwarded_for.append(", ");
+  forwarded_for.append(context.client_address);
+  append_header(out, "X-Forwarded-For", forwarded_for);
+  append_header(out, "X-Forwarded-Proto", context.proxy_scheme);
+  if (host) append_header(out, "X-Forwarded-Host", *host);
+  // An HTTP/1.0 client's message is still sent as HTTP/1.1 upstream, where
+  // keep-alive is the default; nothing to add.
+  out.append("\r\n");
+  return out;
+}
+
+std::string rewrite_location(std::string_view location, const ResponseContext& context) {
+  auto scheme_end = location.find("://");
+  if (scheme_end == std::string_view::npos || context.client_host.empty()) return std::string(location);
+  std::string_view scheme = location.substr(0, scheme_end);
+  std::string_view rest = location.substr(scheme_end + 3);
+  std::size_t authority_end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, authority_end);
+  if (!iequals(scheme, "http") && !iequals(scheme, "https")) return std::string(location);
+  if (!iequals(authority, context.upstream_authority)) return std::string(location);
+  std::string_view tail = authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
+  return fmt::format("{}://{}{}", context.proxy_scheme, context.client_host, tail);
+}
+
+std::string client_response_head(const MessageHead& response, const ResponseContext& context) {
+  std::string out;
+  out.reserve(256 + response.headers.size() * 48);
+  out.append(fmt::format("HTTP/1.1 {} ", response.status));
+  out.append(response.reason).append("\r\n");
+  for (const auto& field : response.headers) {
+    if (is_hop_by_hop(field.name, response)) continue;
+    if (iequals(field.name, "Location")) {
+      append_header(out, field.name, rewrite_location(field.value, context));
+      continue;
+    }
+    append_header(out, field.name, field.value);
+  }
+  if (context.close_connection) append_header(out, "Connection", "close");
+  out.append("\r\n");
+  return out;
+}
+
+std::string origin_form(std::string_view target) {
+  if (!target.empty() && target.front() == '/') return std::string(target);
+  auto scheme_end = target.find("://");
+  if (scheme_end == std::string_view::npos) return {};
+  std::string_view scheme = target.substr(0, scheme_end);
+  if (!iequals(scheme, "http") && !iequals(scheme, "https")) return {};
+  std::string_view rest = target.substr(scheme_end + 3);
+  auto path = rest.find_first_of("/?");
+  if (path == std::string_view::npos) return "/";
+  if (rest[path] == '?') return "/" + std::string(rest.substr(path));
+  return std::string(rest.substr(path));
+}
+
+}  // namespace regmeter

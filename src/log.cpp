@@ -1,1 +1,39 @@
-// placeholder: being written
+#include "regmeter/log.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace regmeter {
+
+namespace {
+std::atomic<LogLevel> g_minimum{LogLevel::info};
+
+const char* level_name(LogLevel level) {
+  switch (level) {
+    case LogLevel::debug: return "debug";
+    case LogLevel::info: return "info";
+    case LogLevel::warn: return "warn";
+    case LogLevel::error: return "error";
+  }
+  return "info";
+}
+}  // namespace
+
+void set_log_level(LogLevel minimum) { g_minimum = minimum; }
+
+void log_line(LogLevel level, std::string_view message) {
+  if (level < g_minimum.load(std::memory_order_relaxed)) return;
+  auto now = std::chrono::system_clock::now();
+  std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  // One fprintf per line: stdio locks the stream, so threads don't interleave.
+  std::fprintf(stderr, "%s %s %.*s\n", stamp, level_name(level), static_cast<int>(message.size()),
+               message.data());
+}
+
+}  // namespace regmeter

@@ -1,1 +1,176 @@
-// placeholder: being written
+#include "regmeter/stream.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+namespace regmeter {
+
+namespace {
+void tune_socket(int fd) {
+  int one = 1;
+  // Heads and small answers must not wait for Nagle.
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+}  // namespace
+
+Stream::Stream(event_base* base, int fd, StreamHandler* handler)
+    : base_(base), fd_(fd), handler_(handler), input_(evbuffer_new()), output_(evbuffer_new()) {
+  tune_socket(fd_);
+  read_event_ = event_new(base_, fd_, EV_READ | EV_PERSIST, &Stream::on_read_event, this);
+  write_event_ = event_new(base_, fd_, EV_WRITE | EV_PERSIST, &Stream::on_write_event, this);
+}
+
+Stream::~Stream() {
+  event_free(read_event_);
+  event_free(write_event_);
+  evbuffer_free(input_);
+  evbuffer_free(output_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Stream* Stream::connect_to(event_base* base, const sockaddr* address, int address_length,
+                           StreamHandler* handler, std::string& error) {
+  int fd = ::socket(address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = std::strerror(errno);
+    return nullptr;
+  }
+  if (::connect(fd, address, static_cast<socklen_t>(address_length)) != 0 && errno != EINPROGRESS) {
+    error = std::strerror(errno);
+    ::close(fd);
+    return nullptr;
+  }
+  auto* stream = new Stream(base, fd, handler);
+  stream->connecting_ = true;
+  stream->writing_ = true;
+  event_add(stream->write_event_, nullptr);
+  return stream;
+}
+
+void Stream::set_reading(bool enabled) {
+  if (enabled == reading_ || failed_) return;
+  if (enabled && peer_closed_) return;
+  reading_ = enabled;
+  if (enabled)
+    event_add(read_event_, nullptr);
+  else
+    event_del(read_event_);
+}
+
+void Stream::on_read_event(int, short, void* arg) { static_cast<Stream*>(arg)->handle_read(); }
+void Stream::on_write_event(int, short, void* arg) { static_cast<Stream*>(arg)->handle_write(); }
+
+void Stream::handle_read() {
+  // Read straight into evbuffer chain space, one large slice per wakeup.
+  evbuffer_iovec vec[2];
+  int count = evbuffer_reserve_space(input_, kReadSlice, vec, 2);
+  if (count <= 0) {
+    failed_ = true;
+    set_reading(false);
+    handler_->on_stream_error(*this, "out of memory");
+    return;
+  }
+  iovec io[2];
+  for (int i = 0; i < count; ++i) {
+    io[i].iov_base = vec[i].iov_base;
+    io[i].iov_len = vec[i].iov_len;
+  }
+  ssize_t n = ::readv(fd_, io, count);
+  if (n > 0) {
+    std::size_t left = static_cast<std::size_t>(n);
+    for (int i = 0; i < count; ++i) {
+      std::size_t used = left < vec[i].iov_len ? left : vec[i].iov_len;
+      vec[i].iov_len = used;
+      left -= used;
+    }
+    evbuffer_commit_space(input_, vec, count);
+    handler_->on_stream_readable(*this);
+    return;
+  }
+  evbuffer_commit_space(input_, vec, 0);
+  if (n == 0) {
+    peer_closed_ = true;
+    set_reading(false);
+    handler_->on_stream_readable(*this);
+    return;
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+  std::string what = std::strerror(errno);
+  failed_ = true;
+  set_reading(false);
+  handler_->on_stream_error(*this, what);
+}
+
+void Stream::handle_write() {
+  if (connecting_) {
+    connecting_ = false;
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+    if (error != 0) {
+      failed_ = true;
+      event_del(write_event_);
+      writing_ = false;
+      handler_->on_stream_error(*this, std::strerror(error));
+      return;
+    }
+    update_write_interest();
+    handler_->on_stream_connected(*this);
+    return;
+  }
+  std::size_t before = evbuffer_get_length(output_);
+  if (!flush()) {
+    handler_->on_stream_error(*this, "write failed");
+    return;
+  }
+  std::size_t after = evbuffer_get_length(output_);
+  if (after < before && after <= low_watermark_) handler_->on_stream_drained(*this);
+}
+
+bool Stream::flush() {
+  if (failed_) return false;
+  if (connecting_) return true;  // written once connected
+  // Bounded: each round either writes something or stops on EAGAIN.
+  while (evbuffer_get_length(output_) > 0) {
+    int n = evbuffer_write(output_, fd_);
+    if (n > 0) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
+    failed_ = true;
+    update_write_interest();
+    return false;
+  }
+  update_write_interest();
+  return true;
+}
+
+void Stream::update_write_interest() {
+  bool want = !failed_ && (connecting_ || evbuffer_get_length(output_) > 0);
+  if (want == writing_) return;
+  writing_ = want;
+  if (want)
+    event_add(write_event_, nullptr);
+  else
+    event_del(write_event_);
+}
+
+bool Stream::idle_and_alive() {
+  if (failed_ || peer_closed_ || connecting_) return false;
+  if (evbuffer_get_length(input_) > 0) return false;
+  char byte;
+  ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return false;  // closed by the peer
+  if (n > 0) return false;   // unexpected bytes: the connection is out of step
+  return errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
+}  // namespace regmeter

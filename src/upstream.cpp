@@ -1,1 +1,103 @@
-// placeholder: being written
+#include "regmeter/upstream.h"
+
+#include <netdb.h>
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <fmt/format.h>
+
+namespace regmeter {
+
+namespace {
+// Idle upstream connections older than this are closed: registries and load
+// balancers drop idle connections on their own schedule, and a request sent
+// on a connection they are closing fails.
+constexpr auto kMaxIdleAge = std::chrono::seconds(30);
+}  // namespace
+
+UpstreamAddress resolve_upstream(const UpstreamUrl& url) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  std::string port = std::to_string(url.address.port);
+  int rc = getaddrinfo(url.address.host.c_str(), port.c_str(), &hints, &found);
+  if (rc != 0 || !found)
+    throw std::runtime_error(fmt::format("cannot resolve '{}': {}", url.address.host, gai_strerror(rc)));
+  UpstreamAddress address;
+  std::memcpy(&address.storage, found->ai_addr, found->ai_addrlen);
+  address.length = static_cast<int>(found->ai_addrlen);
+  address.description = url.address.to_string();
+  freeaddrinfo(found);
+  return address;
+}
+
+UpstreamPool::UpstreamPool(event_base* base, UpstreamAddress address, std::size_t max_idle)
+    : base_(base), address_(std::move(address)), max_idle_(max_idle) {
+  sweep_timer_ = event_new(base_, -1, EV_PERSIST, &UpstreamPool::on_sweep, this);
+  timeval every{5, 0};
+  event_add(sweep_timer_, &every);
+}
+
+UpstreamPool::~UpstreamPool() {
+  event_free(sweep_timer_);
+}
+
+void UpstreamPool::clear() { idle_.clear(); }
+
+std::unique_ptr<UpstreamConnection> UpstreamPool::take_idle(StreamHandler* new_handler) {
+  auto now = std::chrono::steady_clock::now();
+  while (!idle_.empty()) {
+    std::unique_ptr<UpstreamConnection> connection = std::move(idle_.back());
+    idle_.pop_back();
+    if (now - connection->idle_since > kMaxIdleAge || !connection->stream->idle_and_alive()) continue;
+    connection->stream->set_handler(new_handler);
+    return connection;
+  }
+  return nullptr;
+}
+
+std::unique_ptr<UpstreamConnection> UpstreamPool::connect(StreamHandler* handler, std::string& error) {
+  Stream* stream = Stream::connect_to(base_, reinterpret_cast<const sockaddr*>(&address_.storage),
+                                      address_.length, handler, error);
+  if (!stream) return nullptr;
+  auto connection = std::make_unique<UpstreamConnection>();
+  connection->stream.reset(stream);
+  connection->connect_started = std::chrono::steady_clock::now();
+  return connection;
+}
+
+void UpstreamPool::give_back(std::unique_ptr<UpstreamConnection> connection) {
+  if (idle_.size() >= max_idle_) return;  // closes it
+  Stream& stream = *connection->stream;
+  if (evbuffer_get_length(stream.input()) > 0 || evbuffer_get_length(stream.output()) > 0 ||
+      stream.peer_closed() || stream.failed())
+    return;
+  connection->requests_served++;
+  connection->idle_since = std::chrono::steady_clock::now();
+  stream.set_handler(this);
+  stream.set_low_watermark(0);
+  stream.set_reading(true);  // to notice the upstream closing it
+  idle_.push_back(std::move(connection));
+}
+
+void UpstreamPool::drop(Stream& stream) {
+  auto it = std::find_if(idle_.begin(), idle_.end(),
+                         [&](const auto& connection) { return connection->stream.get() == &stream; });
+  if (it != idle_.end()) idle_.erase(it);
+}
+
+void UpstreamPool::on_stream_readable(Stream& stream) { drop(stream); }
+void UpstreamPool::on_stream_error(Stream& stream, const std::string&) { drop(stream); }
+
+void UpstreamPool::on_sweep(int, short, void* arg) {
+  auto* pool = static_cast<UpstreamPool*>(arg);
+  auto now = std::chrono::steady_clock::now();
+  std::erase_if(pool->idle_, [&](const auto& connection) { return now - connection->idle_since > kMaxIdleAge; });
+}
+
+}  // namespace regmeter

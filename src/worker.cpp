@@ -1,1 +1,127 @@
-// placeholder: being written
+#include "regmeter/worker.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <fmt/format.h>
+
+#include "regmeter/exchange.h"
+#include "regmeter/log.h"
+
+namespace regmeter {
+
+namespace {
+constexpr std::size_t kMaxIdleUpstreamPerThread = 64;
+}
+
+Worker::Worker(const Config& config, std::size_t index, MetricsShard& shard, const UpstreamAddress& upstream)
+    : config_(config), index_(index), shard_(shard), base_(event_base_new()) {
+  if (!base_) throw std::runtime_error("cannot create an event loop");
+  pool_ = std::make_unique<UpstreamPool>(base_, upstream, kMaxIdleUpstreamPerThread);
+  stop_event_ = event_new(base_, -1, 0, &Worker::on_stop, this);
+  grace_timer_ = event_new(base_, -1, 0, &Worker::on_grace_expired, this);
+}
+
+Worker::~Worker() {
+  // Connections still open at exit (grace period over) are cut here.
+  for (auto* connection : connections_) delete connection;
+  connections_.clear();
+  pool_.reset();
+  if (listener_) evconnlistener_free(listener_);
+  event_free(stop_event_);
+  event_free(grace_timer_);
+  event_base_free(base_);
+}
+
+std::uint16_t Worker::listen(std::uint16_t port) {
+  HostPort address = config_.listen;
+  address.port = port;
+  sockaddr_storage storage{};
+  int length = sizeof storage;
+  if (evutil_parse_sockaddr_port(address.to_string().c_str(), reinterpret_cast<sockaddr*>(&storage), &length) != 0)
+    throw std::runtime_error(fmt::format("'{}' is not an IP address and port", address.to_string()));
+  // One listener per thread on the same port: the kernel spreads new
+  // connections across them, and no thread hands sockets to another.
+  listener_ = evconnlistener_new_bind(
+      base_, &Worker::on_accept, this,
+      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT, 1024,
+      reinterpret_cast<sockaddr*>(&storage), length);
+  if (!listener_) throw std::runtime_error(fmt::format("{}: {}", address.to_string(), std::strerror(errno)));
+  evconnlistener_set_error_cb(listener_, &Worker::on_accept_error);
+  sockaddr_storage bound{};
+  socklen_t bound_length = sizeof bound;
+  getsockname(evconnlistener_get_fd(listener_), reinterpret_cast<sockaddr*>(&bound), &bound_length);
+  if (bound.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  return ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+}
+
+void Worker::run() { event_base_dispatch(base_); }
+
+void Worker::request_stop() { event_active(stop_event_, EV_TIMEOUT, 0); }
+
+void Worker::forget(ClientConnection* connection) {
+  connections_.erase(connection);
+  if (draining_ && connections_.empty()) event_base_loopexit(base_, nullptr);
+}
+
+void Worker::on_accept(evconnlistener*, int fd, sockaddr* address, int length, void* arg) {
+  auto* worker = static_cast<Worker*>(arg);
+  if (worker->draining_) {
+    evutil_closesocket(fd);
+    return;
+  }
+  auto* connection = new ClientConnection(*worker, fd, address, length);
+  worker->connections_.insert(connection);
+  connection->start();
+}
+
+void Worker::on_accept_error(evconnlistener* listener, void* arg) {
+  auto* worker = static_cast<Worker*>(arg);
+  int error = EVUTIL_SOCKET_ERROR();
+  // Out of descriptors: keep serving the connections we have; stop
+  // accepting for a second instead of spinning on the error.
+  log_error("accept failed: {} (pausing accepts for 1 s)", evutil_socket_error_to_string(error));
+  evconnlistener_disable(listener);
+  timeval second{1, 0};
+  event_base_once(worker->base_, -1, EV_TIMEOUT, [](int, short, void* listener_arg) {
+    evconnlistener_enable(static_cast<evconnlistener*>(listener_arg));
+  }, listener, &second);
+}
+
+void Worker::on_stop(int, short, void* arg) { static_cast<Worker*>(arg)->begin_drain(); }
+
+void Worker::begin_drain() {
+  if (draining_) return;
+  draining_ = true;
+  if (listener_) {
+    evconnlistener_free(listener_);
+    listener_ = nullptr;
+  }
+  pool_->clear();
+  // Copy: begin_shutdown may remove idle connections from the set.
+  std::vector<ClientConnection*> open(connections_.begin(), connections_.end());
+  for (auto* connection : open) connection->begin_shutdown();
+  if (connections_.empty()) {
+    event_base_loopexit(base_, nullptr);
+    return;
+  }
+  timeval grace;
+  grace.tv_sec = static_cast<time_t>(config_.shutdown_grace_s);
+  grace.tv_usec = 0;
+  event_add(grace_timer_, &grace);
+}
+
+void Worker::on_grace_expired(int, short, void* arg) {
+  auto* worker = static_cast<Worker*>(arg);
+  log_warn("thread {}: grace period over, closing {} connection(s)", worker->index_, worker->connections_.size());
+  event_base_loopbreak(worker->base_);
+}
+
+}  // namespace regmeter

@@ -1,0 +1,50 @@
+// Command-line configuration. Pure: parses argv into a Config or one error
+// line naming the flag and the reason (the caller exits 2 on it).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace regmeter {
+
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string to_string() const;  // "host:port", "[v6]:port"
+};
+
+struct UpstreamUrl {
+  std::string scheme = "http";  // "http" (TLS upstreams arrive with the TLS work)
+  HostPort address;
+  std::string authority;        // exactly as written after "scheme://", e.g. "registry:5000"
+};
+
+struct Config {
+  HostPort listen{"0.0.0.0", 5080};
+  UpstreamUrl upstream{"http", {"127.0.0.1", 5000}, "127.0.0.1:5000"};
+  HostPort metrics_listen{"127.0.0.1", 9180};
+  unsigned threads = 0;                 // 0 until resolved: the number of cores
+  double header_timeout_s = 30;         // first byte of a request head → whole head
+  double idle_timeout_s = 60;           // keep-alive connection with no request
+  double upstream_timeout_s = 120;      // connect, and request sent → response head
+  double shutdown_grace_s = 30;         // SIGTERM: how long in-flight requests may finish
+  std::size_t max_header_bytes = 64 * 1024;
+};
+
+struct CommandLine {
+  enum class Action { run, help, version, error };
+  Action action = Action::run;
+  Config config;
+  std::string error;  // one line, when action == error
+};
+
+CommandLine parse_command_line(const std::vector<std::string>& args);  // args without argv[0]
+std::string usage_text();
+
+// Parsers shared with the config-file code to come; each throws
+// std::invalid_argument with a reason (not naming the flag).
+HostPort parse_host_port(const std::string& text);
+UpstreamUrl parse_upstream_url(const std::string& text);
+
+}  // namespace regmeter

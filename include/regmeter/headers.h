@@ -1,0 +1,49 @@
+// Header policy between the two hops: what is hop-by-hop (RFC 9110 §7.6.1),
+// what the proxy adds (X-Forwarded-*), and how an upstream Location that
+// points at the upstream itself is turned back toward the proxy. Pure.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "regmeter/http_head.h"
+
+namespace regmeter {
+
+// True for headers that describe one connection and must not be forwarded:
+// Connection, Keep-Alive, TE, Trailer, Upgrade, Proxy-*, and any header the
+// message's own Connection header names.
+bool is_hop_by_hop(std::string_view name, const MessageHead& head);
+
+struct ForwardContext {
+  std::string_view client_address;  // peer IP, for X-Forwarded-For
+  std::string_view proxy_scheme;    // "http" or "https", for X-Forwarded-Proto
+};
+
+// The request head sent upstream: origin-form target, HTTP/1.1, end-to-end
+// headers byte for byte (Host as the client sent it), X-Forwarded-For
+// appended to, X-Forwarded-Proto/-Host set by us.
+std::string upstream_request_head(const MessageHead& request, std::string_view origin_target,
+                                  const ForwardContext& context);
+
+struct ResponseContext {
+  std::string_view upstream_authority;  // as configured, e.g. "127.0.0.1:5000"
+  std::string_view proxy_scheme;        // scheme clients use to reach us
+  std::string_view client_host;         // the Host the client sent (our address as it knows it)
+  bool close_connection = false;        // tell the client we will close after this response
+};
+
+// The response head sent to the client: status line, end-to-end headers
+// byte for byte, Location rewritten only when it points at the upstream.
+std::string client_response_head(const MessageHead& response, const ResponseContext& context);
+
+// "http://upstream:5000/v2/x?_state=..." → "http://proxy:5080/v2/x?_state=..."
+// when the authority is the upstream's; otherwise the value unchanged.
+std::string rewrite_location(std::string_view location, const ResponseContext& context);
+
+// Converts a request target to origin form ("/path?query"). Absolute-form
+// targets lose their scheme and authority: we only ever talk to the
+// configured upstream. Returns empty for targets that are neither.
+std::string origin_form(std::string_view target);
+
+}  // namespace regmeter

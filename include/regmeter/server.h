@@ -1,0 +1,13 @@
+// The process: worker threads, the admin endpoints, signals.
+#pragma once
+
+#include "regmeter/config.h"
+
+namespace regmeter {
+
+// Runs until SIGINT/SIGTERM and the drain that follows. Returns the exit
+// code: 0 after a clean stop, 2 when the configuration cannot be served
+// (address in use, upstream not resolvable), with one line on stderr.
+int run_server(const Config& config);
+
+}  // namespace regmeter

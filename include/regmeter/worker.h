@@ -1,0 +1,76 @@
+// One event-loop thread: its own listener (SO_REUSEPORT), its own upstream
+// pool and its own metrics shard, so the request path shares no lock with
+// other threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <unordered_set>
+
+#include "regmeter/config.h"
+#include "regmeter/upstream.h"
+
+struct event;
+struct event_base;
+struct evconnlistener;
+struct sockaddr;
+
+namespace regmeter {
+
+class ClientConnection;
+class MetricsShard;
+
+// Buffering limits of the data path. Memory per connection is bounded by
+// these, never by body sizes.
+struct FlowLimits {
+  std::size_t high_watermark = 1024 * 1024;  // stop reading the source here
+  std::size_t low_watermark = 256 * 1024;    // resume when the destination drains to this
+};
+
+class Worker {
+ public:
+  Worker(const Config& config, std::size_t index, MetricsShard& shard, const UpstreamAddress& upstream);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Binds the client listener; `port` overrides config.listen.port (used so
+  // that every thread shares the port a port-0 listen picked). Returns the
+  // bound port. Throws std::runtime_error naming the reason.
+  std::uint16_t listen(std::uint16_t port);
+  void run();            // the event loop, until stopped
+  void request_stop();   // from any thread: drain, then leave run()
+
+  event_base* base() const { return base_; }
+  const Config& config() const { return config_; }
+  MetricsShard& metrics() { return shard_; }
+  UpstreamPool& pool() { return *pool_; }
+  const FlowLimits& limits() const { return limits_; }
+  bool draining() const { return draining_; }
+  std::size_t connection_count() const { return connections_.size(); }
+
+  void forget(ClientConnection* connection);  // called as a connection dies
+
+ private:
+  static void on_accept(evconnlistener*, int fd, sockaddr* address, int length, void* arg);
+  static void on_accept_error(evconnlistener* listener, void* arg);
+  static void on_stop(int, short, void* arg);
+  static void on_grace_expired(int, short, void* arg);
+  void begin_drain();
+
+  const Config& config_;
+  std::size_t index_;
+  MetricsShard& shard_;
+  FlowLimits limits_;
+  event_base* base_;
+  evconnlistener* listener_ = nullptr;
+  std::unique_ptr<UpstreamPool> pool_;
+  std::unordered_set<ClientConnection*> connections_;
+  event* stop_event_ = nullptr;
+  event* grace_timer_ = nullptr;
+  event* accept_retry_timer_ = nullptr;
+  bool draining_ = false;
+};
+
+}  // namespace regmeter
