@@ -244,6 +244,7 @@ void ClientConnection::start_exchange(const MessageHead& request) {
   request_done_ = request_parser_.complete();
   close_after_ = close_after_ || !request.keep_alive || worker_.draining();
   if (request.method == "CONNECT") {
+    close_after_ = true;  // whatever follows is tunnel data we will not read
     send_local_response(405, "UNSUPPORTED", "CONNECT is not supported: this is a registry proxy");
     return;
   }
