@@ -1,0 +1,55 @@
+// Blob upload sessions: POST → PATCH* → PUT ?digest= (or DELETE, or a
+// monolithic POST, or a mount). The session's start and the bytes it has
+// carried so far travel in the upload URL the proxy hands the client (a
+// `_rm=` query parameter on Location), and are stripped before the request
+// goes upstream. So any replica can close a session another one opened,
+// with no shared state. Pure: no I/O.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "regmeter/route.h"
+
+namespace regmeter {
+
+inline constexpr std::string_view kSessionParam = "_rm";
+
+struct SessionToken {
+  std::int64_t started_unix_ns = 0;  // wall clock: replicas share it, not a steady clock
+  std::uint64_t bytes = 0;           // body bytes carried by the session's earlier requests
+};
+
+std::string encode_session_token(const SessionToken& token);
+std::optional<SessionToken> decode_session_token(std::string_view text);
+
+// Removes `_rm=...` from a request target's query, keeping every other byte
+// as it was; returns the token it carried, if any (malformed ones are
+// removed and ignored).
+std::optional<SessionToken> take_session_token(std::string& target);
+
+// Adds `_rm=<token>` to a Location value (absolute or relative URL).
+std::string with_session_token(std::string_view location, const SessionToken& token);
+
+enum class SessionOutcome : std::uint8_t { completed, mounted, cancelled, failed, abandoned };
+inline constexpr std::size_t kSessionOutcomeCount = 5;
+std::string_view outcome_name(SessionOutcome outcome);
+
+// What one upload request, with its answer, does to its session.
+struct SessionStep {
+  enum class Kind {
+    none,      // not part of a session, or an answer that changes nothing (401)
+    opened,    // a session starts: hand out a token
+    continued, // still open: hand out the updated token
+    closed,    // the session ended with `outcome`
+  };
+  Kind kind = Kind::none;
+  SessionOutcome outcome = SessionOutcome::completed;
+};
+
+// `target` is the request target as the client sent it (query included).
+SessionStep session_step(Handler handler, Method method, std::string_view target, int status);
+
+}  // namespace regmeter

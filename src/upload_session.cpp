@@ -1,0 +1,134 @@
+#include "regmeter/upload_session.h"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+namespace regmeter {
+
+std::string encode_session_token(const SessionToken& token) {
+  // Hex, dot-separated: URL-safe without escaping, short, versioned by shape.
+  return fmt::format("{:x}.{:x}", static_cast<std::uint64_t>(token.started_unix_ns), token.bytes);
+}
+
+std::optional<SessionToken> decode_session_token(std::string_view text) {
+  auto dot = text.find('.');
+  if (dot == std::string_view::npos || dot == 0 || dot + 1 >= text.size()) return std::nullopt;
+  std::uint64_t started = 0, bytes = 0;
+  auto parse = [](std::string_view part, std::uint64_t& out) {
+    auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), out, 16);
+    return ec == std::errc() && end == part.data() + part.size();
+  };
+  if (!parse(text.substr(0, dot), started) || !parse(text.substr(dot + 1), bytes)) return std::nullopt;
+  if (started == 0 || started > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
+  return SessionToken{static_cast<std::int64_t>(started), bytes};
+}
+
+std::optional<SessionToken> take_session_token(std::string& target) {
+  auto query = target.find('?');
+  if (query == std::string::npos) return std::nullopt;
+  auto is_ours = [](std::string_view parameter) {
+    return parameter.size() > kSessionParam.size() && parameter.substr(0, kSessionParam.size()) == kSessionParam &&
+           parameter[kSessionParam.size()] == '=';
+  };
+  std::optional<SessionToken> found;
+  bool present = false;
+  std::string kept;  // the other parameters, byte for byte, in order
+  std::string_view rest = std::string_view(target).substr(query + 1);
+  while (true) {
+    auto end = rest.find('&');
+    std::string_view parameter = rest.substr(0, end);
+    if (is_ours(parameter)) {
+      present = true;
+      if (!found) found = decode_session_token(parameter.substr(kSessionParam.size() + 1));
+    } else if (!parameter.empty()) {
+      if (!kept.empty()) kept.push_back('&');
+      kept.append(parameter);
+    }
+    if (end == std::string_view::npos) break;
+    rest.remove_prefix(end + 1);
+  }
+  if (!present) return std::nullopt;
+  target.resize(query);
+  if (!kept.empty()) target.append("?").append(kept);
+  return found;
+}
+
+std::string with_session_token(std::string_view location, const SessionToken& token) {
+  std::string out(location);
+  auto fragment = out.find('#');
+  std::string tail;
+  if (fragment != std::string::npos) {
+    tail = out.substr(fragment);
+    out.resize(fragment);
+  }
+  out.push_back(out.find('?') == std::string::npos ? '?' : '&');
+  out.append(kSessionParam).push_back('=');
+  out.append(encode_session_token(token));
+  out.append(tail);
+  return out;
+}
+
+std::string_view outcome_name(SessionOutcome outcome) {
+  switch (outcome) {
+    case SessionOutcome::completed: return "completed";
+    case SessionOutcome::mounted: return "mounted";
+    case SessionOutcome::cancelled: return "cancelled";
+    case SessionOutcome::failed: return "failed";
+    case SessionOutcome::abandoned: return "abandoned";
+  }
+  return "failed";
+}
+
+namespace {
+bool has_query_parameter(std::string_view target, std::string_view name) {
+  auto query = target.find('?');
+  if (query == std::string_view::npos) return false;
+  std::string_view rest = target.substr(query + 1);
+  while (!rest.empty()) {
+    auto end = rest.find('&');
+    std::string_view parameter = rest.substr(0, end);
+    if (parameter.substr(0, name.size()) == name &&
+        (parameter.size() == name.size() || parameter[name.size()] == '='))
+      return true;
+    if (end == std::string_view::npos) break;
+    rest.remove_prefix(end + 1);
+  }
+  return false;
+}
+}  // namespace
+
+SessionStep session_step(Handler handler, Method method, std::string_view target, int status) {
+  using Kind = SessionStep::Kind;
+  if (handler != Handler::blob_upload && handler != Handler::blob_upload_chunk) return {};
+  // A 401 is a token round trip: the client retries the same request.
+  if (status == 401 || status == 0) return {};
+  bool error = status >= 400;
+  if (handler == Handler::blob_upload) {
+    if (method != Method::post) return {};
+    if (error) return {Kind::closed, SessionOutcome::failed};
+    if (status == 201)  // mounted from another repository, or a monolithic POST ?digest=
+      return {Kind::closed, has_query_parameter(target, "mount") ? SessionOutcome::mounted : SessionOutcome::completed};
+    if (status == 202) return {Kind::opened};
+    return {};
+  }
+  switch (method) {
+    case Method::patch:
+      if (error) return {Kind::closed, SessionOutcome::failed};
+      return {Kind::continued};
+    case Method::put:
+      if (error) return {Kind::closed, SessionOutcome::failed};
+      if (status == 201) return {Kind::closed, SessionOutcome::completed};
+      return {Kind::continued};
+    case Method::delete_:
+      if (error) return {Kind::closed, SessionOutcome::failed};
+      return {Kind::closed, SessionOutcome::cancelled};
+    case Method::get:
+    case Method::head:
+      return {Kind::continued};  // status query; errors here do not end it
+    default:
+      return {};
+  }
+}
+
+}  // namespace regmeter
