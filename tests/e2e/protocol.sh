@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# HTTP/1.1 details through the proxy: Expect: 100-continue, keep-alive reuse,
+# HEAD without a body, Range, pipelining, CONNECT, absolute-form targets,
+# malformed and oversized requests.
+. "$(dirname "$0")/lib.sh"
+
+start_registry
+start_regmeter
+
+# A blob to read, seeded straight into the registry.
+BLOB=$E2E_TMP/blob.bin
+random_file "$BLOB" 300K
+SIZE=$(stat -c %s "$BLOB")
+DIGEST=$(push_blob "$REGISTRY_URL" proto/blob "$BLOB") || fail "seeding a blob into the registry"
+BLOB_URL=$PROXY_URL/v2/proto/blob/blobs/$DIGEST
+R=$E2E_TMP/raw.json
+rj() { json_get "$R" "$1"; } # expression on the last raw_send result
+
+# ---------------------------------------------------------------- Expect: 100-continue
+UP=$E2E_TMP/up.bin
+random_file "$UP" 3M
+UP_DIGEST=sha256:$(sha256_file "$UP")
+
+# PATCH with Expect, then PUT ?digest= with an empty body.
+loc=$(start_upload "$PROXY_URL" proto/expect) || fail "POST upload"
+code=$(curl -sS --max-time 30 --expect100-timeout 10 -X PATCH -H 'Expect: 100-continue' \
+    -H 'Content-Type: application/octet-stream' --data-binary "@$UP" -D "$E2E_TMP/e1.hdr" -o "$E2E_TMP/e1.body" \
+    -w '%{http_code} %{time_total}' "$loc")
+read -r code secs <<<"$code"
+assert_eq 202 "$code" "PATCH with Expect: 100-continue ($(cat "$E2E_TMP/e1.body"))"
+grep -q '^HTTP/1.1 100' "$E2E_TMP/e1.hdr" || fail "PATCH with Expect: no '100 Continue' reached the client (headers: $(tr -d '\r' <"$E2E_TMP/e1.hdr" | tr '\n' '|'))"
+assert_eq "0-$((3 * 1024 * 1024 - 1))" "$(header "$E2E_TMP/e1.hdr" Range)" "Range after the PATCH"
+loc=$(abs_url "$PROXY_URL" "$(header "$E2E_TMP/e1.hdr" Location)")
+code=$(curl -sS --max-time 30 -X PUT -H 'Content-Type: application/octet-stream' --data-binary '' \
+    -D "$E2E_TMP/e2.hdr" -o /dev/null -w '%{http_code}' "$(add_query "$loc" "digest=$UP_DIGEST")")
+assert_eq 201 "$code" "PUT ?digest= closing the Expect PATCH upload"
+assert_eq "$UP_DIGEST" "$(header "$E2E_TMP/e2.hdr" Docker-Content-Digest)" "Docker-Content-Digest of the Expect upload"
+log "Expect: 100-continue PATCH ok (${secs}s)"
+
+# Monolithic PUT with Expect.
+random_file "$UP" 2M
+UP_DIGEST=sha256:$(sha256_file "$UP")
+loc=$(start_upload "$PROXY_URL" proto/expect) || fail "POST upload"
+code=$(curl -sS --max-time 30 --expect100-timeout 10 -X PUT -H 'Expect: 100-continue' \
+    -H 'Content-Type: application/octet-stream' -T "$UP" -D "$E2E_TMP/e3.hdr" -o "$E2E_TMP/e3.body" \
+    -w '%{http_code}' "$(add_query "$loc" "digest=$UP_DIGEST")")
+assert_eq 201 "$code" "monolithic PUT with Expect: 100-continue ($(cat "$E2E_TMP/e3.body"))"
+grep -q '^HTTP/1.1 100' "$E2E_TMP/e3.hdr" || fail "PUT with Expect: no '100 Continue' reached the client"
+assert_eq "$UP_DIGEST" "$(header "$E2E_TMP/e3.hdr" Docker-Content-Digest)" "Docker-Content-Digest of the Expect PUT"
+assert_eq "$SIZE" "$(curl -sS -o /dev/null -w '%{size_download}' "$BLOB_URL")" "blob still readable"
+assert_eq "${UP_DIGEST#sha256:}" "$(curl -sS "$PROXY_URL/v2/proto/expect/blobs/$UP_DIGEST" | sha256sum | awk '{print $1}')" \
+    "read back the blob uploaded with Expect"
+
+# Expect on an upload the registry rejects: the final 404 comes back (the
+# client need not send its body), and the proxy stays usable.
+random_file "$UP" 8M
+code=$(curl -sS --max-time 30 --expect100-timeout 10 -X PATCH -H 'Expect: 100-continue' \
+    -H 'Content-Type: application/octet-stream' --data-binary "@$UP" -o "$E2E_TMP/e4.body" -w '%{http_code}' \
+    "$PROXY_URL/v2/proto/expect/blobs/uploads/00000000-0000-0000-0000-000000000000") || true
+assert_eq 404 "$code" "PATCH with Expect to an unknown upload"
+assert_contains BLOB_UPLOAD_ "$(cat "$E2E_TMP/e4.body")" "error body of the rejected PATCH"
+assert_eq 200 "$(http_code "$PROXY_URL/v2/")" "/v2/ after the rejected Expect upload"
+
+# ---------------------------------------------------------------- keep-alive
+before=$(metric0 registry_http_requests_total handler=base method=get code=200)
+conns=$(curl -sS --max-time 30 -o /dev/null -o /dev/null -o /dev/null -w '%{http_code}/%{num_connects} ' \
+    "$PROXY_URL/v2/" "$PROXY_URL/v2/" "$PROXY_URL/v2/")
+assert_eq "200/1 200/0 200/0 " "$conns" "three GETs in one curl: status/new connections each"
+wait_metric 5 $((before + 3)) registry_http_requests_total handler=base method=get code=200
+# Different methods on one reused connection (curl -v says so).
+curl -sS -v --max-time 30 -o /dev/null -o /dev/null "$BLOB_URL" "$PROXY_URL/v2/proto/blob/tags/list" \
+    2>"$E2E_TMP/ka.log" || fail "curl keep-alive pair failed"
+grep -qi 're-using existing connection' "$E2E_TMP/ka.log" || fail "curl did not reuse the connection: $(grep -i connect "$E2E_TMP/ka.log")"
+
+# ---------------------------------------------------------------- HEAD
+code=$(curl -sS -I -D "$E2E_TMP/h.hdr" -o /dev/null -w '%{http_code}' "$BLOB_URL")
+assert_eq 200 "$code" "HEAD blob"
+assert_eq "$SIZE" "$(header "$E2E_TMP/h.hdr" Content-Length)" "HEAD blob Content-Length"
+assert_eq "$DIGEST" "$(header "$E2E_TMP/h.hdr" Docker-Content-Digest)" "HEAD blob Docker-Content-Digest"
+# On the wire: HEAD then GET /v2/ on one connection. A body after the HEAD
+# response would show up as a garbled second response.
+printf 'HEAD /v2/proto/blob/blobs/%s HTTP/1.1\r\nHost: %s\r\n\r\nGET /v2/ HTTP/1.1\r\nHost: %s\r\n\r\n' \
+    "$DIGEST" "$PROXY_HOSTPORT" "$PROXY_HOSTPORT" | raw_send "$R" 2 --head 0
+assert_eq None "$(rj 'j["error"]')" "raw HEAD + GET"
+assert_eq "200 200" "$(rj '" ".join(str(r["status"]) for r in j["responses"])')" "raw HEAD + GET statuses"
+assert_eq "$SIZE" "$(rj '[v for k, v in j["responses"][0]["headers"] if k.lower() == "content-length"][0]')" "raw HEAD Content-Length"
+assert_eq '{}' "$(rj 'j["responses"][1]["body_head"]')" "GET /v2/ body right after the HEAD"
+assert_eq 0 "$(rj 'j["extra"]')" "stray bytes after the responses"
+
+# ---------------------------------------------------------------- Range
+code=$(curl -sS -r 0-99 -D "$E2E_TMP/r.hdr" -o "$E2E_TMP/r.body" -w '%{http_code}' "$BLOB_URL")
+assert_eq 206 "$code" "Range: bytes=0-99"
+assert_eq 100 "$(stat -c %s "$E2E_TMP/r.body")" "bytes received for Range 0-99"
+cmp -s -n 100 "$BLOB" "$E2E_TMP/r.body" || fail "Range 0-99 body differs from the blob's first 100 bytes"
+assert_eq "bytes 0-99/$SIZE" "$(header "$E2E_TMP/r.hdr" Content-Range)" "Content-Range"
+code=$(curl -sS -r 1000-1999 -o "$E2E_TMP/r2.body" -w '%{http_code}' "$BLOB_URL")
+assert_eq 206 "$code" "Range: bytes=1000-1999"
+assert_eq 1000 "$(stat -c %s "$E2E_TMP/r2.body")" "bytes received for Range 1000-1999"
+cmp -s -i 1000:0 -n 1000 "$BLOB" "$E2E_TMP/r2.body" || fail "Range 1000-1999 body differs"
+
+# ---------------------------------------------------------------- pipelining
+req() { printf '%s %s HTTP/1.1\r\nHost: %s\r\n\r\n' "$1" "$2" "$PROXY_HOSTPORT"; }
+{ req GET /v2/; req GET /v2/; req GET /v2/; } | raw_send "$R" 3
+assert_eq None "$(rj 'j["error"]')" "three pipelined GET /v2/"
+assert_eq "200 200 200" "$(rj '" ".join(str(r["status"]) for r in j["responses"])')" "three pipelined GET /v2/ statuses"
+# Order: three different answers must come back in request order.
+{ req GET "/v2/proto/blob/manifests/nope"; req GET "/v2/proto/blob/blobs/$DIGEST"; req GET /v2/; } | raw_send "$R" 3
+assert_eq None "$(rj 'j["error"]')" "pipelined manifest 404, blob, /v2/"
+assert_eq "404 200 200" "$(rj '" ".join(str(r["status"]) for r in j["responses"])')" "pipelined statuses in order"
+assert_eq "${DIGEST#sha256:}" "$(rj 'j["responses"][1]["body_sha256"]')" "pipelined blob body"
+assert_eq "$SIZE" "$(rj 'j["responses"][1]["body_len"]')" "pipelined blob length"
+assert_contains MANIFEST_UNKNOWN "$(rj 'j["responses"][0]["body_head"]')" "pipelined 404 body"
+
+# ---------------------------------------------------------------- absolute-form target
+# A trap listener: any connection to it means the proxy followed the URL.
+python3 "$TOOLS/rawhttp.py" trap "$E2E_TMP/trap.port" "$E2E_TMP/trap.count" &
+register_pid $!
+wait_until 10 "trap listener" test -s "$E2E_TMP/trap.port"
+TRAP=$(cat "$E2E_TMP/trap.port")
+printf 'GET http://127.0.0.1:%s/v2/ HTTP/1.1\r\nHost: 127.0.0.1:%s\r\n\r\n' "$TRAP" "$TRAP" | raw_send "$R" 1
+assert_eq None "$(rj 'j["error"]')" "absolute-form GET"
+assert_eq 200 "$(rj 'j["responses"][0]["status"]')" "absolute-form GET status"
+assert_eq registry/2.0 "$(rj '[v for k, v in j["responses"][0]["headers"] if k.lower() == "docker-distribution-api-version"][0]')" \
+    "absolute-form GET answered by the registry"
+sleep 0.5
+assert_eq 0 "$(cat "$E2E_TMP/trap.count")" "connections made to the host named in the absolute-form target"
+
+# ---------------------------------------------------------------- CONNECT
+if proxy_mode; then
+    printf 'CONNECT 127.0.0.1:%s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\n\r\n' "$TRAP" "$TRAP" | raw_send "$R" 1
+    assert_eq None "$(rj 'j["error"]')" "CONNECT"
+    assert_eq 405 "$(rj 'j["responses"][0]["status"]')" "CONNECT status"
+    assert_eq 0 "$(cat "$E2E_TMP/trap.count")" "connections made to the CONNECT target"
+fi
+
+# ---------------------------------------------------------------- malformed / oversized
+printf '\x01\x02garbage\r\n\r\n' | raw_send "$R" 1
+assert_eq None "$(rj 'j["error"]')" "malformed request line: a response"
+assert_match '^4[0-9][0-9]$' "$(rj 'j["responses"][0]["status"]')" "malformed request line status"
+assert_eq 200 "$(http_code "$PROXY_URL/v2/")" "/v2/ after a malformed request"
+
+python3 -c 'import sys
+sys.stdout.write("GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: " + "a" * (2 << 20) + "\r\n\r\n")' | raw_send "$R" 1
+assert_eq None "$(rj 'j["error"]')" "2 MiB header: a response"
+assert_match '^4[0-9][0-9]$' "$(rj 'j["responses"][0]["status"]')" "2 MiB header status"
+assert_eq 200 "$(http_code "$PROXY_URL/v2/")" "/v2/ after an oversized header"
+log "PASS"

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The upstream is down: the proxy answers 502 with a distribution-style JSON
+# error, counts it, and recovers by itself once the registry comes up.
+. "$(dirname "$0")/lib.sh"
+require_proxy
+
+# A port nobody listens on (yet).
+UPORT=$(free_port)
+RM_UPSTREAM=http://127.0.0.1:$UPORT start_regmeter
+
+# ---- GET /v2/ with the upstream refusing connections
+code=$(curl -sS --max-time 30 -D "$E2E_TMP/h1" -o "$E2E_TMP/b1" -w '%{http_code}' "$PROXY_URL/v2/")
+assert_eq 502 "$code" "GET /v2/ with the upstream down"
+body=$(cat "$E2E_TMP/b1")
+assert_contains '"UNAVAILABLE"' "$body" "502 body"
+python3 -c 'import json, sys
+j = json.load(open(sys.argv[1]))
+e = j["errors"][0]
+assert e["code"] == "UNAVAILABLE" and isinstance(e["message"], str) and e["message"], j' "$E2E_TMP/b1" \
+    || fail "502 body is not {\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":...}]}: $body"
+assert_contains json "$(header "$E2E_TMP/h1" Content-Type)" "502 Content-Type"
+assert_eq "${#body}" "$(header "$E2E_TMP/h1" Content-Length)" "502 Content-Length"
+
+# A HEAD and a manifest GET fail the same way (no body for the HEAD).
+code=$(curl -sS --max-time 30 -I -o /dev/null -w '%{http_code}' "$PROXY_URL/v2/some/repo/manifests/latest")
+assert_eq 502 "$code" "HEAD manifest with the upstream down"
+code=$(curl -sS --max-time 30 -o /dev/null -w '%{http_code}' "$PROXY_URL/v2/some/repo/blobs/sha256:$(printf '%064d' 0)")
+assert_eq 502 "$code" "GET blob with the upstream down"
+
+# The connection to the client survives a 502 (keep-alive), or is closed cleanly.
+res=$(curl -sS --max-time 30 -o /dev/null -o /dev/null -w '%{http_code} ' "$PROXY_URL/v2/" "$PROXY_URL/v2/")
+assert_eq "502 502 " "$res" "two GETs on one client connection with the upstream down"
+
+# ---- counted like the registry would count them
+wait_metric 5 3 registry_http_requests_total code=502 handler=base method=get
+assert_eq 1 "$(metric registry_http_requests_total code=502 handler=manifest method=head)" "502 manifest HEAD count"
+assert_eq 1 "$(metric registry_http_requests_total code=502 handler=blob method=get)" "502 blob GET count"
+scrape | grep -Eq '^registry_http_requests_total\{[^}]*code="502"[^}]*handler="base"[^}]*method="get"[^}]*\} 3$' \
+    || fail "exposition lacks registry_http_requests_total{code=\"502\",handler=\"base\",method=\"get\"} 3: $(scrape | grep requests_total)"
+assert_eq 0 "$(metric registry_http_in_flight_requests)" "in-flight gauge"
+
+# The proxy is still alive and healthy itself.
+assert_eq 200 "$(http_code "$HEALTH_URL")" "/healthz with the upstream down"
+
+# ---- the registry comes up on that port: service resumes without a restart
+start_registry "$UPORT"
+deadline=$((SECONDS + 20))
+until [[ "$(http_code "$PROXY_URL/v2/")" == 200 ]]; do
+    ((SECONDS < deadline)) || fail "GET /v2/ through the proxy did not recover within 20s of the registry starting"
+    sleep 0.2
+done
+is_running "$RM_PID" || fail "regmeter is not running any more"
+assert_eq 200 "$(http_code "$PROXY_URL/v2/")" "GET /v2/ after recovery"
+assert_eq "" "$(curl -sS --max-time 10 "$PROXY_URL/v2/some/repo/manifests/latest" | grep UNAVAILABLE || true)" \
+    "no UNAVAILABLE once the registry is up"
+(( $(metric registry_http_requests_total code=200 handler=base method=get) >= 2 )) || fail "200 GET /v2/ not counted"
+log "PASS"
