@@ -1,1 +1,111 @@
+// The per-request metrics cost: what a worker pays once per exchange, and
+// what a scrape costs the loop that serves /metrics.
 #include <benchmark/benchmark.h>
+
+#include <array>
+#include <string_view>
+
+#include "regmeter/metrics.h"
+#include "regmeter/route.h"
+
+namespace {
+
+using namespace regmeter;
+using namespace std::chrono_literals;
+
+struct Request {
+  Method method;
+  std::string_view target;
+  int status;
+  std::chrono::nanoseconds duration;
+  std::uint64_t request_bytes;
+  std::uint64_t response_bytes;
+};
+
+// A pull, then a push through the upload endpoints, as clients send them.
+constexpr std::array<Request, 6> kRequests = {{
+    {Method::head, "/v2/library/nginx/manifests/1.25-alpine", 200, 3ms, 0, 0},
+    {Method::get,
+     "/v2/library/nginx/manifests/sha256:0b0ac4ab7ae5d2bbb8e01b9dcbfa8f2a1e3ef4bbaf8d7b0c50b1ccf5e1e5c4a2", 200, 4ms,
+     0, 1570},
+    {Method::get, "/v2/library/nginx/blobs/sha256:a5b16d1d9b4ab6d1bbcd6b3e1e1a1f3c1f7d0a93c8e6a1b2c3d4e5f6a7b8c9d0",
+     200, 850ms, 0, 29'150'000},
+    {Method::post, "/v2/team/app/blobs/uploads/", 202, 6ms, 0, 0},
+    {Method::patch,
+     "/v2/team/app/blobs/uploads/3f1c2a9e-5b7d-4c8e-9f0a-1b2c3d4e5f60?_state=qOjWCkxjJ0tWlGNwYHmYwrKVUtOYM9sJQ1zJ1a5oGJ17"
+     "Ik5hbWUiOiJ0ZWFtL2FwcCIsIlVVSUQiOiIzZjFjMmE5ZSJ9",
+     202, 2400ms, 52'000'000, 0},
+    {Method::put,
+     "/v2/team/app/blobs/uploads/3f1c2a9e-5b7d-4c8e-9f0a-1b2c3d4e5f60?_state=qOjWCkxjJ0tWlGNwYHmYwrKVUtOYM9sJQ1zJ1a5oGJ17"
+     "Ik5hbWUiOiJ0ZWFtL2FwcCIsIlVVSUQiOiIzZjFjMmE5ZSJ9&digest=sha256:"
+     "a5b16d1d9b4ab6d1bbcd6b3e1e1a1f3c1f7d0a93c8e6a1b2c3d4e5f6a7b8c9d0",
+     201, 40ms, 0, 0},
+}};
+
+Exchange exchange_for(const Request& r, Handler handler) {
+  Exchange e;
+  e.handler = handler;
+  e.method = r.method;
+  e.status = r.status;
+  e.request_body_bytes = r.request_bytes;
+  e.response_body_bytes = r.response_bytes;
+  e.started = Clock::time_point{} + 1h;
+  e.finished = e.started + r.duration;
+  e.reached_upstream = true;
+  return e;
+}
+
+void BM_ClassifyAndRecord(benchmark::State& state) {
+  Metrics metrics(1);
+  auto& shard = metrics.shard(0);
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const auto& r = kRequests[i++ % kRequests.size()];
+    auto route = classify(r.method, r.target);
+    shard.request_started(route.handler);
+    shard.request_finished(exchange_for(r, route.handler));
+    benchmark::DoNotOptimize(route);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ClassifyAndRecord);
+
+void BM_Record(benchmark::State& state) {
+  Metrics metrics(1);
+  auto& shard = metrics.shard(0);
+  std::array<Exchange, kRequests.size()> exchanges;
+  for (std::size_t k = 0; k < kRequests.size(); ++k)
+    exchanges[k] = exchange_for(kRequests[k], classify(kRequests[k].method, kRequests[k].target).handler);
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const auto& e = exchanges[i++ % exchanges.size()];
+    shard.request_started(e.handler);
+    shard.request_finished(e);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Record);
+
+// A scrape with every handler/method combination populated in each of four
+// shards: the pause it puts on the loop serving /metrics.
+void BM_RenderText(benchmark::State& state) {
+  Metrics metrics(4);
+  for (std::size_t s = 0; s < metrics.shard_count(); ++s)
+    for (std::size_t h = 0; h < kHandlerCount; ++h)
+      for (std::size_t m = 0; m < kMethodCount; ++m)
+        for (int status : {200, 201, 202, 404}) {
+          Request r{static_cast<Method>(m), "", status, 7ms, 4096, 65536};
+          metrics.shard(s).request_started(static_cast<Handler>(h));
+          metrics.shard(s).request_finished(exchange_for(r, static_cast<Handler>(h)));
+        }
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    auto text = metrics.render_text();
+    bytes = text.size();
+    benchmark::DoNotOptimize(text);
+  }
+  state.counters["bytes"] = static_cast<double>(bytes);
+}
+BENCHMARK(BM_RenderText)->Unit(benchmark::kMicrosecond);
+
+}  // namespace

@@ -15,8 +15,10 @@ class Metrics;
 
 class AdminServer {
  public:
-  // Binds host:port on `base`. Throws std::runtime_error naming the address
-  // and the reason when it cannot bind.
+  // Binds host:port on `base` (host may be an IPv6 literal, bracketed or
+  // not). Throws std::runtime_error("metrics-listen HOST:PORT: <reason>")
+  // when it cannot resolve or bind. Destroy it on the loop's thread, or
+  // after the loop has stopped.
   AdminServer(event_base* base, const std::string& host, std::uint16_t port, const Metrics& metrics,
               std::function<bool()> healthy);
   ~AdminServer();
