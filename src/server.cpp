@@ -68,7 +68,7 @@ int run_server(const Config& config) {
     admin = std::make_unique<AdminServer>(workers[0]->base(), config.metrics_listen.host, config.metrics_listen.port,
                                           metrics, [&stopping] { return !stopping.load(); });
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "regmeter: --metrics-listen: %s\n", e.what());
+    std::fprintf(stderr, "regmeter: --%s\n", e.what());
     return 2;
   }
 

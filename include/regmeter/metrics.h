@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "regmeter/route.h"
+#include "regmeter/upload_session.h"
 
 namespace prometheus {
 class Registry;
@@ -30,6 +31,20 @@ struct Exchange {
   Clock::time_point started;             // first byte of the request head
   Clock::time_point finished;            // last byte of the response written to the client
   bool reached_upstream = false;         // false for locally generated answers (502, 400, ...)
+
+  // For regmeter_* metrics. Time points left at their default (epoch) mean
+  // "did not happen".
+  std::string_view repository;           // the route's repository; empty when none
+  Clock::time_point upstream_headers;    // the final response head arrived from upstream
+  Clock::time_point request_body_start;  // request head parsed: the body may follow
+  Clock::time_point request_body_end;    // last request body byte moved toward the upstream
+  Clock::time_point response_body_start; // response head queued for the client
+};
+
+struct MetricsOptions {
+  // Distinct `repository` label values before the rest are counted under
+  // "__other__"; 0 drops the label from the per-repository families.
+  std::size_t max_repositories = 200;
 };
 
 // The `code` label for an Exchange with status 0 (the client went away before
@@ -45,7 +60,7 @@ class MetricsShard;
 // each shard in turn and merges.
 class Metrics {
  public:
-  explicit Metrics(std::size_t shard_count);
+  explicit Metrics(std::size_t shard_count, MetricsOptions options = {});
   ~Metrics();
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
@@ -82,6 +97,13 @@ class MetricsShard {
   // follow exactly one request_started(exchange.handler) on the same shard.
   // Status 0 is counted as code kClientClosedStatus.
   void request_finished(const Exchange& exchange);
+
+  // A new upstream connection is ready (TCP connect, TLS handshake later).
+  void upstream_connected(Clock::duration connect_time);
+  // A blob upload session ended; `seconds` from the first byte of its POST to
+  // the last byte of the response that closed it (for `abandoned`: its last
+  // request), `bytes` the body bytes all its requests carried.
+  void upload_session_closed(SessionOutcome outcome, double seconds, std::uint64_t bytes);
 
   struct Snapshot;  // defined in metrics.cpp
   void merge_into(Snapshot& out) const;
