@@ -106,6 +106,10 @@ Usage: regmeter [options]
                                request to the response head (default 120)
   --shutdown-grace S           seconds in-flight requests may take after SIGTERM (default 30)
   --max-header-bytes N         largest request head accepted (default 65536)
+  --max-repositories N         repository label values kept; the rest count as
+                               "__other__"; 0 drops the label (default 200)
+  --upload-session-timeout S   an upload session with no request for this long
+                               counts as abandoned (default 3600)
   --help                       this text
   --version                    the version
 )";
@@ -155,6 +159,10 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
         config.upstream_timeout_s = parse_seconds(take_value());
       } else if (flag == "--shutdown-grace") {
         config.shutdown_grace_s = parse_seconds(take_value());
+      } else if (flag == "--max-repositories") {
+        config.max_repositories = parse_count(take_value(), 0, 100000);
+      } else if (flag == "--upload-session-timeout") {
+        config.upload_session_timeout_s = parse_seconds(take_value());
       } else if (flag == "--max-header-bytes") {
         config.max_header_bytes = parse_count(take_value(), 1024, 1024 * 1024);
       } else {

@@ -46,6 +46,18 @@ std::string_view reason_phrase(int status) {
 
 // A JSON string body for messages we write ourselves (no quotes or
 // backslashes expected, but never emit broken JSON).
+std::int64_t unix_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// The upload id a session-opening answer hands out, from its Location.
+std::string upload_id_of(const MessageHead& response) {
+  const std::string* location = response.find("Location");
+  if (!location) return {};
+  Route route = classify(Method::patch, origin_form(*location));
+  return route.handler == Handler::blob_upload_chunk ? route.reference : std::string();
+}
+
 std::string json_escape(std::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -179,6 +191,7 @@ void ClientConnection::on_stream_error(Stream& stream, const std::string& what) 
 
 void ClientConnection::on_stream_connected(Stream&) {
   if (dead_) return;
+  worker_.metrics().upstream_connected(Clock::now() - upstream_->connect_started);
   send_request_head();
 }
 
@@ -213,6 +226,7 @@ void ClientConnection::read_request_head() {
     head_started_ = true;
     record_ = Exchange{};
     record_.started = Clock::now();
+    started_unix_ns_ = unix_now_ns();
     arm_timer(Timer::header, worker_.config().header_timeout_s);
   }
   const std::size_t limit = worker_.config().max_header_bytes;
@@ -257,8 +271,14 @@ void ClientConnection::start_exchange(const MessageHead& request) {
     send_local_response(400, "UNSUPPORTED", "request target is neither origin-form nor absolute-form");
     return;
   }
+  client_target_ = target;
+  // Our upload-session token never reaches the registry.
+  session_token_ = take_session_token(target);
   route_ = classify(record_.method, target);
   record_.handler = route_.handler;
+  record_.repository = route_.repository;
+  record_.request_body_start = Clock::now();
+  if (request_done_) record_.request_body_end = record_.request_body_start;
   worker_.metrics().request_started(record_.handler);
   in_flight_ = true;
   const std::string* host = request.find("Host");
@@ -305,6 +325,7 @@ void ClientConnection::pump_request_body() {
     }
     if (request_parser_.complete()) {
       request_done_ = true;
+      record_.request_body_end = Clock::now();
       if (!response_head_sent_) arm_timer(Timer::upstream, worker_.config().upstream_timeout_s);
     }
   }
@@ -355,6 +376,22 @@ void ClientConnection::read_response_head() {
     response_head_sent_ = true;
     record_.status = head.status;
     record_.reached_upstream = true;
+    record_.upstream_headers = Clock::now();
+    // Upload sessions: hand the client the session's token in the next
+    // upload URL, and keep the open-session table current.
+    SessionToken next_token;
+    session_step_ = session_step(route_.handler, record_.method, client_target_, head.status);
+    if (session_step_.kind == SessionStep::Kind::opened) {
+      next_token = {started_unix_ns_, record_.request_body_bytes};
+      if (std::string id = upload_id_of(head); !id.empty()) {
+        context.location_token = &next_token;
+        worker_.sessions().touch(id, next_token, unix_now_ns());
+      }
+    } else if (session_step_.kind == SessionStep::Kind::continued && session_token_) {
+      next_token = {session_token_->started_unix_ns, session_token_->bytes + record_.request_body_bytes};
+      context.location_token = &next_token;
+      worker_.sessions().touch(route_.reference, next_token, unix_now_ns());
+    }
     if (timer_purpose_ == Timer::upstream) arm_timer(Timer::none, 0);
     if (!head.keep_alive) upstream_reusable_ = false;
     if (response_parser_.body_until_eof()) {
@@ -369,6 +406,7 @@ void ClientConnection::read_response_head() {
     context.close_connection = close_after_;
     std::string out = client_response_head(head, context);
     evbuffer_add(client_->output(), out.data(), out.size());
+    record_.response_body_start = Clock::now();
     if (response_parser_.complete()) {
       response_complete();
       return;
@@ -417,12 +455,25 @@ void ClientConnection::response_complete() {
   update_flow();
 }
 
-void ClientConnection::finish_exchange() {
+void ClientConnection::record_exchange() {
+  if (!in_flight_) return;
+  in_flight_ = false;
   record_.finished = Clock::now();
-  if (in_flight_) {
-    worker_.metrics().request_finished(record_);
-    in_flight_ = false;
-  }
+  worker_.metrics().request_finished(record_);
+  if (session_step_.kind != SessionStep::Kind::closed) return;
+  if (route_.handler == Handler::blob_upload_chunk) worker_.sessions().close(route_.reference);
+  // A session closed by a request that did not carry our token (it began
+  // before this proxy was in the path) has no known start: not observed.
+  std::int64_t started = session_token_ ? session_token_->started_unix_ns
+                         : route_.handler == Handler::blob_upload ? started_unix_ns_ : 0;
+  if (started == 0) return;
+  std::uint64_t bytes = (session_token_ ? session_token_->bytes : 0) + record_.request_body_bytes;
+  double seconds = static_cast<double>(unix_now_ns() - started) / 1e9;
+  worker_.metrics().upload_session_closed(session_step_.outcome, std::max(0.0, seconds), bytes);
+}
+
+void ClientConnection::finish_exchange() {
+  record_exchange();
   if (close_after_ || worker_.draining() || client_->peer_closed()) {
     close_connection();
     return;
@@ -431,6 +482,9 @@ void ClientConnection::finish_exchange() {
   phase_ = Phase::reading_head;
   head_started_ = false;
   route_ = Route{};
+  record_ = Exchange{};
+  session_token_.reset();
+  session_step_ = SessionStep{};
   upstream_head_.clear();
   head_request_ = request_done_ = response_head_sent_ = response_done_ = false;
   body_bytes_forwarded_ = retried_ = false;
@@ -587,11 +641,7 @@ void ClientConnection::close_connection() {
 void ClientConnection::destroy() {
   if (dead_) return;
   dead_ = true;
-  if (in_flight_) {
-    record_.finished = Clock::now();
-    worker_.metrics().request_finished(record_);
-    in_flight_ = false;
-  }
+  record_exchange();
   arm_timer(Timer::none, 0);
   upstream_.reset();
   client_.reset();

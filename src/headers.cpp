@@ -94,7 +94,9 @@ std::string client_response_head(const MessageHead& response, const ResponseCont
   for (const auto& field : response.headers) {
     if (is_hop_by_hop(field.name, response)) continue;
     if (iequals(field.name, "Location")) {
-      append_header(out, field.name, rewrite_location(field.value, context));
+      std::string location = rewrite_location(field.value, context);
+      if (context.location_token) location = with_session_token(location, *context.location_token);
+      append_header(out, field.name, location);
       continue;
     }
     append_header(out, field.name, field.value);

@@ -49,12 +49,13 @@ int run_server(const Config& config) {
     return 2;
   }
 
-  Metrics metrics(config.threads);
+  Metrics metrics(config.threads, MetricsOptions{config.max_repositories});
+  OpenSessionTable sessions;
   std::vector<std::unique_ptr<Worker>> workers;
   std::uint16_t port = config.listen.port;
   try {
     for (unsigned i = 0; i < config.threads; ++i) {
-      workers.push_back(std::make_unique<Worker>(config, i, metrics.shard(i), upstream));
+      workers.push_back(std::make_unique<Worker>(config, i, metrics.shard(i), upstream, sessions));
       port = workers.back()->listen(port);
     }
   } catch (const std::exception& e) {

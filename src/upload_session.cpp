@@ -132,3 +132,36 @@ SessionStep session_step(Handler handler, Method method, std::string_view target
 }
 
 }  // namespace regmeter
+
+namespace regmeter {
+
+void OpenSessionTable::touch(const std::string& upload_id, const SessionToken& token, std::int64_t now_unix_ns) {
+  std::lock_guard lock(mutex_);
+  open_[upload_id] = Entry{token, now_unix_ns};
+}
+
+void OpenSessionTable::close(const std::string& upload_id) {
+  std::lock_guard lock(mutex_);
+  open_.erase(upload_id);
+}
+
+std::vector<OpenSessionTable::Entry> OpenSessionTable::take_expired(std::int64_t now_unix_ns, std::int64_t timeout_ns) {
+  std::vector<Entry> expired;
+  std::lock_guard lock(mutex_);
+  for (auto it = open_.begin(); it != open_.end();) {
+    if (now_unix_ns - it->second.last_seen_unix_ns > timeout_ns) {
+      expired.push_back(it->second);
+      it = open_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return expired;
+}
+
+std::size_t OpenSessionTable::size() const {
+  std::lock_guard lock(mutex_);
+  return open_.size();
+}
+
+}  // namespace regmeter

@@ -3,7 +3,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
@@ -14,6 +16,7 @@
 
 #include "regmeter/exchange.h"
 #include "regmeter/log.h"
+#include "regmeter/metrics.h"
 
 namespace regmeter {
 
@@ -21,12 +24,21 @@ namespace {
 constexpr std::size_t kMaxIdleUpstreamPerThread = 64;
 }
 
-Worker::Worker(const Config& config, std::size_t index, MetricsShard& shard, const UpstreamAddress& upstream)
-    : config_(config), index_(index), shard_(shard), base_(event_base_new()) {
+Worker::Worker(const Config& config, std::size_t index, MetricsShard& shard, const UpstreamAddress& upstream,
+               OpenSessionTable& sessions)
+    : config_(config), index_(index), shard_(shard), sessions_(sessions), base_(event_base_new()) {
   if (!base_) throw std::runtime_error("cannot create an event loop");
   pool_ = std::make_unique<UpstreamPool>(base_, upstream, kMaxIdleUpstreamPerThread);
   stop_event_ = event_new(base_, -1, 0, &Worker::on_stop, this);
   grace_timer_ = event_new(base_, -1, 0, &Worker::on_grace_expired, this);
+  if (index_ == 0) {
+    // One thread looks for abandoned upload sessions, often enough that one
+    // is counted within a few percent of the timeout.
+    double every = std::clamp(config_.upload_session_timeout_s / 20, 0.1, 10.0);
+    session_sweep_timer_ = event_new(base_, -1, EV_PERSIST, &Worker::on_session_sweep, this);
+    timeval interval{static_cast<time_t>(every), static_cast<suseconds_t>((every - static_cast<time_t>(every)) * 1e6)};
+    event_add(session_sweep_timer_, &interval);
+  }
 }
 
 Worker::~Worker() {
@@ -37,6 +49,7 @@ Worker::~Worker() {
   if (listener_) evconnlistener_free(listener_);
   event_free(stop_event_);
   event_free(grace_timer_);
+  if (session_sweep_timer_) event_free(session_sweep_timer_);
   event_base_free(base_);
 }
 
@@ -116,6 +129,16 @@ void Worker::begin_drain() {
   grace.tv_sec = static_cast<time_t>(config_.shutdown_grace_s);
   grace.tv_usec = 0;
   event_add(grace_timer_, &grace);
+}
+
+void Worker::on_session_sweep(int, short, void* arg) {
+  auto* worker = static_cast<Worker*>(arg);
+  auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auto timeout = static_cast<std::int64_t>(worker->config_.upload_session_timeout_s * 1e9);
+  for (const auto& entry : worker->sessions_.take_expired(now, timeout)) {
+    double seconds = static_cast<double>(entry.last_seen_unix_ns - entry.token.started_unix_ns) / 1e9;
+    worker->shard_.upload_session_closed(SessionOutcome::abandoned, std::max(0.0, seconds), entry.token.bytes);
+  }
 }
 
 void Worker::on_grace_expired(int, short, void* arg) {

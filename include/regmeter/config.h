@@ -30,6 +30,8 @@ struct Config {
   double upstream_timeout_s = 120;      // connect, and request sent → response head
   double shutdown_grace_s = 30;         // SIGTERM: how long in-flight requests may finish
   std::size_t max_header_bytes = 64 * 1024;
+  std::size_t max_repositories = 200;   // repository label values; 0 drops the label
+  double upload_session_timeout_s = 3600;  // no request for a session this long: abandoned
 };
 
 struct CommandLine {

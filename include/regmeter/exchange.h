@@ -9,12 +9,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "regmeter/http_head.h"
 #include "regmeter/metrics.h"
 #include "regmeter/route.h"
 #include "regmeter/stream.h"
+#include "regmeter/upload_session.h"
 #include "regmeter/upstream.h"
 
 struct event;
@@ -59,6 +61,8 @@ class ClientConnection : private StreamHandler {
   void pump_response_body();
   void response_complete();
   void finish_exchange();
+  // Hands the exchange to the metrics (and its upload session, if any).
+  void record_exchange();
   void upstream_failed(const std::string& what, bool timed_out);
   void client_closed_input();
   void close_connection();  // after the last response; lingers when needed
@@ -93,6 +97,10 @@ class ClientConnection : private StreamHandler {
   Route route_;
   std::string upstream_head_;  // kept to replay once on a fresh connection
   std::string client_host_;
+  std::string client_target_;  // as the client sent it, query included
+  std::int64_t started_unix_ns_ = 0;
+  std::optional<SessionToken> session_token_;  // carried in by the client's upload URL
+  SessionStep session_step_;
   bool head_request_ = false;
   bool in_flight_ = false;
   bool request_done_ = false;

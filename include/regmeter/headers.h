@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "regmeter/http_head.h"
+#include "regmeter/upload_session.h"
 
 namespace regmeter {
 
@@ -31,6 +32,7 @@ struct ResponseContext {
   std::string_view proxy_scheme;        // scheme clients use to reach us
   std::string_view client_host;         // the Host the client sent (our address as it knows it)
   bool close_connection = false;        // tell the client we will close after this response
+  const SessionToken* location_token = nullptr;  // carried in Location for upload sessions
 };
 
 // The response head sent to the client: status line, end-to-end headers

@@ -53,3 +53,32 @@ struct SessionStep {
 SessionStep session_step(Handler handler, Method method, std::string_view target, int status);
 
 }  // namespace regmeter
+
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+namespace regmeter {
+
+// Open sessions this process has seen, by upload id, so that one nobody
+// touches for `timeout` can be counted as abandoned. Only upload requests
+// touch it (a few per layer), so one mutex is fine here.
+class OpenSessionTable {
+ public:
+  struct Entry {
+    SessionToken token;            // with the bytes as of the last request
+    std::int64_t last_seen_unix_ns = 0;
+  };
+
+  void touch(const std::string& upload_id, const SessionToken& token, std::int64_t now_unix_ns);
+  void close(const std::string& upload_id);
+  // Removes and returns the sessions idle for longer than `timeout_ns`.
+  std::vector<Entry> take_expired(std::int64_t now_unix_ns, std::int64_t timeout_ns);
+  std::size_t size() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Entry> open_;
+};
+
+}  // namespace regmeter

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "regmeter/config.h"
+#include "regmeter/upload_session.h"
 #include "regmeter/upstream.h"
 
 struct event;
@@ -30,7 +31,8 @@ struct FlowLimits {
 
 class Worker {
  public:
-  Worker(const Config& config, std::size_t index, MetricsShard& shard, const UpstreamAddress& upstream);
+  Worker(const Config& config, std::size_t index, MetricsShard& shard, const UpstreamAddress& upstream,
+         OpenSessionTable& sessions);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -45,6 +47,7 @@ class Worker {
   event_base* base() const { return base_; }
   const Config& config() const { return config_; }
   MetricsShard& metrics() { return shard_; }
+  OpenSessionTable& sessions() { return sessions_; }
   UpstreamPool& pool() { return *pool_; }
   const FlowLimits& limits() const { return limits_; }
   bool draining() const { return draining_; }
@@ -57,11 +60,13 @@ class Worker {
   static void on_accept_error(evconnlistener* listener, void* arg);
   static void on_stop(int, short, void* arg);
   static void on_grace_expired(int, short, void* arg);
+  static void on_session_sweep(int, short, void* arg);
   void begin_drain();
 
   const Config& config_;
   std::size_t index_;
   MetricsShard& shard_;
+  OpenSessionTable& sessions_;
   FlowLimits limits_;
   event_base* base_;
   evconnlistener* listener_ = nullptr;
@@ -69,7 +74,7 @@ class Worker {
   std::unordered_set<ClientConnection*> connections_;
   event* stop_event_ = nullptr;
   event* grace_timer_ = nullptr;
-  event* accept_retry_timer_ = nullptr;
+  event* session_sweep_timer_ = nullptr;  // thread 0 only
   bool draining_ = false;
 };
 

@@ -1,0 +1,129 @@
+#include "regmeter/upload_session.h"
+
+#include <gtest/gtest.h>
+
+namespace regmeter {
+namespace {
+
+TEST(SessionToken, RoundTrips) {
+  SessionToken token{1764064800123456789, 1073741824};
+  auto text = encode_session_token(token);
+  auto back = decode_session_token(text);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->started_unix_ns, token.started_unix_ns);
+  EXPECT_EQ(back->bytes, token.bytes);
+}
+
+TEST(SessionToken, RejectsMalformed) {
+  for (const char* text : {"", ".", "abc", "abc.", ".12", "zz.1", "1.zz", "0.5", "1.2.3", "ffffffffffffffffff.1",
+                           "-1.2"})
+    EXPECT_FALSE(decode_session_token(text)) << text;
+}
+
+struct StripCase {
+  std::string target;
+  std::string stripped;
+  bool has_token;
+};
+
+TEST(TakeSessionToken, StripsOnlyOurParameterByteForByte) {
+  const std::string token = encode_session_token({1000, 42});
+  const std::vector<StripCase> cases = {
+      {"/v2/a/blobs/uploads/u?_state=AbC%3D&_rm=" + token, "/v2/a/blobs/uploads/u?_state=AbC%3D", true},
+      {"/v2/a/blobs/uploads/u?_rm=" + token + "&_state=AbC%3D", "/v2/a/blobs/uploads/u?_state=AbC%3D", true},
+      {"/v2/a/blobs/uploads/u?_state=x&_rm=" + token + "&digest=sha256%3Aab", "/v2/a/blobs/uploads/u?_state=x&digest=sha256%3Aab", true},
+      {"/v2/a/blobs/uploads/u?_rm=" + token, "/v2/a/blobs/uploads/u", true},
+      {"/v2/a/blobs/uploads/u?_state=x", "/v2/a/blobs/uploads/u?_state=x", false},
+      {"/v2/a/blobs/uploads/u", "/v2/a/blobs/uploads/u", false},
+      {"/v2/a/blobs/uploads/u?_rmx=1&_state=x", "/v2/a/blobs/uploads/u?_rmx=1&_state=x", false},
+      {"/v2/a/blobs/uploads/u?_rm=garbage&_state=x", "/v2/a/blobs/uploads/u?_state=x", false},
+  };
+  for (const auto& c : cases) {
+    std::string target = c.target;
+    auto found = take_session_token(target);
+    EXPECT_EQ(target, c.stripped) << c.target;
+    EXPECT_EQ(found.has_value(), c.has_token) << c.target;
+    if (found) {
+      EXPECT_EQ(found->started_unix_ns, 1000);
+      EXPECT_EQ(found->bytes, 42u);
+    }
+  }
+}
+
+TEST(WithSessionToken, AppendsToRelativeAndAbsoluteLocations) {
+  SessionToken token{1000, 42};
+  const std::string t = encode_session_token(token);
+  EXPECT_EQ(with_session_token("/v2/a/blobs/uploads/u?_state=x", token), "/v2/a/blobs/uploads/u?_state=x&_rm=" + t);
+  EXPECT_EQ(with_session_token("http://h:5080/v2/a/blobs/uploads/u", token), "http://h:5080/v2/a/blobs/uploads/u?_rm=" + t);
+  EXPECT_EQ(with_session_token("/u?a=1#frag", token), "/u?a=1&_rm=" + t + "#frag");
+  // What a client does next: append digest=, then the proxy strips the token.
+  std::string next = with_session_token("/v2/a/blobs/uploads/u?_state=x", token) + "&digest=sha256:ab";
+  auto found = take_session_token(next);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(next, "/v2/a/blobs/uploads/u?_state=x&digest=sha256:ab");
+}
+
+struct StepCase {
+  Handler handler;
+  Method method;
+  const char* target;
+  int status;
+  SessionStep::Kind kind;
+  SessionOutcome outcome;
+};
+
+TEST(SessionStep, FollowsTheUploadProtocol) {
+  using K = SessionStep::Kind;
+  using O = SessionOutcome;
+  const StepCase cases[] = {
+      {Handler::blob_upload, Method::post, "/v2/a/blobs/uploads/", 202, K::opened, O::completed},
+      {Handler::blob_upload, Method::post, "/v2/a/blobs/uploads/?mount=sha256:ab&from=b", 201, K::closed, O::mounted},
+      {Handler::blob_upload, Method::post, "/v2/a/blobs/uploads/?mount=sha256:ab&from=b", 202, K::opened, O::completed},
+      {Handler::blob_upload, Method::post, "/v2/a/blobs/uploads/?digest=sha256:ab", 201, K::closed, O::completed},
+      {Handler::blob_upload, Method::post, "/v2/a/blobs/uploads/", 401, K::none, O::completed},
+      {Handler::blob_upload, Method::post, "/v2/a/blobs/uploads/", 500, K::closed, O::failed},
+      {Handler::blob_upload_chunk, Method::patch, "/v2/a/blobs/uploads/u", 202, K::continued, O::completed},
+      {Handler::blob_upload_chunk, Method::patch, "/v2/a/blobs/uploads/u", 416, K::closed, O::failed},
+      {Handler::blob_upload_chunk, Method::put, "/v2/a/blobs/uploads/u?digest=sha256:ab", 201, K::closed, O::completed},
+      {Handler::blob_upload_chunk, Method::put, "/v2/a/blobs/uploads/u?digest=sha256:ab", 400, K::closed, O::failed},
+      {Handler::blob_upload_chunk, Method::put, "/v2/a/blobs/uploads/u?digest=sha256:ab", 401, K::none, O::completed},
+      {Handler::blob_upload_chunk, Method::delete_, "/v2/a/blobs/uploads/u", 204, K::closed, O::cancelled},
+      {Handler::blob_upload_chunk, Method::delete_, "/v2/a/blobs/uploads/u", 404, K::closed, O::failed},
+      {Handler::blob_upload_chunk, Method::get, "/v2/a/blobs/uploads/u", 204, K::continued, O::completed},
+      {Handler::blob_upload_chunk, Method::get, "/v2/a/blobs/uploads/u", 404, K::continued, O::completed},
+      {Handler::blob_upload_chunk, Method::put, "/v2/a/blobs/uploads/u", 0, K::none, O::completed},
+      {Handler::manifest, Method::put, "/v2/a/manifests/t", 201, K::none, O::completed},
+      {Handler::blob, Method::get, "/v2/a/blobs/sha256:ab", 200, K::none, O::completed},
+  };
+  for (const auto& c : cases) {
+    SessionStep step = session_step(c.handler, c.method, c.target, c.status);
+    EXPECT_EQ(step.kind, c.kind) << c.target << " " << c.status;
+    if (step.kind == K::closed) EXPECT_EQ(step.outcome, c.outcome) << c.target << " " << c.status;
+  }
+}
+
+TEST(OpenSessionTable, ExpiresOnlyIdleSessions) {
+  OpenSessionTable table;
+  table.touch("a", {100, 0}, 1'000);
+  table.touch("b", {200, 5}, 1'000);
+  table.touch("a", {100, 10}, 5'000);  // a request for "a" later
+  auto expired = table.take_expired(6'500, 2'000);
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].token.started_unix_ns, 200);
+  EXPECT_EQ(expired[0].token.bytes, 5u);
+  EXPECT_EQ(table.size(), 1u);
+  table.close("a");
+  EXPECT_EQ(table.size(), 0u);
+  EXPECT_TRUE(table.take_expired(1'000'000, 1).empty());
+}
+
+TEST(OutcomeName, MatchesLabels) {
+  EXPECT_EQ(outcome_name(SessionOutcome::completed), "completed");
+  EXPECT_EQ(outcome_name(SessionOutcome::mounted), "mounted");
+  EXPECT_EQ(outcome_name(SessionOutcome::cancelled), "cancelled");
+  EXPECT_EQ(outcome_name(SessionOutcome::failed), "failed");
+  EXPECT_EQ(outcome_name(SessionOutcome::abandoned), "abandoned");
+}
+
+}  // namespace
+}  // namespace regmeter
