@@ -115,7 +115,7 @@ BodyMove move_body(MessageParser& parser, evbuffer* source, evbuffer* destinatio
 }  // namespace
 
 ClientConnection::ClientConnection(Worker& worker, int fd, const sockaddr* peer, int)
-    : worker_(worker), client_(std::make_unique<Stream>(worker.base(), fd, static_cast<StreamHandler*>(this))), client_address_(peer_ip(peer)) {
+    : worker_(worker), client_(std::make_unique<SocketStream>(worker.base(), fd, static_cast<StreamHandler*>(this))), client_address_(peer_ip(peer)) {
   timer_ = event_new(worker_.base(), -1, 0, &ClientConnection::on_timer, this);
 }
 
@@ -632,7 +632,7 @@ void ClientConnection::close_connection() {
   // with unread bytes makes the kernel send a reset, which can destroy our
   // answer in flight; so stop writing, read and discard for a moment first.
   phase_ = Phase::lingering;
-  ::shutdown(client_->fd(), SHUT_WR);
+  client_->shutdown_write();
   evbuffer_drain(client_->input(), client_input());
   client_->set_reading(true);
   arm_timer(Timer::linger, kLingerSeconds);

@@ -23,14 +23,15 @@ void tune_socket(int fd) {
 }
 }  // namespace
 
-Stream::Stream(event_base* base, int fd, StreamHandler* handler)
-    : base_(base), fd_(fd), handler_(handler), input_(evbuffer_new()), output_(evbuffer_new()) {
+SocketStream::SocketStream(event_base* base, int fd, StreamHandler* handler)
+    : base_(base), fd_(fd), input_(evbuffer_new()), output_(evbuffer_new()) {
+  handler_ = handler;
   tune_socket(fd_);
-  read_event_ = event_new(base_, fd_, EV_READ | EV_PERSIST, &Stream::on_read_event, this);
-  write_event_ = event_new(base_, fd_, EV_WRITE | EV_PERSIST, &Stream::on_write_event, this);
+  read_event_ = event_new(base_, fd_, EV_READ | EV_PERSIST, &SocketStream::on_read_event, this);
+  write_event_ = event_new(base_, fd_, EV_WRITE | EV_PERSIST, &SocketStream::on_write_event, this);
 }
 
-Stream::~Stream() {
+SocketStream::~SocketStream() {
   event_free(read_event_);
   event_free(write_event_);
   evbuffer_free(input_);
@@ -38,7 +39,7 @@ Stream::~Stream() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Stream* Stream::connect_to(event_base* base, const sockaddr* address, int address_length,
+std::unique_ptr<Stream> SocketStream::connect_to(event_base* base, const sockaddr* address, int address_length,
                            StreamHandler* handler, std::string& error) {
   int fd = ::socket(address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -50,14 +51,14 @@ Stream* Stream::connect_to(event_base* base, const sockaddr* address, int addres
     ::close(fd);
     return nullptr;
   }
-  auto* stream = new Stream(base, fd, handler);
+  auto stream = std::make_unique<SocketStream>(base, fd, handler);
   stream->connecting_ = true;
   stream->writing_ = true;
   event_add(stream->write_event_, nullptr);
   return stream;
 }
 
-void Stream::set_reading(bool enabled) {
+void SocketStream::set_reading(bool enabled) {
   if (enabled == reading_ || failed_) return;
   if (enabled && peer_closed_) return;
   reading_ = enabled;
@@ -67,10 +68,10 @@ void Stream::set_reading(bool enabled) {
     event_del(read_event_);
 }
 
-void Stream::on_read_event(int, short, void* arg) { static_cast<Stream*>(arg)->handle_read(); }
-void Stream::on_write_event(int, short, void* arg) { static_cast<Stream*>(arg)->handle_write(); }
+void SocketStream::on_read_event(int, short, void* arg) { static_cast<SocketStream*>(arg)->handle_read(); }
+void SocketStream::on_write_event(int, short, void* arg) { static_cast<SocketStream*>(arg)->handle_write(); }
 
-void Stream::handle_read() {
+void SocketStream::handle_read() {
   // Read straight into evbuffer chain space, one large slice per wakeup.
   evbuffer_iovec vec[2];
   int count = evbuffer_reserve_space(input_, kReadSlice, vec, 2);
@@ -111,7 +112,7 @@ void Stream::handle_read() {
   handler_->on_stream_error(*this, what);
 }
 
-void Stream::handle_write() {
+void SocketStream::handle_write() {
   if (connecting_) {
     connecting_ = false;
     int error = 0;
@@ -137,7 +138,7 @@ void Stream::handle_write() {
   if (after < before && after <= low_watermark_) handler_->on_stream_drained(*this);
 }
 
-bool Stream::flush() {
+bool SocketStream::flush() {
   if (failed_) return false;
   if (connecting_) return true;  // written once connected
   // Bounded: each round either writes something or stops on EAGAIN.
@@ -153,7 +154,7 @@ bool Stream::flush() {
   return true;
 }
 
-void Stream::update_write_interest() {
+void SocketStream::update_write_interest() {
   bool want = !failed_ && (connecting_ || evbuffer_get_length(output_) > 0);
   if (want == writing_) return;
   writing_ = want;
@@ -163,7 +164,9 @@ void Stream::update_write_interest() {
     event_del(write_event_);
 }
 
-bool Stream::idle_and_alive() {
+void SocketStream::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+
+bool SocketStream::idle_and_alive() {
   if (failed_ || peer_closed_ || connecting_) return false;
   if (evbuffer_get_length(input_) > 0) return false;
   char byte;

@@ -62,11 +62,11 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take_idle(StreamHandler* new_h
 }
 
 std::unique_ptr<UpstreamConnection> UpstreamPool::connect(StreamHandler* handler, std::string& error) {
-  Stream* stream = Stream::connect_to(base_, reinterpret_cast<const sockaddr*>(&address_.storage),
-                                      address_.length, handler, error);
+  std::unique_ptr<Stream> stream = SocketStream::connect_to(base_, reinterpret_cast<const sockaddr*>(&address_.storage),
+                                                            address_.length, handler, error);
   if (!stream) return nullptr;
   auto connection = std::make_unique<UpstreamConnection>();
-  connection->stream.reset(stream);
+  connection->stream = std::move(stream);
   connection->connect_started = std::chrono::steady_clock::now();
   return connection;
 }

@@ -1,11 +1,12 @@
-// One socket and its two byte queues. This is where bytes enter and leave
-// the process: reads land in input() in large slices (libevent 2.1's own
-// socket reads stop at 4 KiB, which makes a relay 3x slower than nginx),
-// writes drain output() with writev. Everything above it moves evbuffer
+// Where bytes enter and leave the process: a connection and its two byte
+// queues. In SocketStream (plain TCP) reads land in input() in large slices
+// (libevent 2.1's own socket reads stop at 4 KiB, which makes a relay 3x
+// slower than nginx) and writes drain output() with writev. Everything above it moves evbuffer
 // chains between streams and never copies body bytes.
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 
 struct event;
@@ -30,39 +31,62 @@ class StreamHandler {
   virtual void on_stream_connected(Stream& stream) { (void)stream; }
 };
 
+// A connection's byte queues and its flow switches. Two kinds: plain
+// sockets (SocketStream, below) and TLS (tls_stream.h). Callers move bytes
+// in and out of input()/output() and never touch the socket.
 class Stream {
  public:
-  // Takes ownership of a non-blocking socket.
-  Stream(event_base* base, int fd, StreamHandler* handler);
-  ~Stream();
+  virtual ~Stream() = default;
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
+
+  virtual evbuffer* input() const = 0;
+  virtual evbuffer* output() const = 0;
+  bool peer_closed() const { return peer_closed_; }
+  bool failed() const { return failed_; }
+  bool reading() const { return reading_; }
+
+  void set_handler(StreamHandler* handler) { handler_ = handler; }
+  virtual void set_reading(bool enabled) = 0;
+  // on_stream_drained fires when a write leaves output() at or below this.
+  virtual void set_low_watermark(std::size_t bytes) = 0;
+
+  // Starts writing output(). Never calls the handler (callers may be inside
+  // a handler); returns false when the connection failed.
+  virtual bool flush() = 0;
+  // Whether the connection looks usable for another request: no EOF, no
+  // error, no stray bytes waiting.
+  virtual bool idle_and_alive() = 0;
+  // Half-close: we will send nothing more (used while lingering).
+  virtual void shutdown_write() = 0;
+
+ protected:
+  Stream() = default;
+  StreamHandler* handler_ = nullptr;
+  bool peer_closed_ = false;
+  bool failed_ = false;
+  bool reading_ = false;
+};
+
+class SocketStream final : public Stream {
+ public:
+  // Takes ownership of a non-blocking socket.
+  SocketStream(event_base* base, int fd, StreamHandler* handler);
+  ~SocketStream() override;
 
   // Creates a non-blocking socket and starts connecting; the outcome arrives
   // as on_stream_connected or on_stream_error. Returns nullptr (and fills
   // `error`) when the connect fails at once.
-  static Stream* connect_to(event_base* base, const sockaddr* address, int address_length,
-                            StreamHandler* handler, std::string& error);
+  static std::unique_ptr<Stream> connect_to(event_base* base, const sockaddr* address, int address_length,
+                                            StreamHandler* handler, std::string& error);
 
-  evbuffer* input() const { return input_; }
-  evbuffer* output() const { return output_; }
-  int fd() const { return fd_; }
-  bool peer_closed() const { return peer_closed_; }
-  bool failed() const { return failed_; }
-
-  void set_handler(StreamHandler* handler) { handler_ = handler; }
-  void set_reading(bool enabled);
-  bool reading() const { return reading_; }
-  void set_low_watermark(std::size_t bytes) { low_watermark_ = bytes; }
-
-  // Writes as much of output() as the socket takes now and waits for the
-  // rest. Never calls the handler (callers may be inside a handler); returns
-  // false when the socket failed.
-  bool flush();
-
-  // Whether the connection looks usable for another request: no EOF, no
-  // error, and no stray bytes waiting (checked with a non-blocking peek).
-  bool idle_and_alive();
+  evbuffer* input() const override { return input_; }
+  evbuffer* output() const override { return output_; }
+  void set_reading(bool enabled) override;
+  void set_low_watermark(std::size_t bytes) override { low_watermark_ = bytes; }
+  bool flush() override;
+  bool idle_and_alive() override;
+  void shutdown_write() override;
 
   static constexpr std::size_t kReadSlice = 256 * 1024;
 
@@ -75,16 +99,12 @@ class Stream {
 
   event_base* base_;
   int fd_;
-  StreamHandler* handler_;
   evbuffer* input_;
   evbuffer* output_;
   event* read_event_ = nullptr;
   event* write_event_ = nullptr;
-  bool reading_ = false;
   bool writing_ = false;
   bool connecting_ = false;
-  bool peer_closed_ = false;
-  bool failed_ = false;
   std::size_t low_watermark_ = 0;
 };
 
