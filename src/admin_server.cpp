@@ -4,7 +4,10 @@
 #include "regmeter/admin_server.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
+#include <openssl/ssl.h>
 #include <event2/keyvalq_struct.h>
 #include <fmt/format.h>
 #include <netdb.h>
@@ -179,13 +182,23 @@ struct AdminServer::Impl {
 };
 
 AdminServer::AdminServer(event_base* base, const std::string& listen_host, std::uint16_t port,
-                         const Metrics& metrics, std::function<bool()> healthy)
+                         const Metrics& metrics, std::function<bool()> healthy, SSL_CTX* tls_context)
     : impl_(std::make_unique<Impl>(metrics, std::move(healthy))) {
   const std::string host = bare_host(listen_host);
   check_resolvable(host, port);
   impl_->http = evhttp_new(base);
   if (impl_->http == nullptr) throw std::runtime_error("metrics-listen: evhttp_new failed");
   evhttp* http = impl_->http;
+  if (tls_context) {
+    // Scrapes often cross networks: each connection gets its own SSL object
+    // on an OpenSSL bufferevent.
+    evhttp_set_bevcb(http, [](event_base* loop, void* arg) -> bufferevent* {
+      SSL* ssl = SSL_new(static_cast<SSL_CTX*>(arg));
+      bufferevent* bev = bufferevent_openssl_socket_new(loop, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+      if (bev) bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+      return bev;
+    }, tls_context);
+  }
   evhttp_set_default_content_type(http, nullptr);  // or evhttp labels every reply text/html
   // evhttp answers a method outside this set with 501 before we see it; let
   // the common ones through so they get a proper 405 with Allow.

@@ -1,6 +1,9 @@
 #include "regmeter/config.h"
 
+#include <cerrno>
 #include <charconv>
+#include <cstdio>
+#include <cstring>
 #include <cmath>
 #include <stdexcept>
 #include <thread>
@@ -35,6 +38,16 @@ double parse_seconds(const std::string& text) {
   if (used == 0 || used != text.size() || !std::isfinite(value) || value <= 0 || value > 86400 * 7)
     throw std::invalid_argument(fmt::format("'{}' is not a number of seconds (> 0, at most a week)", text));
   return value;
+}
+
+// A file named on the command line must exist and be readable now, so the
+// mistake is reported at start and not at the first TLS handshake.
+std::string take_readable_file(const std::string& path) {
+  if (path.empty()) throw std::invalid_argument("needs a file name");
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (!file) throw std::invalid_argument(fmt::format("cannot read '{}': {}", path, std::strerror(errno)));
+  std::fclose(file);
+  return path;
 }
 
 unsigned parse_count(const std::string& text, unsigned min, unsigned max) {
@@ -74,8 +87,8 @@ UpstreamUrl parse_upstream_url(const std::string& text) {
   if (scheme_end == std::string::npos)
     throw std::invalid_argument(fmt::format("'{}' is not a URL like http://HOST:PORT", text));
   url.scheme = text.substr(0, scheme_end);
-  if (url.scheme != "http")
-    throw std::invalid_argument(fmt::format("scheme '{}' is not supported (use http://)", url.scheme));
+  if (url.scheme != "http" && url.scheme != "https")
+    throw std::invalid_argument(fmt::format("scheme '{}' is not supported (use http:// or https://)", url.scheme));
   std::string rest = text.substr(scheme_end + 3);
   if (!rest.empty() && rest.back() == '/') rest.pop_back();
   if (rest.find('/') != std::string::npos || rest.find('?') != std::string::npos)
@@ -85,7 +98,7 @@ UpstreamUrl parse_upstream_url(const std::string& text) {
   url.authority = rest;
   bool has_port = !rest.empty() && (rest.front() == '[' ? rest.find("]:") != std::string::npos
                                                           : rest.find(':') != std::string::npos);
-  url.address = parse_host_port(has_port ? rest : rest + ":80");
+  url.address = parse_host_port(has_port ? rest : rest + (url.scheme == "https" ? ":443" : ":80"));
   return url;
 }
 
@@ -96,8 +109,8 @@ Usage: regmeter [options]
 
   --listen HOST:PORT           where clients (docker, skopeo, containerd) connect
                                (default 0.0.0.0:5080)
-  --upstream URL               the registry to forward to, http://HOST:PORT
-                               (default http://127.0.0.1:5000)
+  --upstream URL               the registry to forward to, http://HOST:PORT or
+                               https://HOST:PORT (default http://127.0.0.1:5000)
   --metrics-listen HOST:PORT   /metrics and /healthz (default 127.0.0.1:9180)
   --threads N                  event-loop threads (default: number of cores)
   --header-timeout S           seconds to receive a whole request head (default 30)
@@ -110,6 +123,13 @@ Usage: regmeter [options]
                                "__other__"; 0 drops the label (default 200)
   --upload-session-timeout S   an upload session with no request for this long
                                counts as abandoned (default 3600)
+  --tls-cert FILE              serve TLS on --listen with this PEM certificate (chain)
+  --tls-key FILE               ... and this PEM private key (SIGHUP reloads both)
+  --tls-client-ca FILE         require client certificates signed by this CA (mTLS)
+  --upstream-ca FILE           trust this CA for an https:// upstream (default: system store)
+  --upstream-insecure          do not verify the upstream's certificate (logged; never default)
+  --metrics-tls-cert FILE      serve the metrics port over TLS with this certificate
+  --metrics-tls-key FILE       ... and this key
   --help                       this text
   --version                    the version
 )";
@@ -163,6 +183,21 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
         config.max_repositories = parse_count(take_value(), 0, 100000);
       } else if (flag == "--upload-session-timeout") {
         config.upload_session_timeout_s = parse_seconds(take_value());
+      } else if (flag == "--tls-cert") {
+        config.tls_cert_file = take_readable_file(take_value());
+      } else if (flag == "--tls-key") {
+        config.tls_key_file = take_readable_file(take_value());
+      } else if (flag == "--tls-client-ca") {
+        config.tls_client_ca_file = take_readable_file(take_value());
+      } else if (flag == "--upstream-ca") {
+        config.upstream_ca_file = take_readable_file(take_value());
+      } else if (flag == "--upstream-insecure") {
+        if (inline_value) throw std::invalid_argument("takes no value");
+        config.upstream_insecure = true;
+      } else if (flag == "--metrics-tls-cert") {
+        config.metrics_tls_cert_file = take_readable_file(take_value());
+      } else if (flag == "--metrics-tls-key") {
+        config.metrics_tls_key_file = take_readable_file(take_value());
       } else if (flag == "--max-header-bytes") {
         config.max_header_bytes = parse_count(take_value(), 1024, 1024 * 1024);
       } else {
@@ -176,6 +211,21 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
       return result;
     }
   }
+  auto fail = [&](std::string message) {
+    result.action = CommandLine::Action::error;
+    result.error = "regmeter: " + std::move(message);
+    return result;
+  };
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty())
+    return fail(config.tls_cert_file.empty() ? "--tls-key: needs --tls-cert too" : "--tls-cert: needs --tls-key too");
+  if (!config.tls_client_ca_file.empty() && config.tls_cert_file.empty())
+    return fail("--tls-client-ca: needs --tls-cert and --tls-key (client certificates need TLS)");
+  if (config.metrics_tls_cert_file.empty() != config.metrics_tls_key_file.empty())
+    return fail(config.metrics_tls_cert_file.empty() ? "--metrics-tls-key: needs --metrics-tls-cert too"
+                                                     : "--metrics-tls-cert: needs --metrics-tls-key too");
+  if (!config.upstream_tls() && (!config.upstream_ca_file.empty() || config.upstream_insecure))
+    return fail(config.upstream_insecure ? "--upstream-insecure: only applies to an https:// --upstream"
+                                         : "--upstream-ca: only applies to an https:// --upstream");
   if (config.threads == 0) config.threads = std::max(1u, std::thread::hardware_concurrency());
   return result;
 }

@@ -9,6 +9,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <fmt/format.h>
+#include <prometheus/counter.h>
 
 #include "regmeter/headers.h"
 #include "regmeter/log.h"
@@ -115,7 +116,7 @@ BodyMove move_body(MessageParser& parser, evbuffer* source, evbuffer* destinatio
 }  // namespace
 
 ClientConnection::ClientConnection(Worker& worker, int fd, const sockaddr* peer, int)
-    : worker_(worker), client_(std::make_unique<SocketStream>(worker.base(), fd, static_cast<StreamHandler*>(this))), client_address_(peer_ip(peer)) {
+    : worker_(worker), client_(worker.client_stream(fd, this)), client_address_(peer_ip(peer)) {
   timer_ = event_new(worker_.base(), -1, 0, &ClientConnection::on_timer, this);
 }
 
@@ -124,6 +125,10 @@ ClientConnection::~ClientConnection() {
 }
 
 void ClientConnection::start() {
+  if (!client_) {
+    destroy();
+    return;
+  }
   client_->set_low_watermark(worker_.limits().low_watermark);
   client_->set_reading(true);
   arm_timer(Timer::idle, worker_.config().idle_timeout_s);
@@ -182,6 +187,11 @@ void ClientConnection::on_stream_drained(Stream& stream) {
 
 void ClientConnection::on_stream_error(Stream& stream, const std::string& what) {
   if (dead_) return;
+  if (stream.handshake_failed()) {
+    const TlsSetup& tls = worker_.tls();
+    if (auto* counter = is_client(stream) ? tls.client_handshake_errors : tls.upstream_handshake_errors)
+      counter->Increment();
+  }
   if (is_client(stream)) {
     destroy();  // the client is gone; destroy() records what was in flight
     return;
@@ -189,8 +199,8 @@ void ClientConnection::on_stream_error(Stream& stream, const std::string& what) 
   upstream_failed(what, false);
 }
 
-void ClientConnection::on_stream_connected(Stream&) {
-  if (dead_) return;
+void ClientConnection::on_stream_connected(Stream& stream) {
+  if (dead_ || is_client(stream)) return;  // a client's TLS handshake finishing needs nothing from us
   worker_.metrics().upstream_connected(Clock::now() - upstream_->connect_started);
   send_request_head();
 }
@@ -283,7 +293,7 @@ void ClientConnection::start_exchange(const MessageHead& request) {
   in_flight_ = true;
   const std::string* host = request.find("Host");
   client_host_ = host ? *host : worker_.config().listen.to_string();
-  upstream_head_ = upstream_request_head(request, target, {client_address_, "http"});
+  upstream_head_ = upstream_request_head(request, target, {client_address_, worker_.client_scheme()});
 
   if (auto idle = worker_.pool().take_idle(this)) {
     upstream_ = std::move(idle);
@@ -358,7 +368,7 @@ void ClientConnection::read_response_head() {
       return;
     }
     const MessageHead& head = response_parser_.head();
-    ResponseContext context{worker_.config().upstream.authority, "http", client_host_, false};
+    ResponseContext context{worker_.config().upstream.authority, worker_.client_scheme(), client_host_, false};
     if (head.status >= 100 && head.status < 200) {
       if (head.status == 101) {
         upstream_failed("upstream switched protocols, which is not supported", false);

@@ -10,10 +10,13 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
 
 #include "regmeter/admin_server.h"
 #include "regmeter/log.h"
 #include "regmeter/metrics.h"
+#include "regmeter/tls.h"
 #include "regmeter/upstream.h"
 #include "regmeter/worker.h"
 
@@ -26,7 +29,21 @@ namespace {
 struct SignalContext {
   std::vector<std::unique_ptr<Worker>>* workers;
   std::atomic<bool>* stopping;
+  ServerTlsContext* client_tls;
 };
+
+void on_reload_signal(int, short, void* arg) {
+  auto* context = static_cast<SignalContext*>(arg);
+  if (!context->client_tls) {
+    log_info("SIGHUP: nothing to reload (no --tls-cert)");
+    return;
+  }
+  std::string error;
+  if (context->client_tls->reload(error))
+    log_info("SIGHUP: TLS certificate and key reloaded; open connections keep theirs");
+  else
+    log_error("SIGHUP: TLS reload failed, keeping the previous certificate: {}", error);
+}
 
 void on_stop_signal(int signal, short, void* arg) {
   auto* context = static_cast<SignalContext*>(arg);
@@ -49,13 +66,38 @@ int run_server(const Config& config) {
     return 2;
   }
 
+  // TLS contexts first: a bad certificate is a configuration error.
+  std::unique_ptr<ServerTlsContext> client_tls;
+  SslContextPtr upstream_tls, metrics_tls;
+  try {
+    if (config.client_tls())
+      client_tls = std::make_unique<ServerTlsContext>(config.tls_cert_file, config.tls_key_file, config.tls_client_ca_file);
+    if (config.upstream_tls()) upstream_tls = make_client_context(config.upstream_ca_file, config.upstream_insecure);
+    if (!config.metrics_tls_cert_file.empty())
+      metrics_tls = make_server_context(config.metrics_tls_cert_file, config.metrics_tls_key_file, "");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "regmeter: --%s\n", e.what());
+    return 2;
+  }
+  if (config.upstream_insecure)
+    log_warn("--upstream-insecure: the upstream's certificate is NOT verified; anyone on the path can impersonate it");
+
   Metrics metrics(config.threads, MetricsOptions{config.max_repositories});
+  auto& handshake_errors = prometheus::BuildCounter()
+                               .Name("regmeter_tls_handshake_errors_total")
+                               .Help("TLS handshakes that failed, by side (client: toward clients; upstream: toward the registry).")
+                               .Register(metrics.registry());
+  TlsSetup tls;
+  tls.client_side = client_tls.get();
+  tls.upstream_side = upstream_tls.get();
+  tls.client_handshake_errors = &handshake_errors.Add({{"side", "client"}});
+  tls.upstream_handshake_errors = &handshake_errors.Add({{"side", "upstream"}});
   OpenSessionTable sessions;
   std::vector<std::unique_ptr<Worker>> workers;
   std::uint16_t port = config.listen.port;
   try {
     for (unsigned i = 0; i < config.threads; ++i) {
-      workers.push_back(std::make_unique<Worker>(config, i, metrics.shard(i), upstream, sessions));
+      workers.push_back(std::make_unique<Worker>(config, i, metrics.shard(i), upstream, sessions, tls));
       port = workers.back()->listen(port);
     }
   } catch (const std::exception& e) {
@@ -67,20 +109,23 @@ int run_server(const Config& config) {
   std::unique_ptr<AdminServer> admin;
   try {
     admin = std::make_unique<AdminServer>(workers[0]->base(), config.metrics_listen.host, config.metrics_listen.port,
-                                          metrics, [&stopping] { return !stopping.load(); });
+                                          metrics, [&stopping] { return !stopping.load(); }, metrics_tls.get());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "regmeter: --%s\n", e.what());
     return 2;
   }
 
-  SignalContext signal_context{&workers, &stopping};
+  SignalContext signal_context{&workers, &stopping, client_tls.get()};
   event* sigterm = evsignal_new(workers[0]->base(), SIGTERM, &on_stop_signal, &signal_context);
   event* sigint = evsignal_new(workers[0]->base(), SIGINT, &on_stop_signal, &signal_context);
   event_add(sigterm, nullptr);
   event_add(sigint, nullptr);
+  event* sighup = evsignal_new(workers[0]->base(), SIGHUP, &on_reload_signal, &signal_context);
+  event_add(sighup, nullptr);
 
-  log_info("regmeter {} listening on {}:{}, upstream {}, metrics on {}, {} thread(s)", REGMETER_VERSION,
-           config.listen.host, port, upstream.description, config.metrics_listen.to_string(), config.threads);
+  log_info("regmeter {} listening on {}://{}:{}, upstream {}://{}, metrics on {}{}, {} thread(s)", REGMETER_VERSION,
+           client_tls ? "https" : "http", config.listen.host, port, config.upstream.scheme, upstream.description,
+           metrics_tls ? "https://" : "http://", config.metrics_listen.to_string(), config.threads);
 
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < workers.size(); ++i) threads.emplace_back([&workers, i] { workers[i]->run(); });
@@ -89,6 +134,7 @@ int run_server(const Config& config) {
 
   event_free(sigterm);
   event_free(sigint);
+  event_free(sighup);
   admin.reset();
   workers.clear();
   log_info("stopped");

@@ -1,5 +1,7 @@
 #include "regmeter/upstream.h"
 
+#include "regmeter/tls.h"
+
 #include <netdb.h>
 
 #include <algorithm>
@@ -36,8 +38,10 @@ UpstreamAddress resolve_upstream(const UpstreamUrl& url) {
   return address;
 }
 
-UpstreamPool::UpstreamPool(event_base* base, UpstreamAddress address, std::size_t max_idle)
-    : base_(base), address_(std::move(address)), max_idle_(max_idle) {
+UpstreamPool::UpstreamPool(event_base* base, UpstreamAddress address, std::size_t max_idle, SSL_CTX* tls_context,
+                           std::string server_name)
+    : base_(base), address_(std::move(address)), max_idle_(max_idle), tls_context_(tls_context),
+      server_name_(std::move(server_name)) {
   sweep_timer_ = event_new(base_, -1, EV_PERSIST, &UpstreamPool::on_sweep, this);
   timeval every{5, 0};
   event_add(sweep_timer_, &every);
@@ -62,8 +66,10 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take_idle(StreamHandler* new_h
 }
 
 std::unique_ptr<UpstreamConnection> UpstreamPool::connect(StreamHandler* handler, std::string& error) {
-  std::unique_ptr<Stream> stream = SocketStream::connect_to(base_, reinterpret_cast<const sockaddr*>(&address_.storage),
-                                                            address_.length, handler, error);
+  const auto* target = reinterpret_cast<const sockaddr*>(&address_.storage);
+  std::unique_ptr<Stream> stream =
+      tls_context_ ? TlsStream::connect_to(base_, target, address_.length, tls_context_, server_name_, handler, error)
+                   : SocketStream::connect_to(base_, target, address_.length, handler, error);
   if (!stream) return nullptr;
   auto connection = std::make_unique<UpstreamConnection>();
   connection->stream = std::move(stream);

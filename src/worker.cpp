@@ -17,6 +17,7 @@
 #include "regmeter/exchange.h"
 #include "regmeter/log.h"
 #include "regmeter/metrics.h"
+#include "regmeter/tls.h"
 
 namespace regmeter {
 
@@ -25,10 +26,11 @@ constexpr std::size_t kMaxIdleUpstreamPerThread = 64;
 }
 
 Worker::Worker(const Config& config, std::size_t index, MetricsShard& shard, const UpstreamAddress& upstream,
-               OpenSessionTable& sessions)
-    : config_(config), index_(index), shard_(shard), sessions_(sessions), base_(event_base_new()) {
+               OpenSessionTable& sessions, const TlsSetup& tls)
+    : config_(config), index_(index), shard_(shard), sessions_(sessions), tls_(tls), base_(event_base_new()) {
   if (!base_) throw std::runtime_error("cannot create an event loop");
-  pool_ = std::make_unique<UpstreamPool>(base_, upstream, kMaxIdleUpstreamPerThread);
+  pool_ = std::make_unique<UpstreamPool>(base_, upstream, kMaxIdleUpstreamPerThread, tls.upstream_side,
+                                         config.upstream.address.host);
   stop_event_ = event_new(base_, -1, 0, &Worker::on_stop, this);
   grace_timer_ = event_new(base_, -1, 0, &Worker::on_grace_expired, this);
   if (index_ == 0) {
@@ -73,6 +75,11 @@ std::uint16_t Worker::listen(std::uint16_t port) {
   getsockname(evconnlistener_get_fd(listener_), reinterpret_cast<sockaddr*>(&bound), &bound_length);
   if (bound.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
   return ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+}
+
+std::unique_ptr<Stream> Worker::client_stream(int fd, StreamHandler* handler) {
+  if (tls_.client_side) return TlsStream::accept(base_, fd, tls_.client_side->current().get(), handler);
+  return std::make_unique<SocketStream>(base_, fd, handler);
 }
 
 void Worker::run() { event_base_dispatch(base_); }

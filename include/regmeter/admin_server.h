@@ -8,6 +8,7 @@
 #include <string>
 
 struct event_base;
+typedef struct ssl_ctx_st SSL_CTX;
 
 namespace regmeter {
 
@@ -20,7 +21,7 @@ class AdminServer {
   // when it cannot resolve or bind. Destroy it on the loop's thread, or
   // after the loop has stopped.
   AdminServer(event_base* base, const std::string& host, std::uint16_t port, const Metrics& metrics,
-              std::function<bool()> healthy);
+              std::function<bool()> healthy, SSL_CTX* tls_context = nullptr);
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;

@@ -15,7 +15,7 @@ struct HostPort {
 };
 
 struct UpstreamUrl {
-  std::string scheme = "http";  // "http" (TLS upstreams arrive with the TLS work)
+  std::string scheme = "http";  // "http" or "https"
   HostPort address;
   std::string authority;        // exactly as written after "scheme://", e.g. "registry:5000"
 };
@@ -32,6 +32,20 @@ struct Config {
   std::size_t max_header_bytes = 64 * 1024;
   std::size_t max_repositories = 200;   // repository label values; 0 drops the label
   double upload_session_timeout_s = 3600;  // no request for a session this long: abandoned
+
+  // TLS toward clients (all empty: plain HTTP).
+  std::string tls_cert_file;       // PEM, may hold the chain
+  std::string tls_key_file;
+  std::string tls_client_ca_file;  // set: clients must present a certificate it signed
+  // TLS toward the upstream (when its URL is https://).
+  std::string upstream_ca_file;    // empty: the system's CA store
+  bool upstream_insecure = false;  // skip verification; loud, never the default
+  // TLS on the metrics port.
+  std::string metrics_tls_cert_file;
+  std::string metrics_tls_key_file;
+
+  bool client_tls() const { return !tls_cert_file.empty(); }
+  bool upstream_tls() const { return upstream.scheme == "https"; }
 };
 
 struct CommandLine {

@@ -59,6 +59,8 @@ class Stream {
   virtual bool idle_and_alive() = 0;
   // Half-close: we will send nothing more (used while lingering).
   virtual void shutdown_write() = 0;
+  // The connection failed before its TLS handshake completed.
+  virtual bool handshake_failed() const { return false; }
 
  protected:
   Stream() = default;

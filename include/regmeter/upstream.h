@@ -16,6 +16,7 @@
 
 struct event;
 struct event_base;
+typedef struct ssl_ctx_st SSL_CTX;
 
 namespace regmeter {
 
@@ -38,7 +39,9 @@ struct UpstreamConnection {
 
 class UpstreamPool : private StreamHandler {
  public:
-  UpstreamPool(event_base* base, UpstreamAddress address, std::size_t max_idle);
+  // `tls_context` non-null: connections speak TLS, verifying `server_name`.
+  UpstreamPool(event_base* base, UpstreamAddress address, std::size_t max_idle, SSL_CTX* tls_context = nullptr,
+               std::string server_name = {});
   ~UpstreamPool() override;
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
@@ -68,6 +71,8 @@ class UpstreamPool : private StreamHandler {
   std::size_t max_idle_;
   std::vector<std::unique_ptr<UpstreamConnection>> idle_;
   event* sweep_timer_ = nullptr;
+  SSL_CTX* tls_context_;
+  std::string server_name_;
 };
 
 }  // namespace regmeter

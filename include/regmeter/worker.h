@@ -16,11 +16,24 @@ struct event;
 struct event_base;
 struct evconnlistener;
 struct sockaddr;
+typedef struct ssl_ctx_st SSL_CTX;
+namespace prometheus {
+class Counter;
+}
 
 namespace regmeter {
 
 class ClientConnection;
 class MetricsShard;
+class ServerTlsContext;
+
+// Shared by all threads; prometheus-cpp counters are atomic.
+struct TlsSetup {
+  ServerTlsContext* client_side = nullptr;  // null: plain HTTP toward clients
+  SSL_CTX* upstream_side = nullptr;         // null: plain HTTP toward the upstream
+  prometheus::Counter* client_handshake_errors = nullptr;
+  prometheus::Counter* upstream_handshake_errors = nullptr;
+};
 
 // Buffering limits of the data path. Memory per connection is bounded by
 // these, never by body sizes.
@@ -32,7 +45,7 @@ struct FlowLimits {
 class Worker {
  public:
   Worker(const Config& config, std::size_t index, MetricsShard& shard, const UpstreamAddress& upstream,
-         OpenSessionTable& sessions);
+         OpenSessionTable& sessions, const TlsSetup& tls);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -48,6 +61,10 @@ class Worker {
   const Config& config() const { return config_; }
   MetricsShard& metrics() { return shard_; }
   OpenSessionTable& sessions() { return sessions_; }
+  const TlsSetup& tls() const { return tls_; }
+  // The stream for an accepted client socket: TLS when configured.
+  std::unique_ptr<Stream> client_stream(int fd, StreamHandler* handler);
+  std::string_view client_scheme() const { return tls_.client_side ? "https" : "http"; }
   UpstreamPool& pool() { return *pool_; }
   const FlowLimits& limits() const { return limits_; }
   bool draining() const { return draining_; }
@@ -67,6 +84,7 @@ class Worker {
   std::size_t index_;
   MetricsShard& shard_;
   OpenSessionTable& sessions_;
+  const TlsSetup& tls_;
   FlowLimits limits_;
   event_base* base_;
   evconnlistener* listener_ = nullptr;
