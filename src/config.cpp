@@ -117,6 +117,10 @@ Usage: regmeter [options]
   --idle-timeout S             seconds a keep-alive connection may sit idle (default 60)
   --upstream-timeout S         seconds to connect upstream, and from the end of the
                                request to the response head (default 120)
+  --body-timeout S             seconds a request or response body may make no
+                               progress at all (default 60); moving bodies are never cut
+  --max-connections N          client connections at once; beyond, new ones wait in
+                               the listen backlog (default 10000)
   --shutdown-grace S           seconds in-flight requests may take after SIGTERM (default 30)
   --max-header-bytes N         largest request head accepted (default 65536)
   --max-repositories N         repository label values kept; the rest count as
@@ -177,6 +181,10 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
         config.idle_timeout_s = parse_seconds(take_value());
       } else if (flag == "--upstream-timeout") {
         config.upstream_timeout_s = parse_seconds(take_value());
+      } else if (flag == "--body-timeout") {
+        config.body_timeout_s = parse_seconds(take_value());
+      } else if (flag == "--max-connections") {
+        config.max_connections = parse_count(take_value(), 1, 1000000);
       } else if (flag == "--shutdown-grace") {
         config.shutdown_grace_s = parse_seconds(take_value());
       } else if (flag == "--max-repositories") {

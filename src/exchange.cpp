@@ -317,10 +317,12 @@ void ClientConnection::connect_upstream() {
 
 void ClientConnection::send_request_head() {
   phase_ = Phase::exchanging;
-  if (timer_purpose_ == Timer::upstream || timer_purpose_ == Timer::header) arm_timer(Timer::none, 0);
   upstream_->stream->set_low_watermark(worker_.limits().low_watermark);
   evbuffer_add(upstream_->stream->output(), upstream_head_.data(), upstream_head_.size());
-  if (request_done_) arm_timer(Timer::upstream, worker_.config().upstream_timeout_s);
+  if (request_done_)
+    arm_timer(Timer::upstream, worker_.config().upstream_timeout_s);
+  else
+    arm_body_timer();
   pump_request_body();
 }
 
@@ -402,7 +404,7 @@ void ClientConnection::read_response_head() {
       context.location_token = &next_token;
       worker_.sessions().touch(route_.reference, next_token, unix_now_ns());
     }
-    if (timer_purpose_ == Timer::upstream) arm_timer(Timer::none, 0);
+    arm_body_timer();
     if (!head.keep_alive) upstream_reusable_ = false;
     if (response_parser_.body_until_eof()) {
       // The body ends when the upstream closes, so the client can only tell
@@ -452,7 +454,7 @@ void ClientConnection::response_complete() {
   release_upstream(clean);
   if (!request_done_) close_after_ = true;
   phase_ = Phase::finishing;
-  arm_timer(Timer::none, 0);
+  arm_body_timer();  // a client that stops reading must not hold us forever
   client_->set_low_watermark(0);
   if (!client_->flush()) {
     destroy();
@@ -611,6 +613,38 @@ void ClientConnection::arm_timer(Timer purpose, double seconds) {
   event_add(timer_, &tv);
 }
 
+std::uint64_t ClientConnection::progress() const {
+  return client_->transferred() + (upstream_ ? upstream_->stream->transferred() : 0);
+}
+
+void ClientConnection::arm_body_timer() {
+  progress_mark_ = progress();
+  arm_timer(Timer::body, worker_.config().body_timeout_s);
+}
+
+// The body timer fires every --body-timeout; only a period without a single
+// byte moved either way counts as a stall, so slow but moving transfers of
+// any length are never cut.
+void ClientConnection::body_stalled() {
+  if (progress() != progress_mark_) {
+    arm_body_timer();
+    return;
+  }
+  std::string why = fmt::format("no body progress for {} s", worker_.config().body_timeout_s);
+  if (response_head_sent_) {
+    log_warn("client {}: {} while sending the response; closing", client_address_, why);
+    destroy();
+    return;
+  }
+  bool client_stalled = !request_done_ && client_input() == 0 &&
+                        (!upstream_ || evbuffer_get_length(upstream_->stream->output()) == 0);
+  if (client_stalled) {
+    send_local_response(408, "UNSUPPORTED", "request body: " + why);
+    return;
+  }
+  upstream_failed(why, true);
+}
+
 void ClientConnection::on_timer(int, short, void* arg) {
   auto* self = static_cast<ClientConnection*>(arg);
   if (self->dead_) return;
@@ -623,6 +657,9 @@ void ClientConnection::on_timer(int, short, void* arg) {
     case Timer::header:
       self->send_local_response(408, "UNSUPPORTED",
                                 fmt::format("request head not received within {} s", self->worker_.config().header_timeout_s));
+      return;
+    case Timer::body:
+      self->body_stalled();
       return;
     case Timer::upstream:
       self->upstream_failed(fmt::format("no response within {} s", self->worker_.config().upstream_timeout_s), true);

@@ -1,5 +1,7 @@
 #include "regmeter/server.h"
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -56,6 +58,11 @@ void on_stop_signal(int signal, short, void* arg) {
 
 int run_server(const Config& config) {
   std::signal(SIGPIPE, SIG_IGN);
+  // Two descriptors per proxied connection: ask for what the hard limit allows.
+  if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   evthread_use_pthreads();  // lets the signal thread wake the other loops
 
   UpstreamAddress upstream;

@@ -88,6 +88,7 @@ void SocketStream::handle_read() {
   }
   ssize_t n = ::readv(fd_, io, count);
   if (n > 0) {
+    transferred_ += static_cast<std::uint64_t>(n);
     std::size_t left = static_cast<std::size_t>(n);
     for (int i = 0; i < count; ++i) {
       std::size_t used = left < vec[i].iov_len ? left : vec[i].iov_len;
@@ -144,7 +145,10 @@ bool SocketStream::flush() {
   // Bounded: each round either writes something or stops on EAGAIN.
   while (evbuffer_get_length(output_) > 0) {
     int n = evbuffer_write(output_, fd_);
-    if (n > 0) continue;
+    if (n > 0) {
+      transferred_ += static_cast<std::uint64_t>(n);
+      continue;
+    }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
     failed_ = true;
     update_write_interest();

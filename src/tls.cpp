@@ -147,6 +147,12 @@ TlsStream::TlsStream(bufferevent* bev, StreamHandler* handler) : bev_(bev) {
   bufferevent_openssl_set_allow_dirty_shutdown(bev_, 1);
   bufferevent_setcb(bev_, &TlsStream::on_read, &TlsStream::on_write, &TlsStream::on_event, this);
   bufferevent_enable(bev_, EV_WRITE);
+  // Count bytes in and out (plaintext) as progress.
+  auto count = [](evbuffer*, const evbuffer_cb_info* info, void* arg) {
+    static_cast<TlsStream*>(arg)->transferred_ += info->n_added + info->n_deleted;
+  };
+  evbuffer_add_cb(bufferevent_get_input(bev_), count, this);
+  evbuffer_add_cb(bufferevent_get_output(bev_), count, this);
 }
 
 TlsStream::~TlsStream() { bufferevent_free(bev_); }

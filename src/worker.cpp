@@ -27,7 +27,8 @@ constexpr std::size_t kMaxIdleUpstreamPerThread = 64;
 
 Worker::Worker(const Config& config, std::size_t index, MetricsShard& shard, const UpstreamAddress& upstream,
                OpenSessionTable& sessions, const TlsSetup& tls)
-    : config_(config), index_(index), shard_(shard), sessions_(sessions), tls_(tls), base_(event_base_new()) {
+    : config_(config), index_(index), shard_(shard), sessions_(sessions), tls_(tls), base_(event_base_new()),
+      connection_limit_((config.max_connections + config.threads - 1) / std::max(1u, config.threads)) {
   if (!base_) throw std::runtime_error("cannot create an event loop");
   pool_ = std::make_unique<UpstreamPool>(base_, upstream, kMaxIdleUpstreamPerThread, tls.upstream_side,
                                          config.upstream.address.host);
@@ -88,6 +89,10 @@ void Worker::request_stop() { event_active(stop_event_, EV_TIMEOUT, 0); }
 
 void Worker::forget(ClientConnection* connection) {
   connections_.erase(connection);
+  if (paused_at_limit_ && !draining_ && connections_.size() < connection_limit_) {
+    paused_at_limit_ = false;
+    evconnlistener_enable(listener_);
+  }
   if (draining_ && connections_.empty()) event_base_loopexit(base_, nullptr);
 }
 
@@ -99,6 +104,14 @@ void Worker::on_accept(evconnlistener*, int fd, sockaddr* address, int length, v
   }
   auto* connection = new ClientConnection(*worker, fd, address, length);
   worker->connections_.insert(connection);
+  if (worker->connections_.size() >= worker->connection_limit_ && !worker->paused_at_limit_) {
+    // At the limit: further connections wait in the kernel's backlog; the
+    // ones we have keep being served.
+    worker->paused_at_limit_ = true;
+    evconnlistener_disable(worker->listener_);
+    log_warn("thread {}: {} connections (its share of --max-connections); new ones wait", worker->index_,
+             worker->connections_.size());
+  }
   connection->start();
 }
 

@@ -28,8 +28,10 @@ struct Config {
   double header_timeout_s = 30;         // first byte of a request head → whole head
   double idle_timeout_s = 60;           // keep-alive connection with no request
   double upstream_timeout_s = 120;      // connect, and request sent → response head
+  double body_timeout_s = 60;           // a body transfer with no progress at all
   double shutdown_grace_s = 30;         // SIGTERM: how long in-flight requests may finish
   std::size_t max_header_bytes = 64 * 1024;
+  unsigned max_connections = 10000;     // client connections; beyond, new ones wait in the backlog
   std::size_t max_repositories = 200;   // repository label values; 0 drops the label
   double upload_session_timeout_s = 3600;  // no request for a session this long: abandoned
 

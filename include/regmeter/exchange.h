@@ -44,7 +44,7 @@ class ClientConnection : private StreamHandler {
     finishing,            // response complete; waiting for it to reach the client
     lingering,            // answered and closing: discarding what the client still sends
   };
-  enum class Timer { none, idle, header, upstream, linger };
+  enum class Timer { none, idle, header, upstream, body, linger };
 
   // StreamHandler: events of the client stream and of the upstream stream.
   void on_stream_readable(Stream& stream) override;
@@ -73,6 +73,9 @@ class ClientConnection : private StreamHandler {
   void release_upstream(bool reusable);
   void update_flow();
   void arm_timer(Timer purpose, double seconds);
+  void arm_body_timer();
+  std::uint64_t progress() const;
+  void body_stalled();
   static void on_timer(int, short, void* arg);
   void destroy();  // deletes this; return right after calling it
 
@@ -86,6 +89,7 @@ class ClientConnection : private StreamHandler {
   std::string client_address_;
   event* timer_ = nullptr;
   Timer timer_purpose_ = Timer::none;
+  std::uint64_t progress_mark_ = 0;  // progress() when the body timer was armed
 
   Phase phase_ = Phase::reading_head;
   std::size_t head_scan_from_ = 0;  // where to resume looking for the end of a head

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -45,6 +46,8 @@ class Stream {
   bool peer_closed() const { return peer_closed_; }
   bool failed() const { return failed_; }
   bool reading() const { return reading_; }
+  // Bytes read plus bytes written so far: progress, for the body timeout.
+  std::uint64_t transferred() const { return transferred_; }
 
   void set_handler(StreamHandler* handler) { handler_ = handler; }
   virtual void set_reading(bool enabled) = 0;
@@ -68,6 +71,7 @@ class Stream {
   bool peer_closed_ = false;
   bool failed_ = false;
   bool reading_ = false;
+  std::uint64_t transferred_ = 0;
 };
 
 class SocketStream final : public Stream {

@@ -94,6 +94,8 @@ class Worker {
   event* grace_timer_ = nullptr;
   event* session_sweep_timer_ = nullptr;  // thread 0 only
   bool draining_ = false;
+  std::size_t connection_limit_;     // this thread's share of --max-connections
+  bool paused_at_limit_ = false;     // listener off until a connection closes
 };
 
 }  // namespace regmeter
