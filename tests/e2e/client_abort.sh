@@ -8,25 +8,48 @@ require_proxy
 start_registry
 start_regmeter
 
-# Warm up (so a pooled upstream connection, if any, is part of the baseline).
-assert_eq 200 "$(http_code "$PROXY_URL/v2/")" "GET /v2/"
+# Warm up with a series of fresh connections, so that every worker thread
+# (each has its own SO_REUSEPORT listener) holds its pooled upstream
+# connection, if it keeps one, in the baseline.
+for _ in $(seq 16); do
+    assert_eq 200 "$(http_code "$PROXY_URL/v2/")" "GET /v2/"
+done
 sleep 0.5
 BASE_FDS=$(fd_count "$RM_PID")
 log "baseline: $BASE_FDS open fds"
 
 fds_back() { (($(fd_count "$RM_PID") <= BASE_FDS)); }
-inflight() { metric registry_http_in_flight_requests; }
+# regmeter's TCP connections: "client" ones (local port = its listen port) and
+# "upstream" ones (peer port = the registry's).
+sockets() {
+    ss -Htanp 2>/dev/null | awk -v pid="pid=$RM_PID," -v lp=":$RM_PORT" -v up=":$REGISTRY_PORT" '
+        index($0, pid) && $1 != "LISTEN" {
+            kind = "other"
+            if (substr($4, length($4) - length(lp) + 1) == lp) kind = "client"
+            if (substr($5, length($5) - length(up) + 1) == up) kind = "upstream"
+            print kind, $1, $4, $5
+        }'
+}
+client_conns() { sockets | awk '$1 == "client"' | wc -l; }
 
 check_released() { # what
     local deadline=$((SECONDS + 20))
-    until fds_back; do
+    until fds_back && (($(client_conns) == 0)); do
         if ((SECONDS >= deadline)); then
             ls -l "/proc/$RM_PID/fd" >&2
-            fail "$1: regmeter holds $(fd_count "$RM_PID") fds 20s later, baseline $BASE_FDS"
+            sockets >&2
+            fail "$1: regmeter holds $(fd_count "$RM_PID") fds ($(client_conns) client connections) 20s later, baseline $BASE_FDS fds"
         fi
         sleep 0.2
     done
     wait_metric 20 0 registry_http_in_flight_requests
+    # The registry itself has nothing in flight: no upstream request was left
+    # hanging open with half a body.
+    deadline=$((SECONDS + 20))
+    until [[ "$(scrape "$REGISTRY_METRICS_URL" | python3 "$TOOLS/promq.py" registry_http_in_flight_requests)" == 0 ]]; do
+        ((SECONDS < deadline)) || { sockets >&2; fail "$1: the registry still has requests in flight 20s later"; }
+        sleep 0.2
+    done
     is_running "$RM_PID" || fail "$1: regmeter died"
     assert_eq 200 "$(http_code "$PROXY_URL/v2/")" "$1: GET /v2/ afterwards"
 }
@@ -44,7 +67,7 @@ sleep 2
 is_running "$UPLOAD_PID" || fail "the upload finished before it could be aborted"
 kill_tree "$UPLOAD_PID" KILL
 kill -KILL "$UPLOAD_PID" 2>/dev/null || true
-wait "$UPLOAD_PID" 2>/dev/null || true
+{ wait "$UPLOAD_PID"; } 2>/dev/null || true
 log "upload killed"
 check_released "aborted upload"
 # The registry never got a complete upload: the session can still be queried
@@ -65,7 +88,7 @@ wait_metric 5 1 registry_http_in_flight_requests handler=blob
 sleep 1
 is_running "$DL_PID" || fail "the download finished before it could be aborted"
 kill -KILL "$DL_PID"
-wait "$DL_PID" 2>/dev/null || true
+{ wait "$DL_PID"; } 2>/dev/null || true
 log "download killed"
 check_released "aborted download"
 

@@ -139,6 +139,28 @@ assert_eq None "$(rj 'j["error"]')" "malformed request line: a response"
 assert_match '^4[0-9][0-9]$' "$(rj 'j["responses"][0]["status"]')" "malformed request line status"
 assert_eq 200 "$(http_code "$PROXY_URL/v2/")" "/v2/ after a malformed request"
 
+# A TLS ClientHello on the plain-HTTP port (skopeo and docker try https first
+# and fall back to http only once that fails) must be refused at once, like
+# distribution does, not left hanging until the header timeout.
+secs=$(python3 - "$RM_PORT" <<'EOF'
+import socket, ssl, sys, time
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+start = time.monotonic()
+try:
+    ctx.wrap_socket(s, server_hostname="registry.test")
+except (ssl.SSLError, OSError):
+    pass
+print("%.2f" % (time.monotonic() - start))
+EOF
+)
+log "TLS ClientHello refused after ${secs}s"
+awk -v s="$secs" 'BEGIN { exit !(s < 2) }' \
+    || fail "a TLS ClientHello to the plain-HTTP listener was left hanging ${secs}s (expected an immediate 400/close)"
+assert_eq 200 "$(http_code "$PROXY_URL/v2/")" "/v2/ after a TLS ClientHello"
+
 python3 -c 'import sys
 sys.stdout.write("GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: " + "a" * (2 << 20) + "\r\n\r\n")' | raw_send "$R" 1
 assert_eq None "$(rj 'j["error"]')" "2 MiB header: a response"

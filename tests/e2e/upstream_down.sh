@@ -19,7 +19,7 @@ e = j["errors"][0]
 assert e["code"] == "UNAVAILABLE" and isinstance(e["message"], str) and e["message"], j' "$E2E_TMP/b1" \
     || fail "502 body is not {\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":...}]}: $body"
 assert_contains json "$(header "$E2E_TMP/h1" Content-Type)" "502 Content-Type"
-assert_eq "${#body}" "$(header "$E2E_TMP/h1" Content-Length)" "502 Content-Length"
+assert_eq "$(stat -c %s "$E2E_TMP/b1")" "$(header "$E2E_TMP/h1" Content-Length)" "502 Content-Length"
 
 # A HEAD and a manifest GET fail the same way (no body for the HEAD).
 code=$(curl -sS --max-time 30 -I -o /dev/null -w '%{http_code}' "$PROXY_URL/v2/some/repo/manifests/latest")
