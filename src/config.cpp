@@ -1,5 +1,6 @@
 #include "regmeter/config.h"
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -28,14 +29,11 @@ std::uint16_t parse_port(std::string_view text) {
 }
 
 double parse_seconds(const std::string& text) {
-  std::size_t used = 0;
+  // from_chars: decimal only (stod would take leading spaces and hex).
   double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size() || !std::isfinite(value) || value <= 0 || value > 86400 * 7)
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, std::chars_format::general);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value) || value <= 0 ||
+      value > 86400 * 7)
     throw std::invalid_argument(fmt::format("'{}' is not a number of seconds (> 0, at most a week)", text));
   return value;
 }
@@ -87,6 +85,7 @@ UpstreamUrl parse_upstream_url(const std::string& text) {
   if (scheme_end == std::string::npos)
     throw std::invalid_argument(fmt::format("'{}' is not a URL like http://HOST:PORT", text));
   url.scheme = text.substr(0, scheme_end);
+  for (char& c : url.scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (url.scheme != "http" && url.scheme != "https")
     throw std::invalid_argument(fmt::format("scheme '{}' is not supported (use http:// or https://)", url.scheme));
   std::string rest = text.substr(scheme_end + 3);

@@ -256,7 +256,11 @@ void ClientConnection::read_request_head() {
   bool parsed = request_parser_.parse_head({bytes, head_length});
   evbuffer_drain(client_->input(), head_length);
   if (!parsed) {
-    send_local_response(400, "UNSUPPORTED", "malformed request: " + request_parser_.error());
+    close_after_ = true;  // where this request ends is unknown: nothing after it can be trusted
+    if (request_parser_.version_unsupported())
+      send_local_response(505, "UNSUPPORTED", request_parser_.error());
+    else
+      send_local_response(400, "UNSUPPORTED", "malformed request: " + request_parser_.error());
     return;
   }
   start_exchange(request_parser_.head());
@@ -270,10 +274,6 @@ void ClientConnection::start_exchange(const MessageHead& request) {
   if (request.method == "CONNECT") {
     close_after_ = true;  // whatever follows is tunnel data we will not read
     send_local_response(405, "UNSUPPORTED", "CONNECT is not supported: this is a registry proxy");
-    return;
-  }
-  if (request.http_major != 1) {
-    send_local_response(505, "UNSUPPORTED", "only HTTP/1.x is supported");
     return;
   }
   std::string target = origin_form(request.target);

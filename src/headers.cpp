@@ -38,6 +38,10 @@ bool is_hop_by_hop(std::string_view name, const MessageHead& head) {
   if (iequals(name, "Connection") || iequals(name, "Keep-Alive") || iequals(name, "TE") ||
       iequals(name, "Trailer") || iequals(name, "Upgrade") || starts_with_ci(name, "Proxy-"))
     return true;
+  // Connection may name further hop-by-hop fields, but never the fields that
+  // frame the body we relay unchanged (dropping those would let the body be
+  // read as a next request) nor Host.
+  if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") || iequals(name, "Host")) return false;
   for (const auto& field : head.headers)
     if (iequals(field.name, "Connection") && list_contains(field.value, name)) return true;
   return false;

@@ -1,7 +1,10 @@
-// HTTP/1.x message framing on top of http-parser. It owns no bytes: the
-// caller hands it one complete head, then body bytes as they arrive, and it
-// says where the message ends and how many of those bytes were body (as
-// opposed to chunk framing). The bytes themselves are moved elsewhere.
+// HTTP/1.x message framing. It owns no bytes: the caller hands it one
+// complete head (parsed by http-parser, after our own strictness checks),
+// then body bytes as they arrive, and it says where the message ends and how
+// many of those bytes were payload (as opposed to chunk framing). The bytes
+// themselves are moved elsewhere. Body framing is our own, strict code:
+// http-parser 2.9 in its default build lets a missing CRLF after chunk data
+// through, which a stricter upstream would read differently.
 #pragma once
 
 #include <cstddef>
@@ -33,7 +36,7 @@ struct MessageHead {
   std::vector<HeaderField> headers;  // in order, names as received
 
   bool keep_alive = true;    // http_should_keep_alive() for this message
-  bool chunked = false;      // Transfer-Encoding: chunked
+  bool chunked = false;      // Transfer-Encoding whose final coding is chunked
   std::optional<std::uint64_t> content_length;
 
   // First header with this name (case-insensitive), or nullptr.
@@ -74,6 +77,8 @@ class MessageParser {
 
   const MessageHead& head() const { return head_; }
   bool complete() const { return complete_; }
+  // parse_head failed because the version is not HTTP/1.0 or 1.1 (→ 505).
+  bool version_unsupported() const { return version_unsupported_; }
   // True when the body runs until the connection closes (response without
   // Content-Length or chunked).
   bool body_until_eof() const;
@@ -85,8 +90,16 @@ class MessageParser {
   static int on_header_field(http_parser*, const char*, std::size_t);
   static int on_header_value(http_parser*, const char*, std::size_t);
   static int on_headers_complete(http_parser*);
-  static int on_body(http_parser*, const char*, std::size_t);
   static int on_message_complete(http_parser*);
+  bool check_raw_head(std::string_view bytes);
+  bool decide_framing();
+  BodyProgress parse_chunked(std::string_view data);
+
+  // How the body ends.
+  enum class Framing { none, length, chunked, until_eof };
+  // Where a chunked body is.
+  enum class ChunkState { size, size_spaces, extension, size_lf, data, data_cr, data_lf, trailer_start, trailer,
+                          trailer_lf, final_lf };
 
   Kind kind_;
   http_parser parser_{};
@@ -96,8 +109,13 @@ class MessageParser {
   bool in_value_ = false;
   bool headers_done_ = false;
   bool complete_ = false;
-  std::uint64_t body_seen_ = 0;
+  bool version_unsupported_ = false;
   std::string local_error_;
+  Framing framing_ = Framing::none;
+  std::uint64_t remaining_ = 0;  // body bytes left (length) or in this chunk (chunked)
+  ChunkState chunk_state_ = ChunkState::size;
+  int size_digits_ = 0;
+  std::size_t trailer_bytes_ = 0;
 };
 
 bool iequals(std::string_view a, std::string_view b);
