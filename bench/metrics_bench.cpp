@@ -42,7 +42,9 @@ constexpr std::array<Request, 6> kRequests = {{
      201, 40ms, 0, 0},
 }};
 
-Exchange exchange_for(const Request& r, Handler handler) {
+// Every time point the data path fills, so the regmeter_* families (upstream
+// header time, throughput, per-repository counters) are recorded as well.
+Exchange exchange_for(const Request& r, Handler handler, std::string_view repository = {}) {
   Exchange e;
   e.handler = handler;
   e.method = r.method;
@@ -52,6 +54,11 @@ Exchange exchange_for(const Request& r, Handler handler) {
   e.started = Clock::time_point{} + 1h;
   e.finished = e.started + r.duration;
   e.reached_upstream = true;
+  e.repository = repository;
+  e.request_body_start = e.started + 100us;
+  e.request_body_end = r.request_bytes != 0 ? e.finished - 1ms : e.request_body_start;
+  e.upstream_headers = e.request_body_end + 500us;
+  e.response_body_start = e.upstream_headers + 10us;
   return e;
 }
 
@@ -63,19 +70,38 @@ void BM_ClassifyAndRecord(benchmark::State& state) {
     const auto& r = kRequests[i++ % kRequests.size()];
     auto route = classify(r.method, r.target);
     shard.request_started(route.handler);
-    shard.request_finished(exchange_for(r, route.handler));
+    shard.request_finished(exchange_for(r, route.handler, route.repository));
     benchmark::DoNotOptimize(route);
   }
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_ClassifyAndRecord);
 
+// The per-repository families once the repository table is full: names past
+// the bound (here every other request) are `__other__` without any lookup in
+// the process-wide table.
+void BM_RecordPastRepositoryBound(benchmark::State& state) {
+  Metrics metrics(1, MetricsOptions{.max_repositories = 1});
+  auto& shard = metrics.shard(0);
+  const Request& pull = kRequests[2];  // a blob GET: counts download bytes per repository
+  auto handler = classify(pull.method, pull.target).handler;
+  const std::array<std::string_view, 2> names = {"library/nginx", "team/app"};
+  std::size_t i = 0;
+  for (auto _ : state) {
+    shard.request_started(handler);
+    shard.request_finished(exchange_for(pull, handler, names[i++ % names.size()]));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_RecordPastRepositoryBound);
+
 void BM_Record(benchmark::State& state) {
   Metrics metrics(1);
   auto& shard = metrics.shard(0);
   std::array<Exchange, kRequests.size()> exchanges;
   for (std::size_t k = 0; k < kRequests.size(); ++k)
-    exchanges[k] = exchange_for(kRequests[k], classify(kRequests[k].method, kRequests[k].target).handler);
+    exchanges[k] = exchange_for(kRequests[k], classify(kRequests[k].method, kRequests[k].target).handler,
+                                kRequests[k].method == Method::get ? "library/nginx" : "team/app");
   std::size_t i = 0;
   for (auto _ : state) {
     const auto& e = exchanges[i++ % exchanges.size()];

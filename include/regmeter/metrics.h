@@ -109,6 +109,7 @@ class MetricsShard {
   void merge_into(Snapshot& out) const;
 
  private:
+  friend class Metrics;  // connects each shard to the process-wide repository table
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
