@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <optional>
 #include <cstdio>
 #include <cstring>
 #include <cmath>
@@ -46,6 +47,16 @@ std::string take_readable_file(const std::string& path) {
   if (!file) throw std::invalid_argument(fmt::format("cannot read '{}': {}", path, std::strerror(errno)));
   std::fclose(file);
   return path;
+}
+
+std::string parse_access_log(const std::string& value) {
+  if (value.empty()) throw std::invalid_argument("needs 'stdout', 'off' or a file name");
+  return value;
+}
+
+std::string parse_log_format(const std::string& value) {
+  if (value != "text" && value != "json") throw std::invalid_argument(fmt::format("'{}' is not 'text' or 'json'", value));
+  return value;
 }
 
 unsigned parse_count(const std::string& text, unsigned min, unsigned max) {
@@ -133,106 +144,167 @@ Usage: regmeter [options]
   --upstream-insecure          do not verify the upstream's certificate (logged; never default)
   --metrics-tls-cert FILE      serve the metrics port over TLS with this certificate
   --metrics-tls-key FILE       ... and this key
+  --access-log WHERE           one JSON line per request: stdout (default), off, or a
+                               file (reopened on SIGUSR1)
+  --log-format FORMAT          operational logs on stderr: text (default) or json
+  --config FILE                a YAML file with any of these options as keys
+                               (without "--"); flags given too override it
+  --check-config FILE          validate FILE (and any flags) and exit
   --help                       this text
   --version                    the version
 )";
 }
 
+namespace {
+
+// Every option, once: the command line and the config file both go through
+// this table, so the file mirrors every flag by construction.
+struct Option {
+  std::string_view name;  // without "--"; also the config file key
+  bool takes_value;
+  void (*apply)(Config&, const std::string&);
+};
+
+const Option kOptions[] = {
+    {"listen", true, [](Config& c, const std::string& v) { c.listen = parse_host_port(v); }},
+    {"upstream", true, [](Config& c, const std::string& v) { c.upstream = parse_upstream_url(v); }},
+    {"metrics-listen", true, [](Config& c, const std::string& v) { c.metrics_listen = parse_host_port(v); }},
+    {"threads", true, [](Config& c, const std::string& v) { c.threads = parse_count(v, 1, 256); }},
+    {"header-timeout", true, [](Config& c, const std::string& v) { c.header_timeout_s = parse_seconds(v); }},
+    {"idle-timeout", true, [](Config& c, const std::string& v) { c.idle_timeout_s = parse_seconds(v); }},
+    {"upstream-timeout", true, [](Config& c, const std::string& v) { c.upstream_timeout_s = parse_seconds(v); }},
+    {"body-timeout", true, [](Config& c, const std::string& v) { c.body_timeout_s = parse_seconds(v); }},
+    {"max-connections", true, [](Config& c, const std::string& v) { c.max_connections = parse_count(v, 1, 1000000); }},
+    {"shutdown-grace", true, [](Config& c, const std::string& v) { c.shutdown_grace_s = parse_seconds(v); }},
+    {"max-repositories", true, [](Config& c, const std::string& v) { c.max_repositories = parse_count(v, 0, 100000); }},
+    {"upload-session-timeout", true, [](Config& c, const std::string& v) { c.upload_session_timeout_s = parse_seconds(v); }},
+    {"max-header-bytes", true, [](Config& c, const std::string& v) { c.max_header_bytes = parse_count(v, 1024, 1024 * 1024); }},
+    {"tls-cert", true, [](Config& c, const std::string& v) { c.tls_cert_file = take_readable_file(v); }},
+    {"tls-key", true, [](Config& c, const std::string& v) { c.tls_key_file = take_readable_file(v); }},
+    {"tls-client-ca", true, [](Config& c, const std::string& v) { c.tls_client_ca_file = take_readable_file(v); }},
+    {"upstream-ca", true, [](Config& c, const std::string& v) { c.upstream_ca_file = take_readable_file(v); }},
+    {"upstream-insecure", false, [](Config& c, const std::string&) { c.upstream_insecure = true; }},
+    {"metrics-tls-cert", true, [](Config& c, const std::string& v) { c.metrics_tls_cert_file = take_readable_file(v); }},
+    {"metrics-tls-key", true, [](Config& c, const std::string& v) { c.metrics_tls_key_file = take_readable_file(v); }},
+    {"access-log", true, [](Config& c, const std::string& v) { c.access_log = parse_access_log(v); }},
+    {"log-format", true, [](Config& c, const std::string& v) { c.log_format = parse_log_format(v); }},
+};
+
+const Option* find_option(std::string_view name) {
+  for (const auto& option : kOptions)
+    if (option.name == name) return &option;
+  return nullptr;
+}
+
+// Rules that involve more than one option.
+std::string cross_check(const Config& config) {
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty())
+    return config.tls_cert_file.empty() ? "--tls-key: needs --tls-cert too" : "--tls-cert: needs --tls-key too";
+  if (!config.tls_client_ca_file.empty() && config.tls_cert_file.empty())
+    return "--tls-client-ca: needs --tls-cert and --tls-key (client certificates need TLS)";
+  if (config.metrics_tls_cert_file.empty() != config.metrics_tls_key_file.empty())
+    return config.metrics_tls_cert_file.empty() ? "--metrics-tls-key: needs --metrics-tls-cert too"
+                                                : "--metrics-tls-cert: needs --metrics-tls-key too";
+  if (!config.upstream_tls() && (!config.upstream_ca_file.empty() || config.upstream_insecure))
+    return config.upstream_insecure ? "--upstream-insecure: only applies to an https:// --upstream"
+                                    : "--upstream-ca: only applies to an https:// --upstream";
+  return {};
+}
+
+}  // namespace
+
 CommandLine parse_command_line(const std::vector<std::string>& args) {
   CommandLine result;
-  Config& config = result.config;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string flag = args[i];
-    std::string value;
-    bool inline_value = false;
-    if (auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-      flag = flag.substr(0, eq);
-      inline_value = true;
-    }
-    if (flag == "--help" || flag == "-h") {
-      result.action = CommandLine::Action::help;
-      return result;
-    }
-    if (flag == "--version") {
-      result.action = CommandLine::Action::version;
-      return result;
-    }
-    auto take_value = [&]() -> const std::string& {
-      if (!inline_value) {
-        if (i + 1 >= args.size()) throw std::invalid_argument("needs a value");
-        value = args[++i];
-      }
-      return value;
-    };
-    try {
-      if (flag == "--listen") {
-        config.listen = parse_host_port(take_value());
-      } else if (flag == "--upstream") {
-        config.upstream = parse_upstream_url(take_value());
-      } else if (flag == "--metrics-listen") {
-        config.metrics_listen = parse_host_port(take_value());
-      } else if (flag == "--threads") {
-        config.threads = parse_count(take_value(), 1, 256);
-      } else if (flag == "--header-timeout") {
-        config.header_timeout_s = parse_seconds(take_value());
-      } else if (flag == "--idle-timeout") {
-        config.idle_timeout_s = parse_seconds(take_value());
-      } else if (flag == "--upstream-timeout") {
-        config.upstream_timeout_s = parse_seconds(take_value());
-      } else if (flag == "--body-timeout") {
-        config.body_timeout_s = parse_seconds(take_value());
-      } else if (flag == "--max-connections") {
-        config.max_connections = parse_count(take_value(), 1, 1000000);
-      } else if (flag == "--shutdown-grace") {
-        config.shutdown_grace_s = parse_seconds(take_value());
-      } else if (flag == "--max-repositories") {
-        config.max_repositories = parse_count(take_value(), 0, 100000);
-      } else if (flag == "--upload-session-timeout") {
-        config.upload_session_timeout_s = parse_seconds(take_value());
-      } else if (flag == "--tls-cert") {
-        config.tls_cert_file = take_readable_file(take_value());
-      } else if (flag == "--tls-key") {
-        config.tls_key_file = take_readable_file(take_value());
-      } else if (flag == "--tls-client-ca") {
-        config.tls_client_ca_file = take_readable_file(take_value());
-      } else if (flag == "--upstream-ca") {
-        config.upstream_ca_file = take_readable_file(take_value());
-      } else if (flag == "--upstream-insecure") {
-        if (inline_value) throw std::invalid_argument("takes no value");
-        config.upstream_insecure = true;
-      } else if (flag == "--metrics-tls-cert") {
-        config.metrics_tls_cert_file = take_readable_file(take_value());
-      } else if (flag == "--metrics-tls-key") {
-        config.metrics_tls_key_file = take_readable_file(take_value());
-      } else if (flag == "--max-header-bytes") {
-        config.max_header_bytes = parse_count(take_value(), 1024, 1024 * 1024);
-      } else {
-        result.action = CommandLine::Action::error;
-        result.error = fmt::format("regmeter: unknown option '{}' (see --help)", args[i]);
-        return result;
-      }
-    } catch (const std::invalid_argument& e) {
-      result.action = CommandLine::Action::error;
-      result.error = fmt::format("regmeter: {}: {}", flag, e.what());
-      return result;
-    }
-  }
   auto fail = [&](std::string message) {
     result.action = CommandLine::Action::error;
     result.error = "regmeter: " + std::move(message);
     return result;
   };
-  if (config.tls_cert_file.empty() != config.tls_key_file.empty())
-    return fail(config.tls_cert_file.empty() ? "--tls-key: needs --tls-cert too" : "--tls-cert: needs --tls-key too");
-  if (!config.tls_client_ca_file.empty() && config.tls_cert_file.empty())
-    return fail("--tls-client-ca: needs --tls-cert and --tls-key (client certificates need TLS)");
-  if (config.metrics_tls_cert_file.empty() != config.metrics_tls_key_file.empty())
-    return fail(config.metrics_tls_cert_file.empty() ? "--metrics-tls-key: needs --metrics-tls-cert too"
-                                                     : "--metrics-tls-cert: needs --metrics-tls-key too");
-  if (!config.upstream_tls() && (!config.upstream_ca_file.empty() || config.upstream_insecure))
-    return fail(config.upstream_insecure ? "--upstream-insecure: only applies to an https:// --upstream"
-                                         : "--upstream-ca: only applies to an https:// --upstream");
+  // Split "--flag=value", and find --config / --check-config first: the file
+  // is applied before the other flags, which override it.
+  struct Given {
+    std::string flag;  // without "--"
+    std::optional<std::string> value;
+    std::string error;  // reported when its turn comes, so errors come in order
+  };
+  std::vector<Given> given;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      result.action = CommandLine::Action::help;
+      return result;
+    }
+    if (arg == "--version") {
+      result.action = CommandLine::Action::version;
+      return result;
+    }
+    if (arg.rfind("--", 0) != 0 || arg.size() == 2) {
+      given.push_back({"", std::nullopt, fmt::format("unknown option '{}' (see --help)", arg)});
+      continue;
+    }
+    Given item{arg.substr(2), std::nullopt, {}};
+    if (auto eq = item.flag.find('='); eq != std::string::npos) {
+      item.value = item.flag.substr(eq + 1);
+      item.flag.resize(eq);
+    }
+    bool file_flag = item.flag == "config" || item.flag == "check-config";
+    const Option* option = find_option(item.flag);
+    if (!option && !file_flag) {
+      item.error = fmt::format("unknown option '{}' (see --help)", arg);
+    } else if (file_flag || option->takes_value) {
+      if (!item.value) {
+        if (i + 1 < args.size())
+          item.value = args[++i];
+        else
+          item.error = fmt::format("--{}: needs a value", item.flag);
+      }
+    } else if (item.value) {
+      item.error = fmt::format("--{}: takes no value", item.flag);
+    }
+    given.push_back(std::move(item));
+  }
+
+  Config& config = result.config;
+  for (const auto& item : given) {
+    if (item.flag != "config" && item.flag != "check-config") continue;
+    if (!item.error.empty()) return fail(item.error);
+    if (item.flag == "check-config") result.action = CommandLine::Action::check_config;
+    if (!config.config_file.empty()) return fail(fmt::format("--{}: only one config file may be given", item.flag));
+    config.config_file = *item.value;
+    std::vector<ConfigEntry> entries;
+    try {
+      entries = load_config_file(config.config_file);
+    } catch (const std::invalid_argument& e) {
+      return fail(fmt::format("--{} {}: {}", item.flag, config.config_file, e.what()));
+    }
+    for (const auto& entry : entries) {
+      const Option* option = find_option(entry.key);
+      if (!option) return fail(fmt::format("{}: unknown key '{}'", config.config_file, entry.key));
+      try {
+        if (!option->takes_value) {
+          if (entry.value != "true" && entry.value != "false") throw std::invalid_argument("must be true or false");
+          if (entry.value == "true") option->apply(config, entry.value);
+        } else {
+          option->apply(config, entry.value);
+        }
+      } catch (const std::invalid_argument& e) {
+        return fail(fmt::format("{}: key '{}': {}", config.config_file, entry.key, e.what()));
+      }
+    }
+  }
+  for (const auto& item : given) {
+    if (item.flag == "config" || item.flag == "check-config") continue;
+    if (!item.error.empty()) return fail(item.error);
+    try {
+      find_option(item.flag)->apply(config, item.value.value_or(""));
+    } catch (const std::invalid_argument& e) {
+      return fail(fmt::format("--{}: {}", item.flag, e.what()));
+    }
+  }
+  if (std::string problem = cross_check(config); !problem.empty()) {
+    if (!config.config_file.empty()) problem += fmt::format(" (config file {} and flags combined)", config.config_file);
+    return fail(problem);
+  }
   if (config.threads == 0) config.threads = std::max(1u, std::thread::hardware_concurrency());
   return result;
 }

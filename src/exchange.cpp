@@ -12,6 +12,7 @@
 #include <prometheus/counter.h>
 
 #include "regmeter/headers.h"
+#include "regmeter/json.h"
 #include "regmeter/log.h"
 #include "regmeter/worker.h"
 
@@ -45,8 +46,6 @@ std::string_view reason_phrase(int status) {
   }
 }
 
-// A JSON string body for messages we write ourselves (no quotes or
-// backslashes expected, but never emit broken JSON).
 std::int64_t unix_now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -57,17 +56,6 @@ std::string upload_id_of(const MessageHead& response) {
   if (!location) return {};
   Route route = classify(Method::patch, origin_form(*location));
   return route.handler == Handler::blob_upload_chunk ? route.reference : std::string();
-}
-
-std::string json_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
-    out.push_back(c);
-  }
-  return out;
 }
 
 // Finds the end of a head in `buffer`, starting at `from`; returns the head's
@@ -393,11 +381,13 @@ void ClientConnection::read_response_head() {
     // upload URL, and keep the open-session table current.
     SessionToken next_token;
     session_step_ = session_step(route_.handler, record_.method, client_target_, head.status);
+    if (route_.handler == Handler::blob_upload_chunk) session_id_ = route_.reference;
     if (session_step_.kind == SessionStep::Kind::opened) {
       next_token = {started_unix_ns_, record_.request_body_bytes};
       if (std::string id = upload_id_of(head); !id.empty()) {
         context.location_token = &next_token;
         worker_.sessions().touch(id, next_token, unix_now_ns());
+        session_id_ = std::move(id);
       }
     } else if (session_step_.kind == SessionStep::Kind::continued && session_token_) {
       next_token = {session_token_->started_unix_ns, session_token_->bytes + record_.request_body_bytes};
@@ -472,6 +462,7 @@ void ClientConnection::record_exchange() {
   in_flight_ = false;
   record_.finished = Clock::now();
   worker_.metrics().request_finished(record_);
+  write_access_log();
   if (session_step_.kind != SessionStep::Kind::closed) return;
   if (route_.handler == Handler::blob_upload_chunk) worker_.sessions().close(route_.reference);
   // A session closed by a request that did not carry our token (it began
@@ -482,6 +473,30 @@ void ClientConnection::record_exchange() {
   std::uint64_t bytes = (session_token_ ? session_token_->bytes : 0) + record_.request_body_bytes;
   double seconds = static_cast<double>(unix_now_ns() - started) / 1e9;
   worker_.metrics().upload_session_closed(session_step_.outcome, std::max(0.0, seconds), bytes);
+}
+
+void ClientConnection::write_access_log() {
+  AccessLogBuffer& log = worker_.access_log();
+  if (!log.enabled()) return;
+  const MessageHead& request = request_parser_.head();
+  const std::string* user_agent = request.find("User-Agent");
+  auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+  AccessRecord line;
+  line.started_unix_ns = started_unix_ns_;
+  line.client = client_address_;
+  line.method = request.method.empty() ? method_name(record_.method) : std::string_view(request.method);
+  line.handler = handler_name(record_.handler);
+  line.repository = route_.repository;
+  line.reference = route_.reference;
+  line.status = record_.status == 0 ? kClientClosedStatus : record_.status;
+  line.request_bytes = record_.request_body_bytes;
+  line.response_bytes = record_.response_body_bytes;
+  line.duration_s = seconds(record_.finished - record_.started);
+  if (record_.upstream_headers != Clock::time_point{}) line.upstream_header_s = seconds(record_.upstream_headers - record_.started);
+  line.upload_session = session_id_;
+  if (session_step_.kind == SessionStep::Kind::closed) line.session_outcome = outcome_name(session_step_.outcome);
+  if (user_agent) line.user_agent = *user_agent;
+  log.add(line);
 }
 
 void ClientConnection::finish_exchange() {
@@ -497,6 +512,7 @@ void ClientConnection::finish_exchange() {
   record_ = Exchange{};
   session_token_.reset();
   session_step_ = SessionStep{};
+  session_id_.clear();
   upstream_head_.clear();
   head_request_ = request_done_ = response_head_sent_ = response_done_ = false;
   body_bytes_forwarded_ = retried_ = false;
@@ -545,7 +561,7 @@ void ClientConnection::send_local_response(int status, std::string_view code, st
   }
   release_upstream(false);
   if (!request_done_) close_after_ = true;
-  std::string body = fmt::format(R"({{"errors":[{{"code":"{}","message":"{}"}}]}})", code, json_escape(message));
+  std::string body = fmt::format(R"({{"errors":[{{"code":{},"message":{}}}]}})", json_string(code), json_string(message));
   body.push_back('\n');
   std::string head = fmt::format(
       "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n"

@@ -1,5 +1,9 @@
 #include "regmeter/log.h"
 
+#include <string>
+
+#include "regmeter/json.h"
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -9,6 +13,7 @@ namespace regmeter {
 
 namespace {
 std::atomic<LogLevel> g_minimum{LogLevel::info};
+std::atomic<LogFormat> g_format{LogFormat::text};
 
 const char* level_name(LogLevel level) {
   switch (level) {
@@ -22,6 +27,7 @@ const char* level_name(LogLevel level) {
 }  // namespace
 
 void set_log_level(LogLevel minimum) { g_minimum = minimum; }
+void set_log_format(LogFormat format) { g_format = format; }
 
 void log_line(LogLevel level, std::string_view message) {
   if (level < g_minimum.load(std::memory_order_relaxed)) return;
@@ -32,6 +38,12 @@ void log_line(LogLevel level, std::string_view message) {
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
   // One fprintf per line: stdio locks the stream, so threads don't interleave.
+  if (g_format.load(std::memory_order_relaxed) == LogFormat::json) {
+    std::string line = std::string("{\"time\":\"") + stamp + "\",\"level\":\"" + level_name(level) + "\",\"msg\":";
+    append_json_string(line, message);
+    std::fprintf(stderr, "%s}\n", line.c_str());
+    return;
+  }
   std::fprintf(stderr, "%s %s %.*s\n", stamp, level_name(level), static_cast<int>(message.size()),
                message.data());
 }

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
     case regmeter::CommandLine::Action::error:
       std::fprintf(stderr, "%s\n", command.error.c_str());
       return 2;
+    case regmeter::CommandLine::Action::check_config:
+      return regmeter::check_config(command.config);
     case regmeter::CommandLine::Action::run:
       break;
   }

@@ -32,7 +32,13 @@ struct SignalContext {
   std::vector<std::unique_ptr<Worker>>* workers;
   std::atomic<bool>* stopping;
   ServerTlsContext* client_tls;
+  AccessLogSink* access_log;
 };
+
+void on_reopen_signal(int, short, void* arg) {
+  auto* context = static_cast<SignalContext*>(arg);
+  if (context->access_log) context->access_log->request_reopen();
+}
 
 void on_reload_signal(int, short, void* arg) {
   auto* context = static_cast<SignalContext*>(arg);
@@ -56,7 +62,24 @@ void on_stop_signal(int signal, short, void* arg) {
 
 }  // namespace
 
+int check_config(const Config& config) {
+  try {
+    if (config.client_tls()) make_server_context(config.tls_cert_file, config.tls_key_file, config.tls_client_ca_file);
+    if (config.upstream_tls()) make_client_context(config.upstream_ca_file, config.upstream_insecure);
+    if (!config.metrics_tls_cert_file.empty())
+      make_server_context(config.metrics_tls_cert_file, config.metrics_tls_key_file, "");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "regmeter: --%s\n", e.what());
+    return 2;
+  }
+  std::printf("%s: OK (listen %s, upstream %s://%s, metrics %s)\n", config.config_file.c_str(),
+              config.listen.to_string().c_str(), config.upstream.scheme.c_str(), config.upstream.authority.c_str(),
+              config.metrics_listen.to_string().c_str());
+  return 0;
+}
+
 int run_server(const Config& config) {
+  set_log_format(config.log_format == "json" ? LogFormat::json : LogFormat::text);
   std::signal(SIGPIPE, SIG_IGN);
   // Two descriptors per proxied connection: ask for what the hard limit allows.
   if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
@@ -94,7 +117,17 @@ int run_server(const Config& config) {
                                .Name("regmeter_tls_handshake_errors_total")
                                .Help("TLS handshakes that failed, by side (client: toward clients; upstream: toward the registry).")
                                .Register(metrics.registry());
+  std::unique_ptr<AccessLogSink> access_log;
+  if (config.access_log != "off") {
+    try {
+      access_log = std::make_unique<AccessLogSink>(config.access_log);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "regmeter: --%s\n", e.what());
+      return 2;
+    }
+  }
   TlsSetup tls;
+  tls.access_log = access_log.get();
   tls.client_side = client_tls.get();
   tls.upstream_side = upstream_tls.get();
   tls.client_handshake_errors = &handshake_errors.Add({{"side", "client"}});
@@ -122,13 +155,15 @@ int run_server(const Config& config) {
     return 2;
   }
 
-  SignalContext signal_context{&workers, &stopping, client_tls.get()};
+  SignalContext signal_context{&workers, &stopping, client_tls.get(), access_log.get()};
   event* sigterm = evsignal_new(workers[0]->base(), SIGTERM, &on_stop_signal, &signal_context);
   event* sigint = evsignal_new(workers[0]->base(), SIGINT, &on_stop_signal, &signal_context);
   event_add(sigterm, nullptr);
   event_add(sigint, nullptr);
   event* sighup = evsignal_new(workers[0]->base(), SIGHUP, &on_reload_signal, &signal_context);
   event_add(sighup, nullptr);
+  event* sigusr1 = evsignal_new(workers[0]->base(), SIGUSR1, &on_reopen_signal, &signal_context);
+  event_add(sigusr1, nullptr);
 
   log_info("regmeter {} listening on {}://{}:{}, upstream {}://{}, metrics on {}{}, {} thread(s)", REGMETER_VERSION,
            client_tls ? "https" : "http", config.listen.host, port, config.upstream.scheme, upstream.description,
@@ -142,8 +177,10 @@ int run_server(const Config& config) {
   event_free(sigterm);
   event_free(sigint);
   event_free(sighup);
+  event_free(sigusr1);
   admin.reset();
-  workers.clear();
+  workers.clear();  // each worker hands over its last access-log lines
+  access_log.reset();
   log_info("stopped");
   return 0;
 }

@@ -27,13 +27,21 @@ constexpr std::size_t kMaxIdleUpstreamPerThread = 64;
 
 Worker::Worker(const Config& config, std::size_t index, MetricsShard& shard, const UpstreamAddress& upstream,
                OpenSessionTable& sessions, const TlsSetup& tls)
-    : config_(config), index_(index), shard_(shard), sessions_(sessions), tls_(tls), base_(event_base_new()),
+    : config_(config), index_(index), shard_(shard), sessions_(sessions), tls_(tls), access_log_(tls.access_log),
+      base_(event_base_new()),
       connection_limit_((config.max_connections + config.threads - 1) / std::max(1u, config.threads)) {
   if (!base_) throw std::runtime_error("cannot create an event loop");
   pool_ = std::make_unique<UpstreamPool>(base_, upstream, kMaxIdleUpstreamPerThread, tls.upstream_side,
                                          config.upstream.address.host);
   stop_event_ = event_new(base_, -1, 0, &Worker::on_stop, this);
   grace_timer_ = event_new(base_, -1, 0, &Worker::on_grace_expired, this);
+  if (access_log_.enabled()) {
+    // Lines leave this thread in batches; a quiet thread still hands its
+    // last lines over within a quarter second.
+    access_log_timer_ = event_new(base_, -1, EV_PERSIST, &Worker::on_access_log_flush, this);
+    timeval quarter{0, 250000};
+    event_add(access_log_timer_, &quarter);
+  }
   if (index_ == 0) {
     // One thread looks for abandoned upload sessions, often enough that one
     // is counted within a few percent of the timeout.
@@ -53,6 +61,8 @@ Worker::~Worker() {
   event_free(stop_event_);
   event_free(grace_timer_);
   if (session_sweep_timer_) event_free(session_sweep_timer_);
+  if (access_log_timer_) event_free(access_log_timer_);
+  access_log_.flush();
   event_base_free(base_);
 }
 
@@ -160,6 +170,8 @@ void Worker::on_session_sweep(int, short, void* arg) {
     worker->shard_.upload_session_closed(SessionOutcome::abandoned, std::max(0.0, seconds), entry.token.bytes);
   }
 }
+
+void Worker::on_access_log_flush(int, short, void* arg) { static_cast<Worker*>(arg)->access_log_.flush(); }
 
 void Worker::on_grace_expired(int, short, void* arg) {
   auto* worker = static_cast<Worker*>(arg);

@@ -46,16 +46,29 @@ struct Config {
   std::string metrics_tls_cert_file;
   std::string metrics_tls_key_file;
 
+  std::string access_log = "stdout";  // "stdout", "off", or a file path
+  std::string log_format = "text";    // "text" or "json"
+  std::string config_file;            // --config / --check-config, when given
+
   bool client_tls() const { return !tls_cert_file.empty(); }
   bool upstream_tls() const { return upstream.scheme == "https"; }
 };
 
 struct CommandLine {
-  enum class Action { run, help, version, error };
+  enum class Action { run, help, version, check_config, error };
   Action action = Action::run;
   Config config;
   std::string error;  // one line, when action == error
 };
+
+// One `key: value` of a config file, the value as text.
+struct ConfigEntry {
+  std::string key;
+  std::string value;
+};
+// Reads a YAML mapping of option names to scalars. Throws
+// std::invalid_argument naming the line and the reason.
+std::vector<ConfigEntry> load_config_file(const std::string& path);
 
 CommandLine parse_command_line(const std::vector<std::string>& args);  // args without argv[0]
 std::string usage_text();

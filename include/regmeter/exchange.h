@@ -63,6 +63,7 @@ class ClientConnection : private StreamHandler {
   void finish_exchange();
   // Hands the exchange to the metrics (and its upload session, if any).
   void record_exchange();
+  void write_access_log();
   void upstream_failed(const std::string& what, bool timed_out);
   void client_closed_input();
   void close_connection();  // after the last response; lingers when needed
@@ -105,6 +106,7 @@ class ClientConnection : private StreamHandler {
   std::int64_t started_unix_ns_ = 0;
   std::optional<SessionToken> session_token_;  // carried in by the client's upload URL
   SessionStep session_step_;
+  std::string session_id_;  // the upload id, for the access log
   bool head_request_ = false;
   bool in_flight_ = false;
   bool request_done_ = false;

@@ -11,6 +11,8 @@ enum class LogLevel { debug, info, warn, error };
 
 void log_line(LogLevel level, std::string_view message);
 void set_log_level(LogLevel minimum);
+enum class LogFormat { text, json };
+void set_log_format(LogFormat format);
 
 template <typename... Args>
 void log_info(fmt::format_string<Args...> format, Args&&... args) {

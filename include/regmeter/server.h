@@ -10,4 +10,8 @@ namespace regmeter {
 // (address in use, upstream not resolvable), with one line on stderr.
 int run_server(const Config& config);
 
+// --check-config: everything run_server checks before serving that needs no
+// network (TLS files load, key matches certificate). 0, or 2 with one line.
+int check_config(const Config& config);
+
 }  // namespace regmeter

@@ -8,6 +8,7 @@
 #include <memory>
 #include <unordered_set>
 
+#include "regmeter/access_log.h"
 #include "regmeter/config.h"
 #include "regmeter/upload_session.h"
 #include "regmeter/upstream.h"
@@ -29,6 +30,7 @@ class ServerTlsContext;
 
 // Shared by all threads; prometheus-cpp counters are atomic.
 struct TlsSetup {
+  AccessLogSink* access_log = nullptr;      // null: --access-log off
   ServerTlsContext* client_side = nullptr;  // null: plain HTTP toward clients
   SSL_CTX* upstream_side = nullptr;         // null: plain HTTP toward the upstream
   prometheus::Counter* client_handshake_errors = nullptr;
@@ -62,6 +64,7 @@ class Worker {
   MetricsShard& metrics() { return shard_; }
   OpenSessionTable& sessions() { return sessions_; }
   const TlsSetup& tls() const { return tls_; }
+  AccessLogBuffer& access_log() { return access_log_; }
   // The stream for an accepted client socket: TLS when configured.
   std::unique_ptr<Stream> client_stream(int fd, StreamHandler* handler);
   std::string_view client_scheme() const { return tls_.client_side ? "https" : "http"; }
@@ -78,6 +81,7 @@ class Worker {
   static void on_stop(int, short, void* arg);
   static void on_grace_expired(int, short, void* arg);
   static void on_session_sweep(int, short, void* arg);
+  static void on_access_log_flush(int, short, void* arg);
   void begin_drain();
 
   const Config& config_;
@@ -85,6 +89,8 @@ class Worker {
   MetricsShard& shard_;
   OpenSessionTable& sessions_;
   const TlsSetup& tls_;
+  AccessLogBuffer access_log_;
+  event* access_log_timer_ = nullptr;
   FlowLimits limits_;
   event_base* base_;
   evconnlistener* listener_ = nullptr;

@@ -1,0 +1,93 @@
+#include "regmeter/access_log.h"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace regmeter {
+namespace {
+
+TEST(AccessLine, HasEveryFieldAsJson) {
+  AccessRecord r;
+  r.started_unix_ns = 1764064800123456789;  // 2025-11-25T10:00:00.123Z
+  r.client = "10.0.0.7";
+  r.method = "PATCH";
+  r.handler = "blob_upload_chunk";
+  r.repository = "team/app";
+  r.reference = "3f1c";
+  r.status = 202;
+  r.request_bytes = 1048576;
+  r.response_bytes = 0;
+  r.duration_s = 1.5;
+  r.upstream_header_s = 1.25;
+  r.upload_session = "3f1c";
+  r.user_agent = "docker/27.0 \"quoted\"\\";
+  std::string out;
+  format_access_line(out, r);
+  EXPECT_EQ(out,
+            "{\"time\":\"2025-11-25T10:00:00.123Z\",\"client\":\"10.0.0.7\",\"method\":\"PATCH\","
+            "\"handler\":\"blob_upload_chunk\",\"repository\":\"team/app\",\"reference\":\"3f1c\",\"status\":202,"
+            "\"request_bytes\":1048576,\"response_bytes\":0,\"duration_s\":1.500000,\"upstream_header_s\":1.250000,"
+            "\"upload_session\":\"3f1c\",\"user_agent\":\"docker/27.0 \\\"quoted\\\"\\\\\"}\n");
+}
+
+TEST(AccessLine, OmitsWhatDidNotHappenAndEscapesControls) {
+  AccessRecord r;
+  r.started_unix_ns = 1'000'000'000;
+  r.method = "GET";
+  r.handler = "other";
+  r.status = 502;
+  r.user_agent = std::string_view("a\nb\x01", 4);
+  r.session_outcome = "";
+  std::string out;
+  format_access_line(out, r);
+  EXPECT_EQ(out.find("upstream_header_s"), std::string::npos);
+  EXPECT_EQ(out.find("upload_session"), std::string::npos);
+  EXPECT_NE(out.find("\"user_agent\":\"a\\nb\\u0001\""), std::string::npos) << out;
+  EXPECT_EQ(out.back(), '\n');
+  EXPECT_EQ(out.find('\n'), out.size() - 1);  // one line, whatever the input
+}
+
+TEST(AccessLogSink, WritesBatchesToTheFileAndReopens) {
+  char dir_template[] = "/tmp/regmeter-access-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  std::string path = std::string(dir_template) + "/access.log";
+  {
+    AccessLogSink sink(path);
+    AccessLogBuffer buffer(&sink);
+    AccessRecord r;
+    r.started_unix_ns = 1'000'000'000;
+    r.method = "GET";
+    r.handler = "base";
+    r.status = 200;
+    for (int i = 0; i < 1000; ++i) buffer.add(r);
+    buffer.flush();
+  }  // the sink writes everything queued before it stops
+  std::ifstream in(path);
+  std::string line;
+  int lines = 0;
+  while (std::getline(in, line)) {
+    ++lines;
+    ASSERT_EQ(line.front(), '{');
+    ASSERT_EQ(line.back(), '}');
+  }
+  EXPECT_EQ(lines, 1000);
+  std::remove(path.c_str());
+  rmdir(dir_template);
+}
+
+TEST(AccessLogSink, UnwritablePathIsAClearError) {
+  try {
+    AccessLogSink sink("/nonexistent-dir/access.log");
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/access.log"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace regmeter
