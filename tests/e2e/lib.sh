@@ -166,9 +166,27 @@ http_is() { # code URL
     [[ "$(http_code "$2")" == "$1" ]]
 }
 
+# free_port: a port nothing listens on now, never one handed out before in
+# this test (the list lives in a file: callers run in $(...) subshells).
 free_port() {
-    python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+    python3 - "$E2E_TMP/ports" <<'EOF'
+import socket, sys
+path = sys.argv[1]
+try:
+    used = set(open(path).read().split())
+except OSError:
+    used = set()
+for _ in range(100):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = str(s.getsockname()[1])
+    s.close()
+    if port not in used:
+        break
+with open(path, "a") as f:
+    f.write(port + "\n")
+print(port)
+EOF
 }
 
 # ---------------------------------------------------------------- services

@@ -16,8 +16,9 @@
 #                                    test CA and nothing else. A curl that must
 #                                    NOT trust it runs as `env -u CURL_CA_BUNDLE curl`.
 #   start_registry_tls [PORT]        docker-registry serving https with TLS_CERT
-#                                    (sets what start_registry sets; REGISTRY_URL
-#                                    is https://127.0.0.1:PORT)
+#                                    (or REGISTRY_TLS_CERT/REGISTRY_TLS_KEY); sets
+#                                    what start_registry sets; REGISTRY_URL is
+#                                    https://127.0.0.1:PORT
 #   start_regmeter_tls [ARGS...]     regmeter with --tls-cert/--tls-key added
 #                                    (unless RM_PLAIN_LISTEN=1); PROXY_URL is
 #                                    https://127.0.0.1:PORT. --metrics-tls-cert
@@ -117,7 +118,10 @@ EOF
     REGISTRY_URL=https://127.0.0.1:$REGISTRY_PORT
     REGISTRY_METRICS_URL=http://127.0.0.1:$debug_port/metrics
     local deadline=$((SECONDS + E2E_WAIT))
-    until [[ "$(http_code "$REGISTRY_URL/v2/" --cacert "$TLS_CA")" == 200 ]]; do
+    # Probed by name (pinned to 127.0.0.1), so a certificate without the IP
+    # SAN (REGISTRY_TLS_CERT) passes the readiness check too.
+    until [[ "$(http_code "https://localhost:$REGISTRY_PORT/v2/" --cacert "$TLS_CA" \
+        --resolve "localhost:$REGISTRY_PORT:127.0.0.1")" == 200 ]]; do
         is_running "$REGISTRY_PID" || fail "docker-registry (TLS) exited during startup"
         ((SECONDS < deadline)) || fail "docker-registry did not answer https /v2/ within ${E2E_WAIT}s"
         sleep 0.1
