@@ -35,8 +35,9 @@ assert_eq "502 502 " "$res" "two GETs on one client connection with the upstream
 wait_metric 5 3 registry_http_requests_total code=502 handler=base method=get
 assert_eq 1 "$(metric registry_http_requests_total code=502 handler=manifest method=head)" "502 manifest HEAD count"
 assert_eq 1 "$(metric registry_http_requests_total code=502 handler=blob method=get)" "502 blob GET count"
-scrape | grep -Eq '^registry_http_requests_total\{[^}]*code="502"[^}]*handler="base"[^}]*method="get"[^}]*\} 3$' \
-    || fail "exposition lacks registry_http_requests_total{code=\"502\",handler=\"base\",method=\"get\"} 3: $(scrape | grep requests_total)"
+exposition=$(scrape)
+grep -Eq '^registry_http_requests_total\{[^}]*code="502"[^}]*handler="base"[^}]*method="get"[^}]*\} 3$' <<<"$exposition" \
+    || fail "exposition lacks registry_http_requests_total{code=\"502\",handler=\"base\",method=\"get\"} 3: $(grep requests_total <<<"$exposition")"
 assert_eq 0 "$(metric registry_http_in_flight_requests)" "in-flight gauge"
 
 # The proxy is still alive and healthy itself.
