@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: the same backend reached directly, through a tuned
+# nginx, and through regmeter. One command:
+#
+#   tests/bench/run.sh                 # full run (5 alternating rounds, 1 GiB)
+#   BENCH_QUICK=1 tests/bench/run.sh   # CI smoke: 1 round, small sizes, ~1 s each
+#
+# Environment:
+#   BENCH_RUNS=N        rounds per workload (default 5; quick: 1)
+#   BENCH_REGMETER=BIN  use this binary instead of building build-bench/
+#   BENCH_REV=REV       build regmeter from a committed revision (git archive
+#                       into build-bench-rev/SHA/, cached), so uncommitted
+#                       edits in the work tree are not measured
+#   BENCH_CHUNK=BYTES   chunk size of the "chunked" upload row (default 1 MiB)
+#   BENCH_LAT_RATE=R    open-loop latency rate, req/s (default: half the lower
+#                       of the two proxies' median peak req/s)
+#   BENCH_CLIENT_COPY=1 the download client copies bodies into user space
+#                       (default: recv(MSG_TRUNC), so the client stays cheap)
+#   BENCH_OUT=FILE      where the table goes (default
+#                       docs/benchmarks-raw/latest.txt; quick: latest-quick.txt)
+#   BENCH_KEEP=1        keep the temp dir (logs, samples) for inspection
+#   BENCH_QUIET=S       before each sample, wait up to S seconds for the other
+#                       processes on the machine to use < BENCH_QUIET_PCT (20)
+#                       % of the cores (default 0: don't wait). For shared
+#                       machines; the samples file records the load anyway.
+#
+# Needs: cc, nginx, wrk, curl, python3, meson + ninja (to build regmeter).
+# Everything listens on 127.0.0.1. Every process started here is stopped on
+# exit (trap), every wait and loop is bounded.
+set -euo pipefail
+
+SOURCE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+QUICK=${BENCH_QUICK:-0}
+if [[ $QUICK == 1 ]]; then
+    RUNS=${BENCH_RUNS:-1}
+    BLOB=$((64 << 20))          # single-stream transfers
+    STREAM_EACH=$((4 << 20))    # 64 x 4 MiB = 256 MiB
+    WRK_S=1; LAT_S=1; WRKL_S=1
+    OUT=${BENCH_OUT:-$SOURCE_ROOT/docs/benchmarks-raw/latest-quick.txt}
+else
+    RUNS=${BENCH_RUNS:-5}
+    BLOB=$((1 << 30))           # 1 GiB
+    STREAM_EACH=$((64 << 20))   # 64 x 64 MiB = 4 GiB
+    WRK_S=3; LAT_S=5; WRKL_S=5
+    OUT=${BENCH_OUT:-$SOURCE_ROOT/docs/benchmarks-raw/latest.txt}
+fi
+CHUNK=${BENCH_CHUNK:-$((1 << 20))}
+SMALL_CHUNK=32768               # what Go's io.Copy (docker's chunked PATCH) writes
+STREAM_CONNS=64
+. "$SOURCE_ROOT/tests/bench/lib.sh"
+
+SAMPLES=$WORK/samples.tsv
+: >"$SAMPLES"
+
+record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$SAMPLES"; }
+kv() { # KEY LINE -> value of KEY=value in LINE
+    sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"
+}
+to_us() { # wrk duration (12.34us, 1.20ms, 2.00s) -> microseconds
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000;
+        else if (v ~ /s$/) print n * 1000000; else print n }'
+}
+
+for target in "${TARGETS[@]}"; do
+    pids=$(proxy_pids "$target" | xargs echo)
+    [[ -n $pids ]] && record idle "$target" rss_kib "$(rss_kib $pids)"
+done
+
+# ---------------------------------------------------------------- workloads
+# run_one WORKLOAD TARGET: one sample of one workload against one target.
+run_one() {
+    local workload=$1 target=$2 port pids out="" rc=0 before=0 after=0 busy0 steal0 ours0 t0 busy1 steal1 ours1 t1
+    port=$(port_of "$target")
+    pids=$(proxy_pids "$target" | xargs echo)
+    if ((${BENCH_QUIET:-0} > 0)) && ! wait_quiet "$BENCH_QUIET" "${BENCH_QUIET_PCT:-20}"; then
+        log "  (machine still busy after ${BENCH_QUIET}s of waiting; measuring anyway)"
+    fi
+    read -r busy0 steal0 < <(machine_ticks)
+    ours0=$(our_ticks)
+    t0=$(date +%s.%N)
+    [[ -n $pids ]] && before=$(cpu_ticks $pids)
+    [[ -n $pids && $workload == c64* ]] && hwm_reset $pids
+    case $workload in
+        download)
+            out=$(timeout 120 "$WORK/benchc" get "$port" "/blob?size=$BLOB" 1 2>>"$WORK/client.log") || rc=$? ;;
+        upload)
+            out=$(timeout 120 "$WORK/benchc" put "$port" /upload "$BLOB" 1 2>>"$WORK/client.log") || rc=$? ;;
+        chunked)
+            out=$(timeout 120 "$WORK/benchc" put "$port" /upload "$BLOB" 1 "$CHUNK" 2>>"$WORK/client.log") || rc=$? ;;
+        chunked32k)
+            out=$(timeout 120 "$WORK/benchc" put "$port" /upload "$BLOB" 1 "$SMALL_CHUNK" 2>>"$WORK/client.log") || rc=$? ;;
+        c64down)
+            out=$(timeout 300 "$WORK/benchc" get "$port" "/blob?size=$STREAM_EACH" "$STREAM_CONNS" 2>>"$WORK/client.log") || rc=$? ;;
+        c64up)
+            out=$(timeout 300 "$WORK/benchc" put "$port" /upload "$STREAM_EACH" "$STREAM_CONNS" 2>>"$WORK/client.log") || rc=$? ;;
+        rps)
+            out=$(timeout $((WRK_S + 30)) wrk -t1 -c32 -d"${WRK_S}s" "http://127.0.0.1:$port/v2/" 2>&1) || rc=$?
+            printf '%s\n' "--- rps $target" "$out" >>"$WORK/wrk.log" ;;
+        lat)
+            out=$(timeout $((LAT_S + 30)) "$WORK/benchc" lat "$port" /v2/ 8 "$LAT_RATE" "$LAT_S" 2>>"$WORK/client.log") || rc=$? ;;
+        wrklat)
+            out=$(timeout $((WRKL_S + 30)) wrk -t1 -c8 -d"${WRKL_S}s" --latency "http://127.0.0.1:$port/v2/" 2>&1) || rc=$?
+            printf '%s\n' "--- wrklat $target" "$out" >>"$WORK/wrk.log" ;;
+    esac
+    [[ -n $pids ]] && after=$(cpu_ticks $pids)
+    read -r busy1 steal1 < <(machine_ticks)
+    ours1=$(our_ticks)
+    t1=$(date +%s.%N)
+    # How busy the rest of the machine was during this sample (% of all cores).
+    record "$workload" "$target" foreign_pct "$(awk -v b="$((busy1 - busy0))" -v s="$((steal1 - steal0))" \
+        -v o="$((ours1 - ours0))" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" -v n="$(nproc)" \
+        'BEGIN {f = (b - s - o) / ((t1 - t0) * hz * n) * 100; printf "%.1f", (f < 0) ? 0 : f}')"
+    if [[ $rc != 0 ]]; then
+        log "  $workload $target: FAILED (exit $rc) $out"
+        record "$workload" "$target" error 1
+        return 0
+    fi
+    case $workload in
+        download | upload | chunked | chunked32k | c64down | c64up)
+            record "$workload" "$target" gbps "$(kv gbps "$out")"
+            record "$workload" "$target" bytes "$(kv bytes "$out")"
+            [[ -n $pids ]] && record "$workload" "$target" cpu_ticks $((after - before))
+            [[ -n $pids && $workload == c64* ]] && record "$workload" "$target" hwm_kib "$(hwm_kib $pids)"
+            log "  $workload $target: $out" ;;
+        rps)
+            local reqs errs
+            reqs=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+            errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
+            [[ -n $errs ]] && { log "  rps $target: $errs"; record rps "$target" error 1; }
+            record rps "$target" reqs_per_s "$reqs"
+            record rps "$target" requests "$(awk '/requests in/ {print $1}' <<<"$out")"
+            [[ -n $pids ]] && record rps "$target" cpu_ticks $((after - before))
+            log "  rps $target: $reqs req/s" ;;
+        lat)
+            record lat "$target" p50_us "$(kv p50_us "$out")"
+            record lat "$target" p99_us "$(kv p99_us "$out")"
+            record lat "$target" p999_us "$(kv p999_us "$out")"
+            record lat "$target" max_us "$(kv max_us "$out")"
+            log "  lat $target: $out" ;;
+        wrklat)
+            local p50 p99
+            p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+            p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+            record wrklat "$target" p50_us "$(to_us "$p50")"
+            record wrklat "$target" p99_us "$(to_us "$p99")"
+            record wrklat "$target" reqs_per_s "$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
+            log "  wrklat $target: p50 $p50 p99 $p99" ;;
+    esac
+}
+
+# Rounds alternate the targets, and the order rotates each round so none of
+# them always runs first (after an idle pause) or last.
+run_workload() {
+    local workload=$1 round i target
+    log "$workload: $RUNS round(s)"
+    for ((round = 0; round < RUNS; round++)); do
+        for ((i = 0; i < ${#TARGETS[@]}; i++)); do
+            target=${TARGETS[(i + round) % ${#TARGETS[@]}]}
+            run_one "$workload" "$target"
+        done
+    done
+}
+
+median_of() { # WORKLOAD TARGET METRIC
+    awk -F'\t' -v w="$1" -v t="$2" -v m="$3" '$1 == w && $2 == t && $3 == m && $4 != "" {print $4}' "$SAMPLES" |
+        sort -g | awk '{a[NR] = $1} END {if (NR == 0) exit; print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'
+}
+
+START=$(date +%s)
+run_workload download
+run_workload upload
+run_workload chunked
+run_workload chunked32k
+run_workload rps
+if [[ -n ${BENCH_LAT_RATE:-} ]]; then
+    LAT_RATE=$BENCH_LAT_RATE
+else
+    LAT_RATE=$(awk -v a="$(median_of rps nginx reqs_per_s)" -v b="$(median_of rps regmeter reqs_per_s)" \
+        'BEGIN {m = (a + 0 < b + 0) ? a : b; r = int(m / 2 / 100) * 100; print (r < 100) ? 100 : r}')
+fi
+log "open-loop latency rate: $LAT_RATE req/s"
+run_workload lat
+run_workload wrklat
+run_workload c64down
+run_workload c64up
+ELAPSED=$(($(date +%s) - START))
+
+for target in nginx regmeter; do
+    pids=$(proxy_pids "$target" | xargs echo)
+    record end "$target" rss_kib "$(rss_kib $pids)"
+    record end "$target" hwm_kib "$(hwm_kib $pids)"
+done
+# Whatever regmeter said while under load (errors, warnings).
+grep -ciE 'error|warn|fail' "$WORK/regmeter.log" >"$WORK/regmeter-complaints" || true
+curl -s --max-time 5 "http://127.0.0.1:$P_METRICS/metrics" >"$WORK/metrics.txt" || true
+kill -0 "$RM_PID" 2>/dev/null || die "regmeter died during the benchmark: $(tail -20 "$WORK/regmeter.log")"
+
+# ---------------------------------------------------------------- table
+META=$WORK/meta.txt
+{
+    echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "regmeter_from=$REGMETER_FROM"
+    echo "kernel=$(uname -r)"
+    echo "cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+    echo "cores=$(nproc)"
+    echo "nginx=$(nginx -v 2>&1 | sed 's/.*nginx\///')"
+    echo "nginx_workers=$(proxy_pids nginx | wc -l)"
+    echo "runs=$RUNS"
+    echo "quick=$QUICK"
+    echo "blob=$BLOB"
+    echo "chunk=$CHUNK"
+    echo "small_chunk=$SMALL_CHUNK"
+    echo "stream_each=$STREAM_EACH"
+    echo "stream_conns=$STREAM_CONNS"
+    echo "wrk_s=$WRK_S"
+    echo "lat_s=$LAT_S"
+    echo "wrkl_s=$WRKL_S"
+    echo "lat_rate=$LAT_RATE"
+    echo "clk_tck=$CLK_TCK"
+    echo "client_copy=${BENCH_CLIENT_COPY:-0}"
+    echo "quiet=${BENCH_QUIET:-0}s below ${BENCH_QUIET_PCT:-20}%"
+    echo "elapsed=$ELAPSED"
+    echo "regmeter_complaints=$(cat "$WORK/regmeter-complaints" 2>/dev/null || echo 0)"
+} >"$META"
+
+mkdir -p "$(dirname "$OUT")"
+python3 "$BENCH_DIR/table.py" "$META" "$SAMPLES" | tee "$WORK/table.txt"
+cp "$WORK/table.txt" "$OUT"
+cp "$SAMPLES" "${OUT%.txt}-samples.tsv"
+log "table written to $OUT (samples: ${OUT%.txt}-samples.tsv)"
+if [[ $(cat "$WORK/regmeter-complaints" 2>/dev/null || echo 0) != 0 ]]; then
+    log "regmeter logged complaints under load:"
+    grep -iE 'error|warn|fail' "$WORK/regmeter.log" | sort | uniq -c | sort -rn | head -20 >&2
+fi
+if grep -q $'\terror\t' "$SAMPLES"; then
+    die "some samples failed (see above)"
+fi

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Turns tests/bench/run.sh samples into the result table.
+
+usage: table.py META SAMPLES
+META: key=value lines; SAMPLES: workload<TAB>target<TAB>metric<TAB>value.
+"""
+import statistics
+import sys
+from collections import defaultdict
+
+TARGETS = ("direct", "nginx", "regmeter")
+
+
+def main():
+    meta = {}
+    with open(sys.argv[1]) as f:
+        for line in f:
+            key, _, value = line.rstrip("\n").partition("=")
+            meta[key] = value
+    samples = defaultdict(list)
+    with open(sys.argv[2]) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 4 or parts[3] == "":
+                continue
+            try:
+                samples[(parts[0], parts[1], parts[2])].append(float(parts[3]))
+            except ValueError:
+                pass
+
+    def values(w, t, m):
+        return samples.get((w, t, m), [])
+
+    def med(w, t, m):
+        v = values(w, t, m)
+        return statistics.median(v) if v else None
+
+    clk = float(meta.get("clk_tck", 100))
+    mib = 1 << 20
+    gib = 1 << 30
+
+    def size(n):
+        n = int(n)
+        return f"{n // gib} GiB" if n >= gib and n % gib == 0 else f"{n // mib} MiB"
+
+    def fmt(x, digits):
+        return "n/a" if x is None else f"{x:.{digits}f}"
+
+    def spread(w, t, m, digits):
+        v = values(w, t, m)
+        if not v:
+            return "n/a"
+        if len(v) == 1:
+            return fmt(v[0], digits)
+        return f"{fmt(statistics.median(v), digits)} ({fmt(min(v), digits)}-{fmt(max(v), digits)})"
+
+    def ratio(a, b):
+        return "n/a" if a is None or b in (None, 0) else f"{a / b:.2f}"
+
+    rows = []  # (label, direct, nginx, regmeter, ratio)
+
+    def metric_row(label, w, m, digits, with_spread=True):
+        cells = [spread(w, t, m, digits) if with_spread else fmt(med(w, t, m), digits) for t in TARGETS]
+        rows.append((label, *cells, ratio(med(w, "regmeter", m), med(w, "nginx", m))))
+
+    blob = size(meta["blob"])
+    stream_total = size(int(meta["stream_each"]) * int(meta["stream_conns"]))
+    conns = meta["stream_conns"]
+    metric_row(f"download {blob}, 1 conn, GB/s", "download", "gbps", 2)
+    metric_row(f"upload {blob} Content-Length, GB/s", "upload", "gbps", 2)
+    metric_row(f"upload {blob} chunked {size(meta['chunk'])} chunks, GB/s", "chunked", "gbps", 2)
+    metric_row(f"upload {blob} chunked 32 KiB chunks, GB/s", "chunked32k", "gbps", 2)
+    metric_row(f"GET /v2/ wrk -t1 -c32 -d{meta['wrk_s']}s, req/s", "rps", "reqs_per_s", 0)
+    rate = meta["lat_rate"]
+    metric_row(f"open-loop {rate} req/s, 8 conns: p50 us", "lat", "p50_us", 0)
+    metric_row(f"open-loop {rate} req/s, 8 conns: p99 us", "lat", "p99_us", 0)
+    metric_row(f"open-loop {rate} req/s, 8 conns: p99.9 us", "lat", "p999_us", 0)
+    d99 = med("lat", "direct", "p99_us")
+    diffs = ["0" if d99 is not None else "n/a"]
+    for t in ("nginx", "regmeter"):
+        v = med("lat", t, "p99_us")
+        diffs.append("n/a" if v is None or d99 is None else f"{v - d99:+.0f}")
+    rows.append(("open-loop p99 minus direct p99, us", *diffs, ""))
+    metric_row(f"wrk -t1 -c8 -d{meta['wrkl_s']}s --latency: p50 us", "wrklat", "p50_us", 0)
+    metric_row(f"wrk -t1 -c8 -d{meta['wrkl_s']}s --latency: p99 us", "wrklat", "p99_us", 0)
+    d99w = med("wrklat", "direct", "p99_us")
+    diffs = ["0" if d99w is not None else "n/a"]
+    for t in ("nginx", "regmeter"):
+        v = med("wrklat", t, "p99_us")
+        diffs.append("n/a" if v is None or d99w is None else f"{v - d99w:+.0f}")
+    rows.append(("wrk -c8 p99 minus direct p99, us", *diffs, ""))
+    metric_row(f"download {conns} x {size(meta['stream_each'])} = {stream_total}, GB/s", "c64down", "gbps", 2)
+    metric_row(f"upload {conns} x {size(meta['stream_each'])} = {stream_total}, GB/s", "c64up", "gbps", 2)
+
+    def hwm_row(label, w):
+        cells = ["-"]
+        meds = {}
+        for t in ("nginx", "regmeter"):
+            v = values(w, t, "hwm_kib")
+            meds[t] = statistics.median(v) / 1024 if v else None
+            cells.append("n/a" if not v else f"{meds[t]:.1f} (max {max(v) / 1024:.1f})")
+        rows.append((label, *cells, ratio(meds["regmeter"], meds["nginx"])))
+
+    hwm_row(f"peak RSS during {conns}-conn download, MiB", "c64down")
+    hwm_row(f"peak RSS during {conns}-conn upload, MiB", "c64up")
+    idle = ["-"]
+    for t in ("nginx", "regmeter"):
+        v = values("idle", t, "rss_kib")
+        idle.append("n/a" if not v else f"{v[0] / 1024:.1f}")
+    rows.append(("RSS at start (before load), MiB", *idle, ""))
+
+    def cpu_row(label, w):
+        cells = ["-"]
+        per = {}
+        for t in ("nginx", "regmeter"):
+            ticks = sum(values(w, t, "cpu_ticks"))
+            moved = sum(values(w, t, "bytes"))
+            per[t] = (ticks / clk) / (moved / gib) if moved else None
+            cells.append(fmt(per[t], 3))
+        rows.append((label, *cells, ratio(per["regmeter"], per["nginx"])))
+
+    cpu_row("proxy CPU s per GiB: download 1 conn", "download")
+    cpu_row("proxy CPU s per GiB: upload Content-Length", "upload")
+    cpu_row(f"proxy CPU s per GiB: upload chunked {size(meta['chunk'])}", "chunked")
+    cpu_row("proxy CPU s per GiB: upload chunked 32 KiB", "chunked32k")
+    cpu_row(f"proxy CPU s per GiB: download {conns} conns", "c64down")
+    cpu_row(f"proxy CPU s per GiB: upload {conns} conns", "c64up")
+    cells = ["-"]
+    per = {}
+    for t in ("nginx", "regmeter"):
+        ticks = sum(values("rps", t, "cpu_ticks"))
+        reqs = sum(values("rps", t, "requests"))
+        per[t] = (ticks / clk) / reqs * 1e6 if reqs else None
+        cells.append(fmt(per[t], 1))
+    rows.append(("proxy CPU us per small request (wrk)", *cells, ratio(per["regmeter"], per["nginx"])))
+
+    errors = [str(int(sum(v for (w, t, m), vs in samples.items() if t == target and m == "error" for v in vs)))
+              for target in TARGETS]
+    rows.append(("failed samples", *errors, ""))
+
+    header = ("workload", "direct", "nginx", "regmeter", "regmeter/nginx")
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(5)]
+    out = []
+    out.append(f"regmeter vs nginx benchmark ({'QUICK smoke, sizes too small to quote' if meta.get('quick') == '1' else 'full run'})")
+    out.append(f"date {meta['date']}  regmeter: {meta['regmeter_from']}")
+    out.append(f"host: {meta['cpu']}, {meta['cores']} cores, kernel {meta['kernel']}; nginx {meta['nginx']} with {meta['nginx_workers']} workers; regmeter --threads 2")
+    out.append(f"medians of {meta['runs']} alternating rounds (min-max in brackets); GB/s = 1e9 bytes/s; "
+               f"client/backend: tests/bench/benchc.c, benchd.c (client_copy={meta['client_copy']}); took {meta['elapsed']} s")
+    out.append("")
+    out.append("  ".join(h.ljust(widths[i]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(header)))
+    out.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        out.append("  ".join(str(c).ljust(widths[i]) if i == 0 else str(c).rjust(widths[i]) for i, c in enumerate(r)))
+    out.append("")
+    out.append("Notes: ratio > 1 is better for regmeter on throughput rows, worse on latency/RSS/CPU rows.")
+    out.append("Peak RSS = VmHWM after a reset (clear_refs 5) just before each round; nginx = sum over its workers.")
+    out.append("CPU = utime+stime from /proc/PID/stat of the proxy (nginx workers summed) over the rounds, "
+               f"tick {1000 / clk:.0f} ms.")
+    out.append(f"Open-loop latency: benchc lat, latency from each request's scheduled send time to its last byte; "
+               f"rate = half the lower proxy peak of the wrk row.")
+    out.append(f"regmeter log lines mentioning error/warn/fail: {meta['regmeter_complaints']}")
+    load = []
+    for w in ("download", "upload", "chunked", "chunked32k", "rps", "lat", "wrklat", "c64down", "c64up"):
+        f = [v for t in TARGETS for v in values(w, t, "foreign_pct")]
+        if f:
+            load.append(f"{w} {statistics.median(f):.0f}%")
+    out.append("CPU used by other processes during the samples (median % of all cores): " + ", ".join(load))
+    fp = [v for (w, t, m), vs in samples.items() if m == "foreign_pct" and t in TARGETS for v in vs]
+    if fp:
+        fp.sort()
+        out.append(f"... per sample: median {statistics.median(fp):.0f}%, max {fp[-1]:.0f}% "
+                   f"(wait for quiet before each sample: {meta.get('quiet', '0')})")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
