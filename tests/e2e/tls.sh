@@ -7,11 +7,14 @@
 #     and manifest digest; skopeo inspect; skopeo without the CA is refused
 #  2. curl without the CA is refused (exit 60), with it gets 200; the refused
 #     handshake and a plain-HTTP request to the TLS port are counted in
-#     regmeter_tls_handshake_errors_total{side="client"}; the proxy lives on
+#     regmeter_tls_handshake_errors_total{side="client"}; the proxy lives on;
+#     keep-alive over TLS; stalled handshakes / request heads are closed
 #  3. untrusted upstream certificate -> 502 JSON naming certificate
 #     verification, a log line, the upstream counter; a certificate without the
 #     upstream's IP in its SAN -> 502 (name check); https://localhost upstream
-#     (SNI + DNS name check) -> 200; --upstream-insecure -> 200 + warning
+#     (SNI + DNS name check) -> 200; upstream TLS keep-alive reused, and an
+#     idle connection the upstream (nginx, keepalive_timeout 1s) closed is not
+#     reused for a POST/PATCH/PUT; --upstream-insecure -> 200 + warning
 #  4. 1 GiB random blob through TLS on both hops: POST -> chunked PATCH ->
 #     PUT ?digest= -> GET back; same sha256; regmeter VmHWM < 64 MiB
 #  6. mTLS (--tls-client-ca): no client cert / a foreign client cert refused,
@@ -148,6 +151,53 @@ is_running "$MAIN_PID" || fail "regmeter died after the refused handshakes"
 assert_eq 200 "$(http_code "$MAIN_URL/v2/")" "GET /v2/ after the refused handshakes"
 figure "tls_client_handshake_errors=$(metric regmeter_tls_handshake_errors_total side=client)"
 
+# Keep-alive over TLS: two requests, one connection.
+out=$(curl -sS --max-time 10 -o /dev/null -o /dev/null -w '%{http_code} %{num_connects}\n' "$MAIN_URL/v2/" "$MAIN_URL/v2/")
+assert_eq $'200 1\n200 0' "$out" "two GETs on one TLS connection (status, new connections)"
+
+# Stalled clients are closed: a partial ClientHello (bounded by --idle-timeout;
+# the handshake is not under --header-timeout), and a partial request head
+# after the handshake (408 at --header-timeout, as in plain HTTP).
+start_regmeter_tls --upstream-ca "$TLS_CA" --header-timeout 2 --idle-timeout 8
+python3 - "$RM_PORT" "$TLS_CA" >"$E2E_TMP/stall.out" <<'PY' || fail "stalled-client probe: $(cat "$E2E_TMP/stall.out")"
+import socket, ssl, sys, time
+port, ca = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b"\x16\x03\x01\x02\x00\x01")          # a ClientHello that never ends
+s.settimeout(15); t = time.time()
+try:
+    data = s.recv(100)
+except OSError:
+    data = b""
+took = time.time() - t
+print(f"partial ClientHello: closed after {took:.1f}s")
+if took >= 13: sys.exit("a stalled TLS handshake was still open after 13 s (--idle-timeout 8)")
+ctx = ssl.create_default_context(cafile=ca)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+s.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n")    # head never finished
+s.settimeout(15); t = time.time()
+data, took, closed = b"", None, None
+try:
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            closed = time.time() - t
+            break
+        data += chunk
+        if took is None and b"\r\n\r\n" in data:
+            took = time.time() - t
+except OSError:
+    closed = time.time() - t
+status = data.split(b"\r\n")[0].decode(errors="replace")
+print(f"partial head over TLS: [{status}] after {took or -1:.1f}s, closed after {closed or -1:.1f}s")
+if not data.startswith(b"HTTP/1.1 408"): sys.exit("no 408 for a stalled head over TLS")
+if took >= 6: sys.exit("the 408 came after 6 s (--header-timeout 2, --idle-timeout 8)")
+if closed is None or closed >= 13: sys.exit("the connection was not closed within 13 s after the 408")
+PY
+log "  $(paste -sd ';' "$E2E_TMP/stall.out")"
+is_running "$RM_PID" || fail "regmeter died on stalled TLS clients"
+stop_service "$RM_PID"
+
 # ================================================================ 3. upstream verification
 log "--- 3. upstream certificate verification"
 # (a) the registry's CA is not trusted (system store only)
@@ -190,6 +240,71 @@ assert_eq 0 "$(metric regmeter_tls_handshake_errors_total side=upstream)" "upstr
 stop_service "$RM_PID"
 stop_service "$DNS_REGISTRY_PID"
 REGISTRY_URL=$MAIN_REGISTRY_URL REGISTRY_PID=$MAIN_REGISTRY_PID REGISTRY_PORT=$MAIN_REGISTRY_PORT
+
+# (e) upstream keep-alive over TLS, through an nginx that closes idle
+# connections after 1 s (close_notify + FIN, as most https front ends do):
+# connections are reused while open, and one the upstream closed while idle is
+# not handed a request with a body (which could not be retried).
+NG=$E2E_TMP/nginx-upstream
+mkdir -p "$NG/logs" "$NG/tmp"
+NG_PORT=$(free_port)
+cat >"$NG/nginx.conf" <<EOF
+worker_processes 1;
+pid $NG/nginx.pid;
+error_log $NG/logs/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path $NG/tmp/body;
+    proxy_temp_path $NG/tmp/proxy;
+    fastcgi_temp_path $NG/tmp/fastcgi;
+    uwsgi_temp_path $NG/tmp/uwsgi;
+    scgi_temp_path $NG/tmp/scgi;
+    keepalive_timeout 1s;
+    server {
+        listen 127.0.0.1:$NG_PORT ssl;
+        ssl_certificate $TLS_CERT;
+        ssl_certificate_key $TLS_KEY;
+        client_max_body_size 0;
+        location / {
+            proxy_pass https://127.0.0.1:$REGISTRY_PORT;
+            proxy_http_version 1.1;
+            proxy_set_header Host \$http_host;
+            proxy_set_header X-Forwarded-Proto https;
+            proxy_request_buffering off;
+            proxy_buffering off;
+        }
+    }
+}
+EOF
+nginx -p "$NG" -c "$NG/nginx.conf" -g 'daemon off;' >"$NG/logs/stderr.log" 2>&1 &
+NG_PID=$!
+register_pid "$NG_PID"
+register_log "$NG/logs/error.log"
+nginx_up() { [[ "$(http_code "https://127.0.0.1:$NG_PORT/v2/")" == 200 ]]; }
+wait_until "$E2E_WAIT" "nginx (TLS upstream) to answer" nginx_up
+RM_UPSTREAM=https://127.0.0.1:$NG_PORT start_regmeter_tls --upstream-ca "$TLS_CA" --threads 1
+for _ in 1 2 3; do
+    assert_eq 200 "$(http_code "$PROXY_URL/v2/")" "GET /v2/ via nginx (TLS upstream)"
+done
+assert_eq 1 "$(metric regmeter_upstream_connect_seconds_count)" "upstream TLS connections for 3 quick GETs (reuse)"
+head -c 8M /dev/urandom >"$E2E_TMP/ka.bin"
+KA_DIGEST=sha256:$(sha256_file "$E2E_TMP/ka.bin")
+sleep 2.5  # nginx closes the pooled connection
+loc=$(start_upload "$PROXY_URL" tls/keepalive) || fail "POST after the upstream closed the idle connection"
+sleep 2.5
+code=$(curl -sS --max-time 60 -X PATCH -H 'Transfer-Encoding: chunked' -H 'Expect:' -T "$E2E_TMP/ka.bin" \
+    -D "$E2E_TMP/ka.hdr" -o "$E2E_TMP/ka.body" -w '%{http_code}' "$loc")
+assert_eq 202 "$code" "chunked PATCH after the upstream closed the idle connection ($(cat "$E2E_TMP/ka.body"))"
+sleep 2.5
+loc=$(abs_url "$PROXY_URL" "$(header "$E2E_TMP/ka.hdr" Location)")
+code=$(curl -sS --max-time 60 -X PUT --data-binary '' -o "$E2E_TMP/ka.body" -w '%{http_code}' "$(add_query "$loc" "digest=$KA_DIGEST")")
+assert_eq 201 "$code" "PUT ?digest= after the upstream closed the idle connection ($(cat "$E2E_TMP/ka.body"))"
+assert_eq 4 "$(metric regmeter_upstream_connect_seconds_count)" "upstream TLS connections (1 reused + 3 after idle closes)"
+assert_eq 0 "$(metric0 registry_http_requests_total code=502)" "no 502 across upstream idle closes"
+assert_eq 0 "$(metric regmeter_tls_handshake_errors_total side=upstream)" "upstream handshake errors via nginx"
+stop_service "$RM_PID"
+stop_service "$NG_PID"
 
 # (d) --upstream-insecure: works, and says so at start
 start_regmeter_tls --upstream-insecure
