@@ -1,6 +1,8 @@
-// /metrics and /healthz on their own listener, served by evhttp on worker
-// 0's event loop. A scrape renders on that loop, so the body is built in one
-// go and compressed with the fastest zlib level to keep the pause short.
+// /metrics, /healthz and /dashboard on their own listener, served by evhttp
+// on worker 0's event loop. A scrape renders on that loop, so the body is
+// built in one go and compressed with the fastest zlib level to keep the
+// pause short. /dashboard is a static page compiled into the binary (see
+// src/dashboard/) that polls /metrics from the browser.
 #include "regmeter/admin_server.h"
 
 #include <event2/buffer.h>
@@ -21,6 +23,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "dashboard_html.h"
 #include "regmeter/metrics.h"
 
 namespace regmeter {
@@ -28,6 +31,7 @@ namespace {
 
 constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 constexpr const char* kTextContentType = "text/plain; charset=utf-8";
+constexpr const char* kHtmlContentType = "text/html; charset=utf-8";
 constexpr int kTimeoutSeconds = 10;
 constexpr ev_ssize_t kMaxHeadersSize = 16 * 1024;
 constexpr ev_ssize_t kMaxBodySize = 4 * 1024;  // requests here carry no body
@@ -128,6 +132,7 @@ struct AdminServer::Impl {
   std::function<bool()> healthy;
   evhttp* http = nullptr;
   std::uint16_t port = 0;
+  std::optional<std::string> dashboard_gzip;  // compressed on first use; only the loop thread touches it
 
   Impl(const Metrics& m, std::function<bool()> h) : metrics(m), healthy(std::move(h)) {}
   ~Impl() {
@@ -148,6 +153,27 @@ struct AdminServer::Impl {
     reply(req, 200, "OK", kMetricsContentType, text);
   }
 
+  // The page never changes within a process, but no-store keeps a browser
+  // from showing a stale page after an upgrade. The CSP admits only the
+  // page's own inline script and style (by hash) and fetches to this origin.
+  void serve_dashboard(evhttp_request* req) {
+    auto* headers = evhttp_request_get_output_headers(req);
+    evhttp_add_header(headers, "Cache-Control", "no-store");
+    evhttp_add_header(headers, "Content-Security-Policy", std::string(kDashboardContentSecurityPolicy).c_str());
+    evhttp_add_header(headers, "X-Content-Type-Options", "nosniff");
+    evhttp_add_header(headers, "Referrer-Policy", "no-referrer");
+    evhttp_add_header(headers, "Vary", "Accept-Encoding");
+    if (accepts_gzip(evhttp_find_header(evhttp_request_get_input_headers(req), "Accept-Encoding"))) {
+      if (!dashboard_gzip) dashboard_gzip = gzip(kDashboardHtml);
+      if (dashboard_gzip) {
+        evhttp_add_header(headers, "Content-Encoding", "gzip");
+        reply(req, 200, "OK", kHtmlContentType, *dashboard_gzip);
+        return;
+      }
+    }
+    reply(req, 200, "OK", kHtmlContentType, kDashboardHtml);
+  }
+
   void serve_health(evhttp_request* req) {
     if (!healthy || healthy())
       reply(req, 200, "OK", kTextContentType, "ok\n");
@@ -164,7 +190,8 @@ struct AdminServer::Impl {
     std::string_view path = raw_path != nullptr ? raw_path : "";
 
     bool is_metrics = path == "/metrics";
-    if (!is_metrics && path != "/healthz") {
+    bool is_dashboard = path == "/dashboard";
+    if (!is_metrics && !is_dashboard && path != "/healthz") {
       reply(req, 404, "Not Found", kTextContentType, "not found\n");
       return;
     }
@@ -176,6 +203,8 @@ struct AdminServer::Impl {
     }
     if (is_metrics)
       self->serve_metrics(req);
+    else if (is_dashboard)
+      self->serve_dashboard(req);
     else
       self->serve_health(req);
   }

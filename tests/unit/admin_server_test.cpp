@@ -204,6 +204,57 @@ TEST_F(AdminServerTest, HealthzFollowsTheCallback) {
   EXPECT_EQ(request(port(), "HEAD", "/healthz").status, 200);
 }
 
+TEST_F(AdminServerTest, DashboardServesTheEmbeddedPage) {
+  auto reply = request(port(), "GET", "/dashboard");
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.headers["content-type"], "text/html; charset=utf-8");
+  EXPECT_EQ(reply.headers["cache-control"], "no-store");
+  EXPECT_EQ(reply.headers["x-content-type-options"], "nosniff");
+  EXPECT_EQ(reply.headers.count("content-encoding"), 0u);
+  EXPECT_EQ(reply.headers["content-length"], std::to_string(reply.body.size()));
+  EXPECT_EQ(reply.body.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_NE(reply.body.find("<canvas id=\"heatmap\">"), std::string::npos);
+  EXPECT_NE(reply.body.find("fetch(\"metrics\""), std::string::npos) << "the page polls /metrics, relative to itself";
+  EXPECT_NE(reply.body.find("since it was opened"), std::string::npos);
+
+  // A hash-based policy: nothing from elsewhere, no inline code but the page's own.
+  const auto& csp = reply.headers["content-security-policy"];
+  EXPECT_EQ(csp.rfind("default-src 'none'; script-src 'sha256-", 0), 0u) << csp;
+  EXPECT_NE(csp.find("style-src 'sha256-"), std::string::npos) << csp;
+  EXPECT_NE(csp.find("connect-src 'self'"), std::string::npos) << csp;
+  EXPECT_NE(csp.find("frame-ancestors 'none'"), std::string::npos) << csp;
+  EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos) << csp;
+  EXPECT_EQ(csp.find("unsafe-eval"), std::string::npos) << csp;
+}
+
+TEST_F(AdminServerTest, DashboardGzipAndHead) {
+  auto plain = request(port(), "GET", "/dashboard");
+  ASSERT_EQ(plain.status, 200);
+  for (int i = 0; i < 2; ++i) {  // the compressed page is cached after the first
+    auto zipped = request(port(), "GET", "/dashboard", "Accept-Encoding: gzip, deflate, br\r\n");
+    EXPECT_EQ(zipped.status, 200);
+    EXPECT_EQ(zipped.headers["content-encoding"], "gzip");
+    EXPECT_EQ(zipped.headers["vary"], "Accept-Encoding");
+    EXPECT_EQ(zipped.headers["content-type"], "text/html; charset=utf-8");
+    EXPECT_EQ(zipped.headers["content-security-policy"], plain.headers["content-security-policy"]);
+    EXPECT_LT(zipped.body.size(), plain.body.size() / 2);
+    EXPECT_EQ(gunzip(zipped.body), plain.body);
+  }
+  auto head = request(port(), "HEAD", "/dashboard");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.headers["content-length"], std::to_string(plain.body.size()));
+  EXPECT_EQ(head.headers["content-type"], "text/html; charset=utf-8");
+  EXPECT_FALSE(head.headers["content-security-policy"].empty());
+  EXPECT_EQ(head.body, "");
+
+  EXPECT_EQ(request(port(), "GET", "/dashboard?interval=1").status, 200);
+  for (const char* target : {"/dashboard/", "/dashboardx", "/dashboard/metrics"})
+    EXPECT_EQ(request(port(), "GET", target).status, 404) << target;
+  auto post = request(port(), "POST", "/dashboard", "Content-Length: 0\r\n");
+  EXPECT_EQ(post.status, 405);
+  EXPECT_EQ(post.headers["allow"], "GET, HEAD");
+}
+
 TEST_F(AdminServerTest, UnknownPathsAre404) {
   for (const char* target : {"/", "/metricsx", "/metrics/", "/v2/", "/healthz/x"}) {
     auto reply = request(port(), "GET", target);
