@@ -231,6 +231,13 @@ void ClientConnection::read_request_head() {
   std::size_t head_length = search_head_end(client_->input(), head_scan_from_);
   if (head_length == 0) {
     head_scan_from_ = available > 3 ? available - 3 : 0;
+    std::size_t peek = std::min<std::size_t>(available, 40);
+    const char* start = reinterpret_cast<const char*>(evbuffer_pullup(client_->input(), static_cast<ev_ssize_t>(peek)));
+    if (!plausible_request_start({start, peek})) {
+      close_after_ = true;
+      send_local_response(400, "UNSUPPORTED", "not an HTTP/1.x request (TLS sent to a plain-HTTP port?)");
+      return;
+    }
     if (available > limit) send_local_response(431, "UNSUPPORTED", fmt::format("request head larger than {} bytes", limit));
     return;
   }

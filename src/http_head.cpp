@@ -23,6 +23,20 @@ const std::string* MessageHead::find(std::string_view name) const {
   return nullptr;
 }
 
+bool plausible_request_start(std::string_view prefix) {
+  std::size_t i = 0;
+  while (i < prefix.size() && (prefix[i] == '\r' || prefix[i] == '\n')) ++i;
+  constexpr std::size_t kLongestMethod = 32;
+  std::size_t start = i;
+  for (; i < prefix.size(); ++i) {
+    char c = prefix[i];
+    if (c == ' ') return i > start;
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '-' || c == '_')) return false;
+    if (i - start >= kLongestMethod) return false;
+  }
+  return true;  // too short to tell yet
+}
+
 std::size_t find_head_end(std::string_view data) {
   auto at = data.find("\r\n\r\n");
   return at == std::string_view::npos ? 0 : at + 4;

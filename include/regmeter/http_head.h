@@ -43,6 +43,12 @@ struct MessageHead {
   const std::string* find(std::string_view name) const;
 };
 
+// Whether `prefix` (the first bytes of a request, head not complete yet)
+// can still become an HTTP/1.x request line: optional empty lines, then a
+// method token. A TLS ClientHello sent to the plain port fails at once, so
+// the client hears "no" now instead of after --header-timeout.
+bool plausible_request_start(std::string_view prefix);
+
 // Finds the end of a head ("\r\n\r\n") in data; returns the head's length
 // including that terminator, or 0 when it is not there yet.
 std::size_t find_head_end(std::string_view data);

@@ -898,3 +898,23 @@ TEST(MessageParserLimits, HeadAsLargeAsMaxHeaderBytesAllows) {
 
 }  // namespace
 }  // namespace regmeter
+
+namespace regmeter {
+namespace {
+
+TEST(PlausibleRequestStart, RejectsWhatCannotBecomeARequestLine) {
+  EXPECT_TRUE(plausible_request_start(""));
+  EXPECT_TRUE(plausible_request_start("G"));
+  EXPECT_TRUE(plausible_request_start("GET"));
+  EXPECT_TRUE(plausible_request_start("GET /v2/ HT"));
+  EXPECT_TRUE(plausible_request_start("\r\nPATCH /v2/x"));
+  EXPECT_TRUE(plausible_request_start("M-SEARCH * HTTP/1.1"));
+  EXPECT_FALSE(plausible_request_start("\x16\x03\x01\x02\x00"));  // TLS ClientHello
+  EXPECT_FALSE(plausible_request_start(" GET / HTTP/1.1"));
+  EXPECT_FALSE(plausible_request_start("GE\x01T"));
+  EXPECT_FALSE(plausible_request_start("PRI\x00"));
+  EXPECT_FALSE(plausible_request_start(std::string(40, 'A')));
+}
+
+}  // namespace
+}  // namespace regmeter
