@@ -912,7 +912,7 @@ TEST(PlausibleRequestStart, RejectsWhatCannotBecomeARequestLine) {
   EXPECT_FALSE(plausible_request_start("\x16\x03\x01\x02\x00"));  // TLS ClientHello
   EXPECT_FALSE(plausible_request_start(" GET / HTTP/1.1"));
   EXPECT_FALSE(plausible_request_start("GE\x01T"));
-  EXPECT_FALSE(plausible_request_start("PRI\x00"));
+  EXPECT_FALSE(plausible_request_start(std::string_view("PRI\0", 4)));
   EXPECT_FALSE(plausible_request_start(std::string(40, 'A')));
 }
 
