@@ -165,8 +165,10 @@ int run_server(const Config& config) {
   event* sigusr1 = evsignal_new(workers[0]->base(), SIGUSR1, &on_reopen_signal, &signal_context);
   event_add(sigusr1, nullptr);
 
-  log_info("regmeter {} listening on {}://{}:{}, upstream {}://{}, metrics on {}{}, {} thread(s)", REGMETER_VERSION,
-           client_tls ? "https" : "http", config.listen.host, port, config.upstream.scheme, upstream.description,
+  HostPort bound = config.listen;
+  bound.port = port;
+  log_info("regmeter {} listening on {}://{}, upstream {}://{}, metrics on {}{}, {} thread(s)", REGMETER_VERSION,
+           client_tls ? "https" : "http", bound.to_string(), config.upstream.scheme, upstream.description,
            metrics_tls ? "https://" : "http://", config.metrics_listen.to_string(), config.threads);
 
   std::vector<std::thread> threads;

@@ -121,11 +121,17 @@ SessionStep session_step(Handler handler, Method method, std::string_view target
       if (status == 201) return {Kind::closed, SessionOutcome::completed};
       return {Kind::continued};
     case Method::delete_:
+      // Cancelling an upload the registry no longer knows (already completed
+      // or cancelled) ends nothing.
+      if (status == 404) return {};
       if (error) return {Kind::closed, SessionOutcome::failed};
       return {Kind::closed, SessionOutcome::cancelled};
     case Method::get:
     case Method::head:
-      return {Kind::continued};  // status query; errors here do not end it
+      // A status query keeps a live session open; one answered with an
+      // error (404: finished or unknown) must not bring a closed one back.
+      if (error) return {};
+      return {Kind::continued};
     default:
       return {};
   }

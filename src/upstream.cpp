@@ -21,19 +21,20 @@ namespace {
 constexpr auto kMaxIdleAge = std::chrono::seconds(30);
 }  // namespace
 
-UpstreamAddress resolve_upstream(const UpstreamUrl& url) {
+UpstreamAddress resolve_address(const HostPort& where, bool passive) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
   addrinfo* found = nullptr;
-  std::string port = std::to_string(url.address.port);
-  int rc = getaddrinfo(url.address.host.c_str(), port.c_str(), &hints, &found);
+  std::string port = std::to_string(where.port);
+  int rc = getaddrinfo(where.host.c_str(), port.c_str(), &hints, &found);
   if (rc != 0 || !found)
-    throw std::runtime_error(fmt::format("cannot resolve '{}': {}", url.address.host, gai_strerror(rc)));
+    throw std::runtime_error(fmt::format("cannot resolve '{}': {}", where.host, gai_strerror(rc)));
   UpstreamAddress address;
   std::memcpy(&address.storage, found->ai_addr, found->ai_addrlen);
   address.length = static_cast<int>(found->ai_addrlen);
-  address.description = url.address.to_string();
+  address.description = where.to_string();
   freeaddrinfo(found);
   return address;
 }

@@ -69,10 +69,9 @@ Worker::~Worker() {
 std::uint16_t Worker::listen(std::uint16_t port) {
   HostPort address = config_.listen;
   address.port = port;
-  sockaddr_storage storage{};
-  int length = sizeof storage;
-  if (evutil_parse_sockaddr_port(address.to_string().c_str(), reinterpret_cast<sockaddr*>(&storage), &length) != 0)
-    throw std::runtime_error(fmt::format("'{}' is not an IP address and port", address.to_string()));
+  UpstreamAddress resolved = resolve_address(address, true);
+  auto& storage = resolved.storage;
+  int length = resolved.length;
   // One listener per thread on the same port: the kernel spreads new
   // connections across them, and no thread hands sockets to another.
   listener_ = evconnlistener_new_bind(

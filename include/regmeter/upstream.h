@@ -26,9 +26,13 @@ struct UpstreamAddress {
   std::string description;  // "127.0.0.1:5000"
 };
 
-// Resolves the upstream once, at start (blocking is fine there). Throws
-// std::runtime_error with the resolver's reason.
-UpstreamAddress resolve_upstream(const UpstreamUrl& url);
+// Resolves HOST:PORT to its first address (blocking: only used at start).
+// `passive` for addresses to listen on. Throws std::runtime_error with the
+// resolver's reason.
+UpstreamAddress resolve_address(const HostPort& where, bool passive);
+
+// Resolves the upstream once, at start.
+inline UpstreamAddress resolve_upstream(const UpstreamUrl& url) { return resolve_address(url.address, false); }
 
 struct UpstreamConnection {
   std::unique_ptr<Stream> stream;
