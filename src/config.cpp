@@ -1,6 +1,9 @@
 #include "regmeter/config.h"
 
+#include <sched.h>
+
 #include <cctype>
+#include <cstdlib>
 #include <cerrno>
 #include <charconv>
 #include <optional>
@@ -57,6 +60,24 @@ std::string parse_access_log(const std::string& value) {
 std::string parse_log_format(const std::string& value) {
   if (value != "text" && value != "json") throw std::invalid_argument(fmt::format("'{}' is not 'text' or 'json'", value));
   return value;
+}
+
+// Cores this process may use: the affinity mask, capped by a cgroup v2 CPU
+// quota (containers), so a pod limited to 2 CPUs runs 2 loops, not 64.
+unsigned available_cpus() {
+  unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = std::max(1, CPU_COUNT(&set));
+  if (std::FILE* file = std::fopen("/sys/fs/cgroup/cpu.max", "r")) {
+    char quota[32] = {0};
+    unsigned long period = 0;
+    if (std::fscanf(file, "%31s %lu", quota, &period) == 2 && std::string_view(quota) != "max" && period > 0) {
+      unsigned long limit = (std::strtoul(quota, nullptr, 10) + period - 1) / period;
+      if (limit > 0 && limit < cpus) cpus = static_cast<unsigned>(limit);
+    }
+    std::fclose(file);
+  }
+  return cpus;
 }
 
 unsigned parse_count(const std::string& text, unsigned min, unsigned max) {
@@ -131,6 +152,11 @@ Usage: regmeter [options]
                                progress at all (default 60); moving bodies are never cut
   --max-connections N          client connections at once; beyond, new ones wait in
                                the listen backlog (default 10000)
+  --drain-delay S              after SIGTERM, keep serving and accepting for S seconds
+                               while /healthz says 503, so load balancers stop sending
+                               first (default 0)
+  --trust-forwarded-headers    keep X-Forwarded-Proto/-Host sent by a load balancer in
+                               front (default: replace them; regmeter is the edge)
   --shutdown-grace S           seconds in-flight requests may take after SIGTERM (default 30)
   --max-header-bytes N         largest request head accepted (default 65536)
   --max-repositories N         repository label values kept; the rest count as
@@ -183,6 +209,8 @@ const Option kOptions[] = {
     {"tls-key", true, [](Config& c, const std::string& v) { c.tls_key_file = take_readable_file(v); }},
     {"tls-client-ca", true, [](Config& c, const std::string& v) { c.tls_client_ca_file = take_readable_file(v); }},
     {"upstream-ca", true, [](Config& c, const std::string& v) { c.upstream_ca_file = take_readable_file(v); }},
+    {"trust-forwarded-headers", false, [](Config& c, const std::string&) { c.trust_forwarded = true; }},
+    {"drain-delay", true, [](Config& c, const std::string& v) { c.drain_delay_s = v == "0" ? 0 : parse_seconds(v); }},
     {"upstream-insecure", false, [](Config& c, const std::string&) { c.upstream_insecure = true; }},
     {"metrics-tls-cert", true, [](Config& c, const std::string& v) { c.metrics_tls_cert_file = take_readable_file(v); }},
     {"metrics-tls-key", true, [](Config& c, const std::string& v) { c.metrics_tls_key_file = take_readable_file(v); }},
@@ -305,7 +333,7 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
     if (!config.config_file.empty()) problem += fmt::format(" (config file {} and flags combined)", config.config_file);
     return fail(problem);
   }
-  if (config.threads == 0) config.threads = std::max(1u, std::thread::hardware_concurrency());
+  if (config.threads == 0) config.threads = available_cpus();
   return result;
 }
 

@@ -54,6 +54,7 @@ std::string upstream_request_head(const MessageHead& request, std::string_view o
   out.append(request.method).append(" ").append(origin_target).append(" HTTP/1.1\r\n");
   std::string forwarded_for;
   const std::string* host = nullptr;
+  bool client_proto = false, client_host = false;
   for (const auto& field : request.headers) {
     if (is_hop_by_hop(field.name, request)) continue;
     if (iequals(field.name, "X-Forwarded-For")) {
@@ -61,16 +62,21 @@ std::string upstream_request_head(const MessageHead& request, std::string_view o
       forwarded_for.append(field.value);
       continue;
     }
-    // We are the edge: what a client claims here is not trusted.
-    if (iequals(field.name, "X-Forwarded-Proto") || iequals(field.name, "X-Forwarded-Host")) continue;
+    // We are the edge unless told otherwise: what a client claims here is
+    // not trusted. Behind a TLS-terminating balancer, its values are right.
+    bool is_proto = iequals(field.name, "X-Forwarded-Proto"), is_host = iequals(field.name, "X-Forwarded-Host");
+    if (is_proto || is_host) {
+      if (!context.trust_forwarded) continue;
+      (is_proto ? client_proto : client_host) = true;
+    }
     if (iequals(field.name, "Host") && !host) host = &field.value;
     append_header(out, field.name, field.value);
   }
   if (!forwarded_for.empty()) forwarded_for.append(", ");
   forwarded_for.append(context.client_address);
   append_header(out, "X-Forwarded-For", forwarded_for);
-  append_header(out, "X-Forwarded-Proto", context.proxy_scheme);
-  if (host) append_header(out, "X-Forwarded-Host", *host);
+  if (!client_proto) append_header(out, "X-Forwarded-Proto", context.proxy_scheme);
+  if (host && !client_host) append_header(out, "X-Forwarded-Host", *host);
   // An HTTP/1.0 client's message is still sent as HTTP/1.1 upstream, where
   // keep-alive is the default; nothing to add.
   out.append("\r\n");

@@ -30,6 +30,8 @@ namespace {
 
 struct SignalContext {
   std::vector<std::unique_ptr<Worker>>* workers;
+  double drain_delay_s;
+  event* drain_timer;
   std::atomic<bool>* stopping;
   ServerTlsContext* client_tls;
   AccessLogSink* access_log;
@@ -56,7 +58,21 @@ void on_reload_signal(int, short, void* arg) {
 void on_stop_signal(int signal, short, void* arg) {
   auto* context = static_cast<SignalContext*>(arg);
   if (context->stopping->exchange(true)) return;
+  if (context->drain_delay_s > 0) {
+    // /healthz now says 503; keep serving until balancers have noticed.
+    log_info("signal {}: /healthz is 503; still accepting for {} s (--drain-delay)", signal, context->drain_delay_s);
+    timeval delay{static_cast<time_t>(context->drain_delay_s),
+                  static_cast<suseconds_t>((context->drain_delay_s - static_cast<time_t>(context->drain_delay_s)) * 1e6)};
+    event_add(context->drain_timer, &delay);
+    return;
+  }
   log_info("signal {}: no longer accepting; finishing in-flight requests", signal);
+  for (auto& worker : *context->workers) worker->request_stop();
+}
+
+void on_drain_delay_over(int, short, void* arg) {
+  auto* context = static_cast<SignalContext*>(arg);
+  log_info("drain delay over: no longer accepting; finishing in-flight requests");
   for (auto& worker : *context->workers) worker->request_stop();
 }
 
@@ -155,7 +171,8 @@ int run_server(const Config& config) {
     return 2;
   }
 
-  SignalContext signal_context{&workers, &stopping, client_tls.get(), access_log.get()};
+  SignalContext signal_context{&workers, config.drain_delay_s, nullptr, &stopping, client_tls.get(), access_log.get()};
+  signal_context.drain_timer = evtimer_new(workers[0]->base(), &on_drain_delay_over, &signal_context);
   event* sigterm = evsignal_new(workers[0]->base(), SIGTERM, &on_stop_signal, &signal_context);
   event* sigint = evsignal_new(workers[0]->base(), SIGINT, &on_stop_signal, &signal_context);
   event_add(sigterm, nullptr);
@@ -180,6 +197,7 @@ int run_server(const Config& config) {
   event_free(sigint);
   event_free(sighup);
   event_free(sigusr1);
+  event_free(signal_context.drain_timer);
   admin.reset();
   workers.clear();  // each worker hands over its last access-log lines
   access_log.reset();

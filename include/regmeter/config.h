@@ -31,7 +31,9 @@ struct Config {
   double body_timeout_s = 60;           // a body transfer with no progress at all
   double shutdown_grace_s = 30;         // SIGTERM: how long in-flight requests may finish
   std::size_t max_header_bytes = 64 * 1024;
-  unsigned max_connections = 10000;     // client connections; beyond, new ones wait in the backlog
+  unsigned max_connections = 10000;
+  double drain_delay_s = 0;             // SIGTERM: keep accepting (healthz 503) this long first
+  bool trust_forwarded = false;         // keep client-sent X-Forwarded-Proto/-Host     // client connections; beyond, new ones wait in the backlog
   std::size_t max_repositories = 200;   // repository label values; 0 drops the label
   double upload_session_timeout_s = 3600;  // no request for a session this long: abandoned
 

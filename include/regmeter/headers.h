@@ -19,6 +19,7 @@ bool is_hop_by_hop(std::string_view name, const MessageHead& head);
 struct ForwardContext {
   std::string_view client_address;  // peer IP, for X-Forwarded-For
   std::string_view proxy_scheme;    // "http" or "https", for X-Forwarded-Proto
+  bool trust_forwarded = false;     // keep X-Forwarded-Proto/-Host a load balancer in front of us set
 };
 
 // The request head sent upstream: origin-form target, HTTP/1.1, end-to-end

@@ -456,3 +456,38 @@ TEST(OriginForm, Table) {
 
 }  // namespace
 }  // namespace regmeter
+
+namespace regmeter {
+namespace {
+
+TEST(UpstreamRequestHeadTrusted, KeepsTheBalancersForwardedHeaders) {
+  // --trust-forwarded-headers: a TLS-terminating balancer in front says the
+  // client used https on registry.example; the registry must hear that.
+  MessageHead head;
+  head.method = "GET";
+  head.target = "/v2/";
+  head.headers = {{"Host", "registry.example"}, {"X-Forwarded-Proto", "https"}, {"X-Forwarded-Host", "registry.example"}};
+  ForwardContext context;
+  context.client_address = "10.1.2.3";
+  context.proxy_scheme = "http";
+  context.trust_forwarded = true;
+  EXPECT_EQ(upstream_request_head(head, "/v2/", context),
+            "GET /v2/ HTTP/1.1\r\n"
+            "Host: registry.example\r\n"
+            "X-Forwarded-Proto: https\r\n"
+            "X-Forwarded-Host: registry.example\r\n"
+            "X-Forwarded-For: 10.1.2.3\r\n"
+            "\r\n");
+  // Without the flag the same request gets ours.
+  context.trust_forwarded = false;
+  EXPECT_EQ(upstream_request_head(head, "/v2/", context),
+            "GET /v2/ HTTP/1.1\r\n"
+            "Host: registry.example\r\n"
+            "X-Forwarded-For: 10.1.2.3\r\n"
+            "X-Forwarded-Proto: http\r\n"
+            "X-Forwarded-Host: registry.example\r\n"
+            "\r\n");
+}
+
+}  // namespace
+}  // namespace regmeter
