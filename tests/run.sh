@@ -15,10 +15,12 @@ PACKAGES=(
     # build
     build-essential g++ meson ninja-build pkg-config
     libevent-dev libssl-dev prometheus-cpp-dev libfmt-dev libgtest-dev googletest
-    libhttp-parser-dev libbenchmark-dev zlib1g-dev
+    libhttp-parser-dev libbenchmark-dev zlib1g-dev libyaml-cpp-dev
     # end-to-end tests and tools
     docker-registry skopeo prometheus curl nginx wrk openssl python3
-    procps iproute2 coreutils
+    procps iproute2 coreutils python3-yaml
+    # the /dashboard browser test (node >= 20 and npm come with the machine)
+    chromium fonts-dejavu-core
 )
 
 step() { printf '\n==> %s\n' "$*"; }
