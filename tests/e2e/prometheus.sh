@@ -170,9 +170,19 @@ wait_prom "first push scraped" '^[1-9]' count \
 sleep 2
 push 2
 push 3
-skopeo_ copy --src-tls-verify=false "docker://$PROXY_HOSTPORT/team/app2:v2" "oci:$E2E_TMP/pulled:v2" \
-    >"$E2E_TMP/pull.log" 2>&1 || { cat "$E2E_TMP/pull.log" >&2; fail "skopeo pull through the proxy failed"; }
-log "pushed 3 images, pulled 1, through $PROXY_HOSTPORT"
+pull() { # N
+    skopeo_ copy --src-tls-verify=false "docker://$PROXY_HOSTPORT/team/app2:v2" "oci:$E2E_TMP/pulled$1:v2" \
+        >"$E2E_TMP/pull$1.log" 2>&1 || { cat "$E2E_TMP/pull$1.log" >&2; fail "skopeo pull through the proxy failed"; }
+}
+# As with the pushes: the pull-only series (pulls per repository, download
+# throughput) are born at the first pull, so Prometheus must scrape them once
+# before a second pull gives increase() something to see.
+pull 1
+wait_prom "first pull scraped" '^[1-9]' count 'regmeter_image_pulls_total'
+sleep 2
+pull 2
+log "pushed 3 images, pulled 2, through $PROXY_HOSTPORT"
+wait_prom "second pull scraped" '^positive$' positive 'sum(increase(regmeter_image_pulls_total[5m]))'
 
 # ---------------------------------------------------------------- the numbers
 HEATMAP=$(python3 -c 'import json, sys
