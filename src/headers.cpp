@@ -64,6 +64,9 @@ std::string upstream_request_head(const MessageHead& request, std::string_view o
     }
     // We are the edge unless told otherwise: what a client claims here is
     // not trusted. Behind a TLS-terminating balancer, its values are right.
+    // RFC 7239 Forwarded: distribution prefers it to X-Forwarded-* when it
+    // builds Location URLs, so a client's claim there is dropped the same way.
+    if (iequals(field.name, "Forwarded") && !context.trust_forwarded) continue;
     bool is_proto = iequals(field.name, "X-Forwarded-Proto"), is_host = iequals(field.name, "X-Forwarded-Host");
     if (is_proto || is_host) {
       if (!context.trust_forwarded) continue;

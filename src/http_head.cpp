@@ -210,11 +210,15 @@ bool MessageParser::parse_head(std::string_view bytes) {
       local_error_ = "header name with characters that are not allowed";
       return false;
     }
-    for (char c : field.value)
-      if (c == '\0' || c == '\r' || c == '\n') {
+    // Field values: visible bytes, SP, HTAB and obs-text only (RFC 9110
+    // §5.5). http-parser skips this check for a value's first byte.
+    for (char c : field.value) {
+      auto byte = static_cast<unsigned char>(c);
+      if ((byte < 0x20 && byte != '\t') || byte == 0x7f) {
         local_error_ = "control character in a header value";
         return false;
       }
+    }
     std::string_view trimmed = trim_ows(field.value);
     if (trimmed.size() != field.value.size()) field.value = std::string(trimmed);
   }

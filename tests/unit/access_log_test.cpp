@@ -91,3 +91,22 @@ TEST(AccessLogSink, UnwritablePathIsAClearError) {
 
 }  // namespace
 }  // namespace regmeter
+
+#include "regmeter/json.h"
+
+namespace regmeter {
+namespace {
+
+TEST(JsonString, KeepsUtf8AndEscapesEverythingElse) {
+  EXPECT_EQ(json_string("plain"), "\"plain\"");
+  EXPECT_EQ(json_string("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xb3"), "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xb3\"");
+  // obs-text that is not UTF-8: each byte as its own code point.
+  EXPECT_EQ(json_string("caf\xe9 \xff"), "\"caf\\u00e9 \\u00ff\"");
+  EXPECT_EQ(json_string("\xc3"), "\"\\u00c3\"");                 // truncated sequence
+  EXPECT_EQ(json_string("\xc0\xaf"), "\"\\u00c0\\u00af\"");      // overlong
+  EXPECT_EQ(json_string("\xed\xa0\x80"), "\"\\u00ed\\u00a0\\u0080\"");  // surrogate
+  EXPECT_EQ(json_string("q\"b\\n\n\x01\x7f"), "\"q\\\"b\\\\n\\n\\u0001\\u007f\"");
+}
+
+}  // namespace
+}  // namespace regmeter

@@ -491,3 +491,24 @@ TEST(UpstreamRequestHeadTrusted, KeepsTheBalancersForwardedHeaders) {
 
 }  // namespace
 }  // namespace regmeter
+
+namespace regmeter {
+namespace {
+
+TEST(UpstreamRequestHeadForwarded, DropsAClientsForwardedUnlessTrusted) {
+  MessageHead head;
+  head.method = "POST";
+  head.target = "/v2/x/blobs/uploads/";
+  head.headers = {{"Host", "proxy:5080"}, {"Forwarded", "host=evil.invalid;proto=https"}};
+  ForwardContext context;
+  context.client_address = "10.0.0.9";
+  context.proxy_scheme = "http";
+  std::string out = upstream_request_head(head, head.target, context);
+  EXPECT_EQ(out.find("Forwarded: host=evil"), std::string::npos) << out;
+  context.trust_forwarded = true;
+  out = upstream_request_head(head, head.target, context);
+  EXPECT_NE(out.find("Forwarded: host=evil.invalid;proto=https\r\n"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace regmeter

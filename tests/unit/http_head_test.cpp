@@ -918,3 +918,20 @@ TEST(PlausibleRequestStart, RejectsWhatCannotBecomeARequestLine) {
 
 }  // namespace
 }  // namespace regmeter
+
+namespace regmeter {
+namespace {
+
+TEST(MessageParserFieldValues, RefusesControlBytesAnywhereInAValue) {
+  for (std::string value : {std::string("\x01" "abc"), std::string("\x7f"), std::string("a\x01" "b"),
+                            std::string("abc\x1f"), std::string("\x0b")}) {
+    MessageParser parser(MessageParser::Kind::request);
+    std::string head = "GET /v2/ HTTP/1.1\r\nHost: a\r\nX-A: " + value + "\r\n\r\n";
+    EXPECT_FALSE(parser.parse_head(head)) << value.size();
+  }
+  MessageParser parser(MessageParser::Kind::request);
+  EXPECT_TRUE(parser.parse_head("GET /v2/ HTTP/1.1\r\nHost: a\r\nUser-Agent: caf\xe9\t\xff\r\n\r\n")) << parser.error();
+}
+
+}  // namespace
+}  // namespace regmeter
