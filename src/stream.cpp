@@ -72,45 +72,63 @@ void SocketStream::on_read_event(int, short, void* arg) { static_cast<SocketStre
 void SocketStream::on_write_event(int, short, void* arg) { static_cast<SocketStream*>(arg)->handle_write(); }
 
 void SocketStream::handle_read() {
-  // Read straight into evbuffer chain space, one large slice per wakeup.
-  evbuffer_iovec vec[2];
-  int count = evbuffer_reserve_space(input_, kReadSlice, vec, 2);
-  if (count <= 0) {
+  // Read straight into evbuffer chain space in large slices. A slice that
+  // came back full means the socket has more: take one more before handing
+  // over, which halves the wakeups (and writes) of a fast stream while
+  // keeping what one wakeup can add to memory small.
+  constexpr int kSlicesPerWakeup = 2;
+  std::size_t total = 0;
+  bool eof = false;
+  int error = 0;
+  for (int slice = 0; slice < kSlicesPerWakeup; ++slice) {
+    evbuffer_iovec vec[2];
+    int count = evbuffer_reserve_space(input_, kReadSlice, vec, 2);
+    if (count <= 0) {
+      error = ENOMEM;
+      break;
+    }
+    iovec io[2];
+    std::size_t reserved = 0;
+    for (int i = 0; i < count; ++i) {
+      io[i].iov_base = vec[i].iov_base;
+      io[i].iov_len = vec[i].iov_len;
+      reserved += vec[i].iov_len;
+    }
+    ssize_t n = ::readv(fd_, io, count);
+    if (n > 0) {
+      std::size_t left = static_cast<std::size_t>(n);
+      for (int i = 0; i < count; ++i) {
+        std::size_t used = left < vec[i].iov_len ? left : vec[i].iov_len;
+        vec[i].iov_len = used;
+        left -= used;
+      }
+      evbuffer_commit_space(input_, vec, count);
+      total += static_cast<std::size_t>(n);
+      if (static_cast<std::size_t>(n) < reserved) break;  // drained for now
+      continue;
+    }
+    evbuffer_commit_space(input_, vec, 0);
+    if (n == 0) {
+      eof = true;
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      error = errno;
+    }
+    break;
+  }
+  transferred_ += total;
+  if (error != 0) {
     failed_ = true;
     set_reading(false);
-    handler_->on_stream_error(*this, "out of memory");
+    handler_->on_stream_error(*this, std::strerror(error));
     return;
   }
-  iovec io[2];
-  for (int i = 0; i < count; ++i) {
-    io[i].iov_base = vec[i].iov_base;
-    io[i].iov_len = vec[i].iov_len;
-  }
-  ssize_t n = ::readv(fd_, io, count);
-  if (n > 0) {
-    transferred_ += static_cast<std::uint64_t>(n);
-    std::size_t left = static_cast<std::size_t>(n);
-    for (int i = 0; i < count; ++i) {
-      std::size_t used = left < vec[i].iov_len ? left : vec[i].iov_len;
-      vec[i].iov_len = used;
-      left -= used;
-    }
-    evbuffer_commit_space(input_, vec, count);
-    handler_->on_stream_readable(*this);
-    return;
-  }
-  evbuffer_commit_space(input_, vec, 0);
-  if (n == 0) {
+  if (eof) {
     peer_closed_ = true;
     set_reading(false);
-    handler_->on_stream_readable(*this);
-    return;
   }
-  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-  std::string what = std::strerror(errno);
-  failed_ = true;
-  set_reading(false);
-  handler_->on_stream_error(*this, what);
+  if (total > 0 || eof) handler_->on_stream_readable(*this);
 }
 
 void SocketStream::handle_write() {
