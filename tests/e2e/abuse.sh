@@ -37,7 +37,7 @@
 . "$(dirname "$0")/lib.sh"
 require_proxy
 
-ABUSE_STRICT=${ABUSE_STRICT:-0}
+ABUSE_STRICT=${ABUSE_STRICT:-1}  # the findings it watches for are fixed: they fail now
 MAX_HEAD=8192
 start_registry
 start_regmeter --max-header-bytes "$MAX_HEAD" --header-timeout 1 --idle-timeout 2 --body-timeout 1 \
