@@ -21,6 +21,8 @@ PACKAGES=(
     procps iproute2 coreutils python3-yaml
     # the /dashboard browser test (node >= 20 and npm come with the machine)
     chromium fonts-dejavu-core
+    # libFuzzer targets (tests/fuzz) need clang and its runtime
+    clang libclang-rt-14-dev
 )
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -52,33 +54,71 @@ step "running all test suites"
 rc=0
 meson test -C "$BUILD_DIR" --print-errorlogs "$@" || rc=$?
 
-# One closing line any CI reader understands, plus the figures the
-# end-to-end tests print (throughput, peak RSS).
-python3 - "$ROOT/$BUILD_DIR/meson-logs/testlog.json" <<'PY' || rc=1
+# The same suites again on an ASan+UBSan build (any sanitizer report fails),
+# then a short libFuzzer run of each target. RUN_SANITIZE=0 / RUN_FUZZ=0 skip
+# them on a developer machine; CI always runs both.
+FUZZ_STATUS=()
+if [[ "${RUN_SANITIZE:-1}" == 1 ]]; then
+    step "sanitizers: every suite on an ASan+UBSan build"
+    SKIP_APT=1 bash tests/sanitize.sh "$@" || rc=1
+fi
+if [[ "${RUN_FUZZ:-1}" == 1 ]]; then
+    step "fuzzing: ${FUZZ_SECONDS:-30} s per target"
+    for target in fuzz_request_head fuzz_route fuzz_upload_session; do
+        if FUZZ_ARTIFACTS="$ROOT/$BUILD_DIR/fuzz-artifacts" bash tests/fuzz/run_fuzz.sh "${FUZZ_SECONDS:-30}" "$target"; then
+            FUZZ_STATUS+=("$target=OK")
+        else
+            FUZZ_STATUS+=("$target=FAIL"); rc=1
+        fi
+    done
+fi
+
+# One closing line any CI reader understands (release suites, sanitized
+# suites, fuzz targets), plus the figures the end-to-end tests print.
+python3 - "$ROOT/$BUILD_DIR/meson-logs/testlog.json" "$ROOT/build-asan/meson-logs/testlog.json" \
+    "${RUN_SANITIZE:-1}" "${FUZZ_STATUS[@]}" <<'PY' || rc=1
 import json, re, sys
+release_log, asan_log, sanitize = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 passed = failed = skipped = 0
 figures = []
-try:
-    lines = open(sys.argv[1]).read().splitlines()
-except OSError:
-    lines = []
-for line in lines:
-    t = json.loads(line)
-    r = t.get("result", "")
-    if r in ("OK", "EXPECTEDFAIL"):
+def read(path, label, keep_figures):
+    global passed, failed, skipped
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        print("missing test log: %s" % path)
+        failed += 1
+        return
+    for line in lines:
+        t = json.loads(line)
+        r = t.get("result", "")
+        if r in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif r == "SKIP":
+            skipped += 1
+            print("skipped (counted as a failure): %s%s" % (label, t.get("name")))
+        else:
+            failed += 1
+            print("failed: %s%s (%s)" % (label, t.get("name"), r))
+        if keep_figures:
+            for f in re.findall(r"^[a-z0-9_]+=[0-9.]+$", t.get("stdout") or "", re.M):
+                figures.append("%s: %s" % (t.get("name"), f))
+read(release_log, "", True)
+if sanitize:
+    read(asan_log, "asan ", False)
+for status in sys.argv[4:]:
+    target, result = status.split("=")
+    if result == "OK":
         passed += 1
-    elif r == "SKIP":
-        skipped += 1
     else:
         failed += 1
-        print("failed: %s (%s)" % (t.get("name"), r))
-    for f in re.findall(r"^[a-z0-9_]+=[0-9.]+$", t.get("stdout") or "", re.M):
-        figures.append("%s: %s" % (t.get("name"), f))
+        print("failed: fuzz %s" % target)
 if figures:
     print("\nfigures:")
     print("\n".join("  " + f for f in figures))
 print()
-print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
-sys.exit(1 if failed or passed == 0 else 0)
+# A skipped test is not a passing one.
+print("%d passed, %d failed" % (passed, failed + skipped))
+sys.exit(1 if failed or skipped or passed == 0 else 0)
 PY
 exit "$rc"
