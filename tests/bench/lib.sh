@@ -111,6 +111,15 @@ log "backend on :$P_BACK"
 PIDS+=($!)
 wait_http "http://127.0.0.1:$P_BACK/v2/" || die "backend did not start"
 
+# Access logs: both off by default (nginx as tuned has access_log off, so
+# regmeter runs with --access-log off); BENCH_ACCESS_LOG=1 turns both on,
+# each writing one line per request to a file in $WORK.
+ACCESS_LOG=${BENCH_ACCESS_LOG:-0}
+if [[ $ACCESS_LOG == 1 ]]; then
+    NGINX_ACCESS_LOG="log_format bench '\$time_iso8601 \$remote_addr \"\$request\" \$status \$request_length \$bytes_sent \$request_time \$upstream_header_time \"\$http_user_agent\"'; access_log $WORK/nginx/logs/access.log bench;"
+else
+    NGINX_ACCESS_LOG="access_log off;"
+fi
 log "nginx on :$P_NGINX"
 mkdir -p "$WORK/nginx/logs" "$WORK/nginx/tmp"
 cat >"$WORK/nginx/nginx.conf" <<EOF
@@ -120,7 +129,7 @@ pid $WORK/nginx/nginx.pid;
 error_log $WORK/nginx/logs/error.log warn;
 events { worker_connections 4096; }
 http {
-    access_log off;
+    $NGINX_ACCESS_LOG
     client_body_temp_path $WORK/nginx/tmp/body;
     proxy_temp_path $WORK/nginx/tmp/proxy;
     fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
@@ -160,9 +169,14 @@ PIDS+=("$NGINX_PID")
 wait_http "http://127.0.0.1:$P_NGINX/v2/" || die "nginx did not start: $(cat "$WORK/nginx/logs/"*.log)"
 
 log "regmeter on :$P_RM (metrics :$P_METRICS, $THREADS threads)"
-"$REGMETER" --listen "127.0.0.1:$P_RM" --upstream "http://127.0.0.1:$P_BACK" \
-    --metrics-listen "127.0.0.1:$P_METRICS" --threads "$THREADS" --shutdown-grace 2 \
-    >"$WORK/regmeter.log" 2>&1 &
+RM_ARGS=(--listen "127.0.0.1:$P_RM" --upstream "http://127.0.0.1:$P_BACK"
+    --metrics-listen "127.0.0.1:$P_METRICS" --threads "$THREADS" --shutdown-grace 2)
+# Older revisions have no access log (and no flag for it).
+if "$REGMETER" --help 2>/dev/null | grep -q -- '--access-log'; then
+    if [[ $ACCESS_LOG == 1 ]]; then RM_ARGS+=(--access-log "$WORK/access.log"); else RM_ARGS+=(--access-log off); fi
+fi
+log "regmeter ${RM_ARGS[*]}"
+"$REGMETER" "${RM_ARGS[@]}" >"$WORK/regmeter.log" 2>&1 &
 RM_PID=$!
 PIDS+=("$RM_PID")
 wait_http "http://127.0.0.1:$P_RM/v2/" || die "regmeter did not start: $(cat "$WORK/regmeter.log")"

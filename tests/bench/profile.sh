@@ -34,12 +34,13 @@ workload_cmd() {
     case $workload in
         download) "$WORK/benchc" get "$port" "/blob?size=$BLOB" 1 ;;
         upload) "$WORK/benchc" put "$port" /upload "$BLOB" 1 ;;
+        chunked) "$WORK/benchc" put "$port" /upload "$BLOB" 1 1048576 ;;
         chunked32k) "$WORK/benchc" put "$port" /upload "$BLOB" 1 32768 ;;
         rps) wrk -t1 -c32 -d3s "http://127.0.0.1:$port/v2/" ;;
     esac
 }
 
-for workload in download upload chunked32k rps; do
+for workload in download upload chunked chunked32k rps; do
     for ((round = 0; round < RUNS; round++)); do
         for target in nginx regmeter; do
             pids=$(proxy_pids "$target" | paste -sd, -)
@@ -92,7 +93,7 @@ for line in open(sys.argv[1]):
     if ev == "task-clock": units[(w, t)] += float(u or 0)
     if (w, ev) not in seen: seen.add((w, ev)); order.append((w, ev))
 label = {"download": "download 1 GiB, per GiB", "upload": "upload 1 GiB C-L, per GiB",
-         "chunked32k": "upload 1 GiB chunked 32 KiB, per GiB", "rps": "GET /v2/ wrk -c32, per 1000 req"}
+         "chunked": "upload 1 GiB chunked 1 MiB, per GiB", "chunked32k": "upload 1 GiB chunked 32 KiB, per GiB", "rps": "GET /v2/ wrk -c32, per 1000 req"}
 cur = None
 for w, ev in order:
     if w != cur:
@@ -109,6 +110,8 @@ PY
     echo
     record_profile download
     record_profile upload
+    record_profile chunked
+    record_profile chunked32k
     record_profile rps
 } | tee "$WORK/profile.txt"
 mkdir -p "$(dirname "$OUT")"

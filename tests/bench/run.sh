@@ -19,6 +19,8 @@
 #   BENCH_OUT=FILE      where the table goes (default
 #                       docs/benchmarks-raw/latest.txt; quick: latest-quick.txt)
 #   BENCH_KEEP=1        keep the temp dir (logs, samples) for inspection
+#   BENCH_ACCESS_LOG=1  both proxies write an access log line per request to a
+#                       file (default: both off, like the tuned nginx)
 #   BENCH_QUIET=S       before each sample, wait up to S seconds for the other
 #                       processes on the machine to use < BENCH_QUIET_PCT (20)
 #                       % of the cores (default 0: don't wait). For shared
@@ -220,6 +222,7 @@ META=$WORK/meta.txt
     echo "lat_rate=$LAT_RATE"
     echo "clk_tck=$CLK_TCK"
     echo "client_copy=${BENCH_CLIENT_COPY:-0}"
+    echo "access_log=$([[ $ACCESS_LOG == 1 ]] && echo "on (both, to files)" || echo "off (both)")"
     echo "quiet=${BENCH_QUIET:-0}s below ${BENCH_QUIET_PCT:-20}%"
     echo "elapsed=$ELAPSED"
     echo "regmeter_complaints=$(cat "$WORK/regmeter-complaints" 2>/dev/null || echo 0)"

@@ -143,7 +143,7 @@ def main():
     out = []
     out.append(f"regmeter vs nginx benchmark ({'QUICK smoke, sizes too small to quote' if meta.get('quick') == '1' else 'full run'})")
     out.append(f"date {meta['date']}  regmeter: {meta['regmeter_from']}")
-    out.append(f"host: {meta['cpu']}, {meta['cores']} cores, kernel {meta['kernel']}; nginx {meta['nginx']} with {meta['nginx_workers']} workers; regmeter --threads 2")
+    out.append(f"host: {meta['cpu']}, {meta['cores']} cores, kernel {meta['kernel']}; nginx {meta['nginx']} with {meta['nginx_workers']} workers; regmeter --threads 2; access logs {meta.get('access_log', 'nginx off, regmeter default')}")
     out.append(f"medians of {meta['runs']} alternating rounds (min-max in brackets); GB/s = 1e9 bytes/s; "
                f"client/backend: tests/bench/benchc.c, benchd.c (client_copy={meta['client_copy']}); took {meta['elapsed']} s")
     out.append("")
