@@ -1,5 +1,6 @@
 #include "regmeter/server.h"
 
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <csignal>
@@ -97,6 +98,13 @@ int check_config(const Config& config) {
 int run_server(const Config& config) {
   set_log_format(config.log_format == "json" ? LogFormat::json : LogFormat::text);
   std::signal(SIGPIPE, SIG_IGN);
+  // Stream buffers are 256 KiB chains, allocated and freed per read. With
+  // glibc's defaults (mmap above 128 KiB, trim at 128 KiB) each one was
+  // mapped or trimmed and faulted in again: up to 9000 page faults per GiB
+  // (tests/bench/profile.sh). Keep them on the heap instead; peak memory is
+  // bounded by the flow limits either way.
+  mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
   // Two descriptors per proxied connection: ask for what the hard limit allows.
   if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
     files.rlim_cur = files.rlim_max;

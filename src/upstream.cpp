@@ -59,7 +59,13 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take_idle(StreamHandler* new_h
   while (!idle_.empty()) {
     std::unique_ptr<UpstreamConnection> connection = std::move(idle_.back());
     idle_.pop_back();
-    if (now - connection->idle_since > kMaxIdleAge || !connection->stream->idle_and_alive()) continue;
+    if (now - connection->idle_since > kMaxIdleAge) continue;
+    // A close that arrived while idle is normally seen by the loop first
+    // (reading stays on); the peek (one syscall) is for connections idle
+    // long enough for the upstream's own idle timeout to have fired.
+    bool recently_used = now - connection->idle_since < std::chrono::seconds(1);
+    if (!recently_used && !connection->stream->idle_and_alive()) continue;
+    if (connection->stream->peer_closed() || connection->stream->failed()) continue;
     connection->stream->set_handler(new_handler);
     return connection;
   }
