@@ -61,8 +61,13 @@ done
 end_rss=$(rss_mib "$RM_PID")
 hwm=$(hwm_kib "$RM_PID")
 nginx_hwm=$(hwm_kib $(proxy_pids nginx))
-sleep 2  # keep-alive connections of the last round close
-end_fds=$(fds_of "$RM_PID")
+# Client connections close at once; idle upstream connections stay pooled
+# for up to 30 s (then the pool's sweep closes them): wait for both, bounded.
+for _ in $(seq 1 45); do
+    end_fds=$(fds_of "$RM_PID")
+    ((end_fds <= idle_fds + 2)) && break
+    sleep 1
+done
 kill "$SAMPLER" 2>/dev/null || true
 
 log "rounds: $rounds in ${SOAK_SECONDS}s; RSS warm $warm_rss MiB -> end $end_rss MiB; peak $((hwm / 1024)) MiB (nginx workers idle peak $((nginx_hwm / 1024)) MiB); fds idle $idle_fds -> end $end_fds"
