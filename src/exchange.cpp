@@ -472,14 +472,9 @@ void ClientConnection::record_exchange() {
   write_access_log();
   if (session_step_.kind != SessionStep::Kind::closed) return;
   if (route_.handler == Handler::blob_upload_chunk) worker_.sessions().close(route_.reference);
-  // A session closed by a request that did not carry our token (it began
-  // before this proxy was in the path) has no known start: not observed.
-  std::int64_t started = session_token_ ? session_token_->started_unix_ns
-                         : route_.handler == Handler::blob_upload ? started_unix_ns_ : 0;
-  if (started == 0) return;
-  std::uint64_t bytes = (session_token_ ? session_token_->bytes : 0) + record_.request_body_bytes;
-  double seconds = static_cast<double>(unix_now_ns() - started) / 1e9;
-  worker_.metrics().upload_session_closed(session_step_.outcome, std::max(0.0, seconds), bytes);
+  if (auto seen = observe_closed_session(route_.handler, session_token_, started_unix_ns_, record_.request_body_bytes,
+                                         unix_now_ns()))
+    worker_.metrics().upload_session_closed(session_step_.outcome, seen->seconds, seen->bytes);
 }
 
 void ClientConnection::write_access_log() {

@@ -1,5 +1,6 @@
 #include "regmeter/upload_session.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -67,6 +68,18 @@ std::string with_session_token(std::string_view location, const SessionToken& to
   out.append(encode_session_token(token));
   out.append(tail);
   return out;
+}
+
+std::optional<SessionObservation> observe_closed_session(Handler handler, const std::optional<SessionToken>& carried,
+                                                         std::int64_t request_started_unix_ns,
+                                                         std::uint64_t request_body_bytes, std::int64_t now_unix_ns) {
+  std::int64_t started = carried ? carried->started_unix_ns
+                                 : handler == Handler::blob_upload ? request_started_unix_ns : 0;
+  if (started <= 0) return std::nullopt;
+  SessionObservation observation;
+  observation.seconds = std::max(0.0, static_cast<double>(now_unix_ns - started) / 1e9);
+  observation.bytes = (carried ? carried->bytes : 0) + request_body_bytes;
+  return observation;
 }
 
 std::string_view outcome_name(SessionOutcome outcome) {

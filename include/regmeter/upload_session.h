@@ -52,6 +52,21 @@ struct SessionStep {
 // `target` is the request target as the client sent it (query included).
 SessionStep session_step(Handler handler, Method method, std::string_view target, int status);
 
+// What a closing request contributes to the session histograms.
+struct SessionObservation {
+  double seconds = 0;       // first byte of the session's POST → now
+  std::uint64_t bytes = 0;  // body bytes of all its requests
+};
+
+// For a request whose step closed its session: the observation, or nothing
+// when the session's start is unknown (a PATCH/PUT/DELETE that did not carry
+// our token: the session began before this proxy was in its path). A POST
+// that closes its own session (mount, monolithic upload, failure) starts it
+// too, at `request_started_unix_ns`.
+std::optional<SessionObservation> observe_closed_session(Handler handler, const std::optional<SessionToken>& carried,
+                                                         std::int64_t request_started_unix_ns,
+                                                         std::uint64_t request_body_bytes, std::int64_t now_unix_ns);
+
 }  // namespace regmeter
 
 #include <mutex>

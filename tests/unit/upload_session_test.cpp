@@ -129,3 +129,68 @@ TEST(OutcomeName, MatchesLabels) {
 
 }  // namespace
 }  // namespace regmeter
+
+namespace regmeter {
+namespace {
+
+constexpr std::int64_t kSecond = 1'000'000'000;
+
+TEST(ObserveClosedSession, UsesTheCarriedStartAndBytes) {
+  // POST at t=100 s, a PATCH carried 5 MiB, the final PUT (empty body) at t=130 s.
+  auto seen = observe_closed_session(Handler::blob_upload_chunk, SessionToken{100 * kSecond, 5 << 20}, 129 * kSecond,
+                                     0, 130 * kSecond);
+  ASSERT_TRUE(seen);
+  EXPECT_DOUBLE_EQ(seen->seconds, 30.0);
+  EXPECT_EQ(seen->bytes, 5u << 20);
+  // A monolithic PUT carries the body itself.
+  seen = observe_closed_session(Handler::blob_upload_chunk, SessionToken{100 * kSecond, 0}, 101 * kSecond, 7000,
+                                102 * kSecond);
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(seen->bytes, 7000u);
+}
+
+TEST(ObserveClosedSession, APutWithoutItsPostIsNotObserved) {
+  // The session began before this proxy was in the path: no token, no start.
+  EXPECT_FALSE(observe_closed_session(Handler::blob_upload_chunk, std::nullopt, 50 * kSecond, 1 << 20, 51 * kSecond));
+}
+
+TEST(ObserveClosedSession, APostThatClosesItsOwnSessionStartsIt) {
+  // A mount answered 201, or a monolithic POST ?digest= answered 201.
+  auto seen = observe_closed_session(Handler::blob_upload, std::nullopt, 10 * kSecond, 4096, 10 * kSecond + kSecond / 2);
+  ASSERT_TRUE(seen);
+  EXPECT_DOUBLE_EQ(seen->seconds, 0.5);
+  EXPECT_EQ(seen->bytes, 4096u);
+}
+
+TEST(ObserveClosedSession, ClockSkewBetweenReplicasNeverGivesNegativeDurations) {
+  auto seen = observe_closed_session(Handler::blob_upload_chunk, SessionToken{200 * kSecond, 1}, 199 * kSecond, 0,
+                                     199 * kSecond);
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(seen->seconds, 0.0);
+}
+
+TEST(SessionLifecycle, OpenTouchCloseAndAbandonmentTogether) {
+  // The pieces the data path combines, end to end without sockets: a
+  // session opened, continued, then left alone past the timeout.
+  OpenSessionTable table;
+  SessionStep opened = session_step(Handler::blob_upload, Method::post, "/v2/a/blobs/uploads/", 202);
+  ASSERT_EQ(opened.kind, SessionStep::Kind::opened);
+  SessionToken token{1 * kSecond, 0};
+  table.touch("u1", token, 1 * kSecond);
+  SessionStep patch = session_step(Handler::blob_upload_chunk, Method::patch, "/v2/a/blobs/uploads/u1", 202);
+  ASSERT_EQ(patch.kind, SessionStep::Kind::continued);
+  token.bytes += 1 << 20;
+  table.touch("u1", token, 2 * kSecond);
+  EXPECT_TRUE(table.take_expired(3 * kSecond, 5 * kSecond).empty());  // still within the timeout
+  auto expired = table.take_expired(8 * kSecond, 5 * kSecond);
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].token.bytes, 1u << 20);
+  EXPECT_EQ(expired[0].last_seen_unix_ns - expired[0].token.started_unix_ns, 1 * kSecond);
+  // A session closed in time is never reported abandoned.
+  table.touch("u2", token, 8 * kSecond);
+  table.close("u2");
+  EXPECT_TRUE(table.take_expired(100 * kSecond, 5 * kSecond).empty());
+}
+
+}  // namespace
+}  // namespace regmeter
