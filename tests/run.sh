@@ -52,12 +52,25 @@ meson compile -C "$BUILD_DIR"
 
 step "running all test suites"
 rc=0
+FUZZ_STATUS=()  # extra checks beyond meson's suites: NAME=OK|FAIL
 meson test -C "$BUILD_DIR" --print-errorlogs "$@" || rc=$?
+
+# The side-by-side benchmark as a smoke (small sizes, one round): it must not
+# rot, but its figures mean nothing here. Full runs: docs/benchmarks.md.
+if [[ "${RUN_BENCH_SMOKE:-1}" == 1 ]]; then
+    step "benchmark smoke (tests/bench/run.sh, BENCH_QUICK=1)"
+    if BENCH_QUICK=1 BENCH_REGMETER="$ROOT/$BUILD_DIR/src/regmeter" BENCH_OUT="$ROOT/$BUILD_DIR/bench-quick.txt" \
+        timeout 300 bash tests/bench/run.sh >"$ROOT/$BUILD_DIR/bench-quick.log" 2>&1; then
+        FUZZ_STATUS+=("bench_smoke=OK")
+    else
+        tail -20 "$ROOT/$BUILD_DIR/bench-quick.log"
+        FUZZ_STATUS+=("bench_smoke=FAIL"); rc=1
+    fi
+fi
 
 # The same suites again on an ASan+UBSan build (any sanitizer report fails),
 # then a short libFuzzer run of each target. RUN_SANITIZE=0 / RUN_FUZZ=0 skip
 # them on a developer machine; CI always runs both.
-FUZZ_STATUS=()
 if [[ "${RUN_SANITIZE:-1}" == 1 ]]; then
     step "sanitizers: every suite on an ASan+UBSan build"
     SKIP_APT=1 bash tests/sanitize.sh "$@" || rc=1
@@ -112,7 +125,7 @@ for status in sys.argv[4:]:
         passed += 1
     else:
         failed += 1
-        print("failed: fuzz %s" % target)
+        print("failed: %s" % target)
 if figures:
     print("\nfigures:")
     print("\n".join("  " + f for f in figures))
