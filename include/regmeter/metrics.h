@@ -71,7 +71,7 @@ class Metrics {
   // Prometheus text exposition format 0.0.4 of every metric, families sorted
   // by name and series by label values, as distribution's Go exporter does.
   // Locks each shard only while copying it. Serializing dominates the cost:
-  // about 1 ms for every handler x method x 4 codes populated.
+  // about 2 ms for every handler x method x 4 codes populated.
   std::string render_text() const;
 
   // For cold-path metrics (counted rarely, from any thread): ordinary
