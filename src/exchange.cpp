@@ -450,8 +450,15 @@ void ClientConnection::response_complete() {
                !upstream_->stream->peer_closed();
   release_upstream(clean);
   if (!request_done_) close_after_ = true;
+  enter_finishing();
+}
+
+// The response is complete on our side: wait (bounded by the body timer: a
+// client that stops reading must not hold us forever) until its last byte
+// has been written to the client, then finish.
+void ClientConnection::enter_finishing() {
   phase_ = Phase::finishing;
-  arm_body_timer();  // a client that stops reading must not hold us forever
+  arm_body_timer();
   client_->set_low_watermark(0);
   if (!client_->flush()) {
     destroy();
@@ -575,18 +582,7 @@ void ClientConnection::send_local_response(int status, std::string_view code, st
   record_.response_body_bytes = head_request_ ? 0 : body.size();
   response_head_sent_ = true;
   response_done_ = true;
-  phase_ = Phase::finishing;
-  arm_timer(Timer::none, 0);
-  client_->set_low_watermark(0);
-  if (!client_->flush()) {
-    destroy();
-    return;
-  }
-  if (client_output() == 0) {
-    finish_exchange();
-    return;
-  }
-  update_flow();
+  enter_finishing();
 }
 
 void ClientConnection::release_upstream(bool reusable) {

@@ -60,6 +60,7 @@ class ClientConnection : private StreamHandler {
   void read_response_head();
   void pump_response_body();
   void response_complete();
+  void enter_finishing();
   void finish_exchange();
   // Hands the exchange to the metrics (and its upload session, if any).
   void record_exchange();
