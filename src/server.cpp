@@ -77,18 +77,34 @@ void on_drain_delay_over(int, short, void* arg) {
   for (auto& worker : *context->workers) worker->request_stop();
 }
 
+// Every TLS context the configuration asks for. Loaded before anything is
+// served (and by --check-config): a bad certificate is a configuration error.
+struct TlsContexts {
+  std::unique_ptr<ServerTlsContext> client;
+  SslContextPtr upstream;
+  SslContextPtr metrics;
+};
+
+// Prints one line naming the flag and returns false on failure.
+bool load_tls_contexts(const Config& config, TlsContexts& out) {
+  try {
+    if (config.client_tls())
+      out.client = std::make_unique<ServerTlsContext>(config.tls_cert_file, config.tls_key_file, config.tls_client_ca_file);
+    if (config.upstream_tls()) out.upstream = make_client_context(config.upstream_ca_file, config.upstream_insecure);
+    if (!config.metrics_tls_cert_file.empty())
+      out.metrics = make_server_context(config.metrics_tls_cert_file, config.metrics_tls_key_file, "");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "regmeter: --%s\n", e.what());
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 int check_config(const Config& config) {
-  try {
-    if (config.client_tls()) make_server_context(config.tls_cert_file, config.tls_key_file, config.tls_client_ca_file);
-    if (config.upstream_tls()) make_client_context(config.upstream_ca_file, config.upstream_insecure);
-    if (!config.metrics_tls_cert_file.empty())
-      make_server_context(config.metrics_tls_cert_file, config.metrics_tls_key_file, "");
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "regmeter: --%s\n", e.what());
-    return 2;
-  }
+  TlsContexts contexts;
+  if (!load_tls_contexts(config, contexts)) return 2;
   std::printf("%s: OK (listen %s, upstream %s://%s, metrics %s)\n", config.config_file.c_str(),
               config.listen.to_string().c_str(), config.upstream.scheme.c_str(), config.upstream.authority.c_str(),
               config.metrics_listen.to_string().c_str());
@@ -120,19 +136,11 @@ int run_server(const Config& config) {
     return 2;
   }
 
-  // TLS contexts first: a bad certificate is a configuration error.
-  std::unique_ptr<ServerTlsContext> client_tls;
-  SslContextPtr upstream_tls, metrics_tls;
-  try {
-    if (config.client_tls())
-      client_tls = std::make_unique<ServerTlsContext>(config.tls_cert_file, config.tls_key_file, config.tls_client_ca_file);
-    if (config.upstream_tls()) upstream_tls = make_client_context(config.upstream_ca_file, config.upstream_insecure);
-    if (!config.metrics_tls_cert_file.empty())
-      metrics_tls = make_server_context(config.metrics_tls_cert_file, config.metrics_tls_key_file, "");
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "regmeter: --%s\n", e.what());
-    return 2;
-  }
+  TlsContexts contexts;
+  if (!load_tls_contexts(config, contexts)) return 2;
+  std::unique_ptr<ServerTlsContext>& client_tls = contexts.client;
+  SslContextPtr& upstream_tls = contexts.upstream;
+  SslContextPtr& metrics_tls = contexts.metrics;
   if (config.upstream_insecure)
     log_warn("--upstream-insecure: the upstream's certificate is NOT verified; anyone on the path can impersonate it");
 
