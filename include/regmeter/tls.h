@@ -1,5 +1,7 @@
-// TLS with OpenSSL 3 on libevent's OpenSSL bufferevents: the contexts for
-// both hops, certificate reload, and TlsStream, the TLS kind of Stream.
+// TLS with OpenSSL 3: the contexts for both hops, certificate reload, and
+// TlsStream, the TLS kind of Stream. TlsStream owns its socket and drives
+// SSL_read/SSL_write itself (not libevent's OpenSSL bufferevent, which in 2.1
+// decrypts only one or two records per wakeup and cannot use read-ahead).
 #pragma once
 
 #include <memory>
@@ -9,8 +11,9 @@
 #include "regmeter/config.h"
 #include "regmeter/stream.h"
 
-struct bufferevent;
+struct event;
 struct event_base;
+struct evbuffer;
 struct sockaddr;
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
@@ -55,23 +58,48 @@ class TlsStream final : public Stream {
                                             StreamHandler* handler, std::string& error);
   ~TlsStream() override;
 
-  evbuffer* input() const override;
-  evbuffer* output() const override;
+  evbuffer* input() const override { return input_; }
+  evbuffer* output() const override { return output_; }
   void set_reading(bool enabled) override;
-  void set_low_watermark(std::size_t bytes) override;
+  void set_low_watermark(std::size_t bytes) override { low_watermark_ = bytes; }
   bool flush() override;
   bool idle_and_alive() override;
   void shutdown_write() override;
-  bool handshake_failed() const override { return failed_ && !handshake_done_; }
+  bool handshake_failed() const override { return handshake_failed_; }
 
  private:
-  TlsStream(bufferevent* bev, StreamHandler* handler);
-  static void on_read(bufferevent* bev, void* arg);
-  static void on_write(bufferevent* bev, void* arg);
-  static void on_event(bufferevent* bev, short what, void* arg);
+  // What OpenSSL is waiting for before a blocked operation can go on.
+  enum class Wait { nothing, readable, writable };
+  enum class Phase { connecting, handshaking, open };
 
-  bufferevent* bev_;
+  TlsStream(event_base* base, int fd, SSL* ssl, Phase phase, StreamHandler* handler);
+  static void on_read_event(int fd, short what, void* arg);
+  static void on_write_event(int fd, short what, void* arg);
+  void handle_readable();
+  void handle_writable();
+  void finish_connect();
+  void handshake();
+  void read_records();
+  bool write_output();
+  void update_events();
+  void fail(const std::string& what);
+
+  int fd_;
+  SSL* ssl_;
+  evbuffer* input_;
+  evbuffer* output_;
+  event* read_event_ = nullptr;
+  event* write_event_ = nullptr;
+  Phase phase_;
+  Wait handshake_wait_ = Wait::nothing;
+  Wait read_wait_ = Wait::nothing;   // SSL_read's last WANT_* (key update, post-handshake messages)
+  Wait write_wait_ = Wait::nothing;  // SSL_write's last WANT_*
+  bool read_armed_ = false;
+  bool write_armed_ = false;
   bool handshake_done_ = false;
+  bool handshake_failed_ = false;
+  std::size_t low_watermark_ = 0;
+  std::string error_;  // why write_output() failed
 };
 
 }  // namespace regmeter

@@ -1,0 +1,333 @@
+// TlsStream end to end over loopback: a server and a client stream on one
+// event_base, throwaway certificates made with the openssl CLI in a temp dir.
+#include "regmeter/tls.h"
+
+#include <gtest/gtest.h>
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <random>
+#include <string>
+
+namespace regmeter {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A CA and a leaf for 127.0.0.1 signed by it, and a second, unrelated CA.
+class Pki {
+ public:
+  Pki() {
+    char pattern[] = "/tmp/regmeter-tls-test.XXXXXX";
+    if (!mkdtemp(pattern)) return;
+    dir_ = pattern;
+    std::string d = dir_.string();
+    std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -sha256";
+    std::string script =
+        "cd '" + d + "' && {" +
+        " openssl req -x509 -new" + ec + " -keyout ca.key -out ca.crt -subj /CN=test-ca"
+        "   -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign &&"
+        " openssl req -x509 -new" + ec + " -keyout other.key -out other.crt -subj /CN=other-ca"
+        "   -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign &&"
+        " printf 'basicConstraints=critical,CA:FALSE\\nkeyUsage=critical,digitalSignature\\n"
+        "extendedKeyUsage=serverAuth\\nsubjectAltName=IP:127.0.0.1\\n' > leaf.ext &&"
+        " openssl req -new" + ec + " -keyout leaf.key -out leaf.csr -subj /CN=localhost &&"
+        " openssl x509 -req -in leaf.csr -CA ca.crt -CAkey ca.key -set_serial 7 -days 2 -sha256"
+        "   -extfile leaf.ext -out leaf.crt; } >openssl.log 2>&1";
+    ok_ = std::system(script.c_str()) == 0;
+  }
+  ~Pki() {
+    std::error_code ignored;
+    if (!dir_.empty()) fs::remove_all(dir_, ignored);
+  }
+  bool ok() const { return ok_; }
+  std::string file(const char* name) const { return (dir_ / name).string(); }
+
+ private:
+  fs::path dir_;
+  bool ok_ = false;
+};
+
+const Pki& pki() {
+  static Pki instance;
+  return instance;
+}
+
+std::uint64_t fnv1a(const std::string& bytes) {
+  std::uint64_t hash = 1469598103934665603ull;
+  for (unsigned char c : bytes) hash = (hash ^ c) * 1099511628211ull;
+  return hash;
+}
+
+std::string random_bytes(std::size_t size, std::uint64_t seed) {
+  std::mt19937_64 generator(seed);
+  std::string out(size, '\0');
+  for (std::size_t i = 0; i + 8 <= size; i += 8) {
+    std::uint64_t word = generator();
+    std::memcpy(&out[i], &word, 8);
+  }
+  return out;
+}
+
+// Records what a stream reports; takes all input as it arrives.
+struct Recorder : StreamHandler {
+  Stream* stream = nullptr;
+  std::string received;
+  bool connected = false;
+  bool closed = false;
+  std::string error;
+  // Pause reading after every delivery and resume 1 ms later (backpressure).
+  bool pause_each = false;
+  event* resume = nullptr;
+
+  void on_stream_readable(Stream& s) override {
+    evbuffer* in = s.input();
+    std::size_t n = evbuffer_get_length(in);
+    std::size_t old = received.size();
+    received.resize(old + n);
+    evbuffer_remove(in, received.data() + old, n);
+    if (s.peer_closed()) closed = true;
+    if (pause_each && resume && !s.peer_closed()) {
+      s.set_reading(false);
+      timeval ms{0, 1000};
+      event_add(resume, &ms);
+    }
+  }
+  void on_stream_drained(Stream&) override {}
+  void on_stream_error(Stream&, const std::string& what) override { error = what; }
+  void on_stream_connected(Stream&) override { connected = true; }
+};
+
+class TlsStreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(pki().ok()) << "openssl CLI could not make the test certificates";
+    base_ = event_base_new();
+    tick_ = event_new(base_, -1, EV_PERSIST, [](int, short, void*) {}, nullptr);
+    timeval ten_ms{0, 10000};
+    event_add(tick_, &ten_ms);  // EVLOOP_ONCE returns at least every 10 ms
+    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    address_.sin_family = AF_INET;
+    address_.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(0, ::bind(listener_, reinterpret_cast<sockaddr*>(&address_), sizeof address_));
+    socklen_t length = sizeof address_;
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address_), &length);
+    ASSERT_EQ(0, ::listen(listener_, 8));
+    server_context_ = make_server_context(pki().file("leaf.crt"), pki().file("leaf.key"), "");
+  }
+  void TearDown() override {
+    client_.reset();
+    server_.reset();
+    for (Recorder* r : {&client_side_, &server_side_})
+      if (r->resume) event_free(r->resume);
+    if (listener_ >= 0) ::close(listener_);
+    if (tick_) event_free(tick_);
+    if (base_) event_base_free(base_);
+  }
+
+  // Runs the loop until `done` or 20 s.
+  bool run_until(const std::function<bool()>& done) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      event_base_loop(base_, EVLOOP_ONCE);
+    }
+    return true;
+  }
+
+  int accept_one() {
+    pollfd p{listener_, POLLIN, 0};
+    if (::poll(&p, 1, 5000) != 1) return -1;
+    return ::accept4(listener_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  }
+
+  // Connects a client (trusting `ca`) to a server stream; does not wait for
+  // the handshake.
+  void connect_pair(const std::string& ca) {
+    client_context_ = make_client_context(ca, false);
+    std::string error;
+    client_ = TlsStream::connect_to(base_, reinterpret_cast<sockaddr*>(&address_), sizeof address_,
+                                    client_context_.get(), "127.0.0.1", &client_side_, error);
+    ASSERT_TRUE(client_) << error;
+    int fd = accept_one();
+    ASSERT_GE(fd, 0);
+    server_ = TlsStream::accept(base_, fd, server_context_.get(), &server_side_);
+    ASSERT_TRUE(server_);
+    client_side_.stream = client_.get();
+    server_side_.stream = server_.get();
+    for (Recorder* r : {&client_side_, &server_side_})
+      r->resume = event_new(base_, -1, 0, [](int, short, void* arg) {
+        auto* recorder = static_cast<Recorder*>(arg);
+        recorder->stream->set_reading(true);
+      }, r);
+  }
+
+  void connect_and_handshake() {
+    connect_pair(pki().file("ca.crt"));
+    server_->set_reading(true);
+    client_->set_reading(true);
+    ASSERT_TRUE(run_until([&] { return client_side_.connected && server_side_.connected; }))
+        << "client error: " << client_side_.error << "; server error: " << server_side_.error;
+  }
+
+  void send(Stream& stream, const std::string& bytes) {
+    evbuffer_add(stream.output(), bytes.data(), bytes.size());
+    ASSERT_TRUE(stream.flush());
+  }
+
+  event_base* base_ = nullptr;
+  event* tick_ = nullptr;
+  int listener_ = -1;
+  sockaddr_in address_{};
+  SslContextPtr server_context_;
+  SslContextPtr client_context_;
+  Recorder client_side_;
+  Recorder server_side_;
+  std::unique_ptr<Stream> client_;
+  std::unique_ptr<Stream> server_;
+};
+
+TEST_F(TlsStreamTest, HandshakeThenSmallExchangeAndIdle) {
+  connect_and_handshake();
+  EXPECT_FALSE(client_->handshake_failed());
+  EXPECT_FALSE(server_->handshake_failed());
+  send(*client_, "GET / HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(run_until([&] { return server_side_.received.size() == 18; }));
+  send(*server_, "HTTP/1.1 204 No Content\r\n\r\n");
+  ASSERT_TRUE(run_until([&] { return client_side_.received.size() == 27; }));
+  EXPECT_EQ(client_side_.received, "HTTP/1.1 204 No Content\r\n\r\n");
+  // Session tickets the server sent are not data: the client is idle.
+  EXPECT_TRUE(client_->idle_and_alive());
+  EXPECT_TRUE(client_side_.error.empty()) << client_side_.error;
+  // Stray bytes while idle (reading off, so they stay inside): not idle.
+  client_->set_reading(false);
+  send(*server_, "x");
+  run_until([&] { return evbuffer_get_length(server_->output()) == 0; });
+  ASSERT_TRUE(run_until([&] { return !client_->idle_and_alive(); }));
+}
+
+TEST_F(TlsStreamTest, MultiMegabyteBothWaysWithBackpressure) {
+  connect_and_handshake();
+  const std::string up = random_bytes(6 * 1024 * 1024 + 13, 1);
+  const std::string down = random_bytes(5 * 1024 * 1024 + 7, 2);
+  server_side_.pause_each = true;  // reading toggles off and on all along
+  send(*client_, up);
+  send(*server_, down);
+  ASSERT_TRUE(run_until([&] {
+    return server_side_.received.size() >= up.size() && client_side_.received.size() >= down.size();
+  })) << "server got " << server_side_.received.size() << ", client got " << client_side_.received.size();
+  EXPECT_EQ(server_side_.received.size(), up.size());
+  EXPECT_EQ(client_side_.received.size(), down.size());
+  EXPECT_EQ(fnv1a(server_side_.received), fnv1a(up));
+  EXPECT_EQ(fnv1a(client_side_.received), fnv1a(down));
+  EXPECT_TRUE(server_side_.received == up);
+  EXPECT_TRUE(client_side_.received == down);
+  EXPECT_EQ(client_->transferred(), up.size() + down.size());
+  EXPECT_EQ(server_->transferred(), up.size() + down.size());
+  EXPECT_TRUE(client_side_.error.empty() && server_side_.error.empty());
+}
+
+// Data that arrived with the handshake's last flight sits in OpenSSL's
+// read-ahead buffer, not in the socket: enabling reading must deliver it.
+TEST_F(TlsStreamTest, RecordsHeldByOpenSslAreDeliveredWhenReadingResumes) {
+  connect_pair(pki().file("ca.crt"));
+  const std::string request = random_bytes(100 * 1024, 3);
+  // The client sends as soon as its handshake is done, in the same loop turn
+  // as its Finished message; the server is not reading application data.
+  struct SendOnConnect : Recorder {
+    const std::string* bytes = nullptr;
+    void on_stream_connected(Stream& s) override {
+      connected = true;
+      evbuffer_add(s.output(), bytes->data(), bytes->size());
+      s.flush();
+    }
+  } sender;
+  sender.bytes = &request;
+  client_->set_handler(&sender);
+  client_->set_reading(true);
+  ASSERT_TRUE(run_until([&] { return sender.connected && server_side_.connected; }));
+  ASSERT_TRUE(run_until([&] { return evbuffer_get_length(client_->output()) == 0; }));
+  // Let everything reach the server's socket and the server's loop settle.
+  for (int i = 0; i < 5; ++i) event_base_loop(base_, EVLOOP_ONCE);
+  EXPECT_TRUE(server_side_.received.empty());
+  server_->set_reading(true);
+  ASSERT_TRUE(run_until([&] { return server_side_.received.size() >= request.size(); }))
+      << "server got " << server_side_.received.size() << " of " << request.size();
+  EXPECT_TRUE(server_side_.received == request);
+  client_->set_handler(&client_side_);
+}
+
+TEST_F(TlsStreamTest, PeerCloseWithoutCloseNotifyIsCleanEof) {
+  connect_and_handshake();
+  send(*client_, "last words");
+  // Once the server has them, the client has also read the session tickets
+  // (a close with unread bytes would be a reset, not an EOF).
+  ASSERT_TRUE(run_until([&] { return server_side_.received.size() == 10; }));
+  client_.reset();  // closes the socket, no close_notify
+  ASSERT_TRUE(run_until([&] { return server_side_.closed || !server_side_.error.empty(); }))
+      << "received [" << server_side_.received << "]";
+  EXPECT_EQ(server_side_.received, "last words");
+  EXPECT_TRUE(server_->peer_closed());
+  EXPECT_FALSE(server_->failed());
+  EXPECT_TRUE(server_side_.error.empty()) << server_side_.error;
+  EXPECT_FALSE(server_->idle_and_alive());
+}
+
+TEST_F(TlsStreamTest, CloseBeforeHandshakeIsNotAHandshakeError) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(0, ::connect(fd, reinterpret_cast<sockaddr*>(&address_), sizeof address_));
+  int accepted = accept_one();
+  ASSERT_GE(accepted, 0);
+  server_ = TlsStream::accept(base_, accepted, server_context_.get(), &server_side_);
+  server_->set_reading(true);
+  ::close(fd);
+  ASSERT_TRUE(run_until([&] { return server_side_.closed || !server_side_.error.empty(); }));
+  EXPECT_TRUE(server_side_.closed);
+  EXPECT_FALSE(server_->handshake_failed());
+  EXPECT_TRUE(server_side_.error.empty()) << server_side_.error;
+}
+
+TEST_F(TlsStreamTest, WrongCaFailsTheHandshakeWithTheVerifyReason) {
+  connect_pair(pki().file("other.crt"));
+  server_->set_reading(true);
+  client_->set_reading(true);
+  ASSERT_TRUE(run_until([&] { return !client_side_.error.empty() && !server_side_.error.empty(); }))
+      << "client error: " << client_side_.error << "; server error: " << server_side_.error;
+  EXPECT_EQ(client_side_.error.rfind("TLS handshake: certificate verification failed: ", 0), 0u) << client_side_.error;
+  EXPECT_TRUE(client_->handshake_failed());
+  EXPECT_TRUE(client_->failed());
+  EXPECT_FALSE(client_side_.connected);
+  EXPECT_EQ(server_side_.error.rfind("TLS handshake: ", 0), 0u) << server_side_.error;
+  EXPECT_TRUE(server_->handshake_failed());
+}
+
+TEST_F(TlsStreamTest, RefusedConnectIsNotAHandshakeError) {
+  ::close(listener_);  // nothing listens on the port any more
+  listener_ = -1;
+  client_context_ = make_client_context(pki().file("ca.crt"), false);
+  std::string error;
+  client_ = TlsStream::connect_to(base_, reinterpret_cast<sockaddr*>(&address_), sizeof address_,
+                                  client_context_.get(), "127.0.0.1", &client_side_, error);
+  if (!client_) {
+    SUCCEED() << "refused at once: " << error;
+    return;
+  }
+  ASSERT_TRUE(run_until([&] { return !client_side_.error.empty(); }));
+  EXPECT_TRUE(client_->failed());
+  EXPECT_FALSE(client_->handshake_failed());
+}
+
+}  // namespace
+}  // namespace regmeter
