@@ -34,10 +34,22 @@ void append_header(std::string& out, std::string_view name, std::string_view val
 
 }  // namespace
 
-bool is_hop_by_hop(std::string_view name, const MessageHead& head) {
+namespace {
+
+bool has_connection_field(const MessageHead& head) {
+  for (const auto& field : head.headers)
+    if (iequals(field.name, "Connection")) return true;
+  return false;
+}
+
+// `has_connection`: whether the head has a Connection field at all, found
+// once per message; most clients send none, and then no field needs the
+// per-field rescan of the head below.
+bool is_hop_by_hop(std::string_view name, const MessageHead& head, bool has_connection) {
   if (iequals(name, "Connection") || iequals(name, "Keep-Alive") || iequals(name, "TE") ||
       iequals(name, "Trailer") || iequals(name, "Upgrade") || starts_with_ci(name, "Proxy-"))
     return true;
+  if (!has_connection) return false;
   // Connection may name further hop-by-hop fields, but never the fields that
   // frame the body we relay unchanged (dropping those would let the body be
   // read as a next request) nor Host.
@@ -45,6 +57,12 @@ bool is_hop_by_hop(std::string_view name, const MessageHead& head) {
   for (const auto& field : head.headers)
     if (iequals(field.name, "Connection") && list_contains(field.value, name)) return true;
   return false;
+}
+
+}  // namespace
+
+bool is_hop_by_hop(std::string_view name, const MessageHead& head) {
+  return is_hop_by_hop(name, head, has_connection_field(head));
 }
 
 std::string upstream_request_head(const MessageHead& request, std::string_view origin_target,
@@ -55,8 +73,9 @@ std::string upstream_request_head(const MessageHead& request, std::string_view o
   std::string forwarded_for;
   const std::string* host = nullptr;
   bool client_proto = false, client_host = false;
+  const bool has_connection = has_connection_field(request);
   for (const auto& field : request.headers) {
-    if (is_hop_by_hop(field.name, request)) continue;
+    if (is_hop_by_hop(field.name, request, has_connection)) continue;
     if (iequals(field.name, "X-Forwarded-For")) {
       if (!forwarded_for.empty()) forwarded_for.append(", ");
       forwarded_for.append(field.value);
@@ -102,10 +121,11 @@ std::string rewrite_location(std::string_view location, const ResponseContext& c
 std::string client_response_head(const MessageHead& response, const ResponseContext& context) {
   std::string out;
   out.reserve(256 + response.headers.size() * 48);
-  out.append(fmt::format("HTTP/1.1 {} ", response.status));
+  out.append("HTTP/1.1 ").append(fmt::format_int(response.status).c_str()).append(" ");
   out.append(response.reason).append("\r\n");
+  const bool has_connection = has_connection_field(response);
   for (const auto& field : response.headers) {
-    if (is_hop_by_hop(field.name, response)) continue;
+    if (is_hop_by_hop(field.name, response, has_connection)) continue;
     if (iequals(field.name, "Location")) {
       std::string location = rewrite_location(field.value, context);
       if (context.location_token) location = with_session_token(location, *context.location_token);

@@ -21,6 +21,9 @@
 #   BENCH_KEEP=1        keep the temp dir (logs, samples) for inspection
 #   BENCH_ACCESS_LOG=1  both proxies write an access log line per request to a
 #                       file (default: both off, like the tuned nginx)
+#   BENCH_WORKLOADS="W ..." run only these workloads (download upload chunked
+#                       chunked32k rps lat wrklat c64down c64up; default all).
+#                       For focused experiments; the table shows what ran.
 #   BENCH_QUIET=S       before each sample, wait up to S seconds for the other
 #                       processes on the machine to use < BENCH_QUIET_PCT (20)
 #                       % of the cores (default 0: don't wait). For shared
@@ -156,6 +159,7 @@ run_one() {
 # them always runs first (after an idle pause) or last.
 run_workload() {
     local workload=$1 round i target
+    if [[ -n ${BENCH_WORKLOADS:-} && " $BENCH_WORKLOADS " != *" $workload "* ]]; then return 0; fi
     log "$workload: $RUNS round(s)"
     for ((round = 0; round < RUNS; round++)); do
         for ((i = 0; i < ${#TARGETS[@]}; i++)); do
