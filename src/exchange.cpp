@@ -67,6 +67,27 @@ std::size_t search_head_end(evbuffer* buffer, std::size_t from) {
   return found.pos < 0 ? 0 : static_cast<std::size_t>(found.pos) + 4;
 }
 
+// Whether `buffer` has an LF without a CR before it at or after `from`. A
+// head with bare LFs never gets its CRLFCRLF, so without this check the
+// client would hear nothing until --header-timeout. Each call scans only
+// the bytes that are new since the last one (the caller's `from`).
+bool has_bare_lf(evbuffer* buffer, std::size_t from) {
+  evbuffer_ptr at;
+  if (evbuffer_ptr_set(buffer, &at, from, EVBUFFER_PTR_SET) != 0) return false;
+  // Bounded: every round moves past one LF of the buffer.
+  for (evbuffer_ptr found = evbuffer_search(buffer, "\n", 1, &at); found.pos >= 0;
+       found = evbuffer_search(buffer, "\n", 1, &at)) {
+    if (found.pos == 0) return true;
+    evbuffer_ptr before;
+    char previous = 0;
+    if (evbuffer_ptr_set(buffer, &before, static_cast<std::size_t>(found.pos) - 1, EVBUFFER_PTR_SET) != 0 ||
+        evbuffer_copyout_from(buffer, &before, &previous, 1) != 1 || previous != '\r')
+      return true;
+    if (evbuffer_ptr_set(buffer, &at, static_cast<std::size_t>(found.pos) + 1, EVBUFFER_PTR_SET) != 0) break;
+  }
+  return false;
+}
+
 // Feeds the front of `source` to `parser` until its message ends, then moves
 // exactly those bytes onto `destination` (chain moves, no copies).
 struct BodyMove {
@@ -230,7 +251,6 @@ void ClientConnection::read_request_head() {
   const std::size_t limit = worker_.config().max_header_bytes;
   std::size_t head_length = search_head_end(client_->input(), head_scan_from_);
   if (head_length == 0) {
-    head_scan_from_ = available > 3 ? available - 3 : 0;
     std::size_t peek = std::min<std::size_t>(available, 40);
     const char* start = reinterpret_cast<const char*>(evbuffer_pullup(client_->input(), static_cast<ev_ssize_t>(peek)));
     if (!plausible_request_start({start, peek})) {
@@ -238,6 +258,16 @@ void ClientConnection::read_request_head() {
       send_local_response(400, "UNSUPPORTED", "not an HTTP/1.x request (TLS sent to a plain-HTTP port?)");
       return;
     }
+    // Empty lines before the request line are allowed (RFC 9112 §2.2), bare
+    // LFs included; after it, only CRLF ends a line.
+    std::size_t leading = 0;
+    while (leading < peek && (start[leading] == '\r' || start[leading] == '\n')) ++leading;
+    if (leading < peek && has_bare_lf(client_->input(), std::max(head_scan_from_, leading))) {
+      close_after_ = true;
+      send_local_response(400, "UNSUPPORTED", "malformed request: bare LF in the head");
+      return;
+    }
+    head_scan_from_ = available > 3 ? available - 3 : 0;
     if (available > limit) send_local_response(431, "UNSUPPORTED", fmt::format("request head larger than {} bytes", limit));
     return;
   }
