@@ -148,6 +148,9 @@ Usage: regmeter [options]
   --idle-timeout S             seconds a keep-alive connection may sit idle (default 60)
   --upstream-timeout S         seconds to connect upstream, and from the end of the
                                request to the response head (default 120)
+  --upstream-resolve-interval S  look the --upstream name up again every S seconds,
+                               and soon after a failed connect, so a registry that
+                               moves is followed (default 30; 0: only at start)
   --body-timeout S             seconds a request or response body may make no
                                progress at all (default 60); moving bodies are never cut
   --max-connections N          client connections at once; beyond, new ones wait in
@@ -199,6 +202,7 @@ const Option kOptions[] = {
     {"header-timeout", true, [](Config& c, const std::string& v) { c.header_timeout_s = parse_seconds(v); }},
     {"idle-timeout", true, [](Config& c, const std::string& v) { c.idle_timeout_s = parse_seconds(v); }},
     {"upstream-timeout", true, [](Config& c, const std::string& v) { c.upstream_timeout_s = parse_seconds(v); }},
+    {"upstream-resolve-interval", true, [](Config& c, const std::string& v) { c.upstream_resolve_interval_s = v == "0" ? 0 : parse_seconds(v); }},
     {"body-timeout", true, [](Config& c, const std::string& v) { c.body_timeout_s = parse_seconds(v); }},
     {"max-connections", true, [](Config& c, const std::string& v) { c.max_connections = parse_count(v, 1, 1000000); }},
     {"shutdown-grace", true, [](Config& c, const std::string& v) { c.shutdown_grace_s = parse_seconds(v); }},

@@ -205,6 +205,10 @@ void ClientConnection::on_stream_error(Stream& stream, const std::string& what) 
     destroy();  // the client is gone; destroy() records what was in flight
     return;
   }
+  if (phase_ == Phase::connecting_upstream && !stream.handshake_failed()) {
+    upstream_connect_failed(what);
+    return;
+  }
   upstream_failed(what, false);
 }
 
@@ -332,7 +336,7 @@ void ClientConnection::connect_upstream() {
   std::string error;
   upstream_ = worker_.pool().connect(this, error);
   if (!upstream_) {
-    upstream_failed("connect: " + error, false);
+    upstream_connect_failed("connect: " + error);
     return;
   }
   phase_ = Phase::connecting_upstream;
@@ -555,6 +559,7 @@ void ClientConnection::finish_exchange() {
   upstream_head_.clear();
   head_request_ = request_done_ = response_head_sent_ = response_done_ = false;
   body_bytes_forwarded_ = retried_ = false;
+  connect_attempts_ = 0;
   upstream_reusable_ = true;
   client_->set_low_watermark(worker_.limits().low_watermark);
   arm_timer(Timer::idle, worker_.config().idle_timeout_s);
@@ -564,6 +569,20 @@ void ClientConnection::finish_exchange() {
 
 // ---------------------------------------------------------------- failures
 
+// A connect that failed (refused, unreachable): nothing was sent, so the
+// request may go to the next address the upstream name resolves to, and the
+// resolver looks the name up again in case the registry moved.
+void ClientConnection::upstream_connect_failed(const std::string& what) {
+  worker_.pool().connect_failed();
+  constexpr std::size_t kMaxConnectAttempts = 3;
+  if (++connect_attempts_ < std::min(worker_.pool().address_count(), kMaxConnectAttempts)) {
+    release_upstream(false);
+    connect_upstream();
+    return;
+  }
+  upstream_failed(what, false);
+}
+
 void ClientConnection::upstream_failed(const std::string& what, bool timed_out) {
   bool was_reused = upstream_ && upstream_->requests_served > 0;
   bool nothing_received = upstream_ && evbuffer_get_length(upstream_->stream->input()) == 0;
@@ -571,7 +590,7 @@ void ClientConnection::upstream_failed(const std::string& what, bool timed_out) 
   if (response_head_sent_) {
     // Mid-response: close so the client sees a truncated transfer, never a
     // short body passed off as complete.
-    log_warn("upstream {} failed mid-response ({}): closing the client connection", worker_.pool().address().description, what);
+    log_warn("upstream {} failed mid-response ({}): closing the client connection", worker_.pool().description(), what);
     destroy();
     return;
   }
@@ -582,7 +601,7 @@ void ClientConnection::upstream_failed(const std::string& what, bool timed_out) 
     connect_upstream();
     return;
   }
-  log_warn("upstream {}: {}", worker_.pool().address().description, what);
+  log_warn("upstream {}: {}", worker_.pool().description(), what);
   send_local_response(timed_out ? 504 : 502, "UNAVAILABLE", fmt::format("upstream registry {}: {}",
                       timed_out ? "timed out" : "unavailable", what));
 }

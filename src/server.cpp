@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
 #include "regmeter/admin_server.h"
@@ -21,6 +22,7 @@
 #include "regmeter/metrics.h"
 #include "regmeter/tls.h"
 #include "regmeter/upstream.h"
+#include "regmeter/upstream_resolver.h"
 #include "regmeter/worker.h"
 
 #include "regmeter_version.h"
@@ -128,9 +130,9 @@ int run_server(const Config& config) {
   }
   evthread_use_pthreads();  // lets the signal thread wake the other loops
 
-  UpstreamAddress upstream;
+  AddressList upstream_addresses;
   try {
-    upstream = resolve_upstream(config.upstream);
+    upstream_addresses = resolve_all(config.upstream.address);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "regmeter: --upstream: %s\n", e.what());
     return 2;
@@ -165,6 +167,20 @@ int run_server(const Config& config) {
   tls.client_handshake_errors = &handshake_errors.Add({{"side", "client"}});
   tls.upstream_handshake_errors = &handshake_errors.Add({{"side", "upstream"}});
   OpenSessionTable sessions;
+  auto& resolver_events = prometheus::BuildCounter()
+                             .Name("regmeter_upstream_resolutions_total")
+                             .Help("Re-resolutions of the --upstream name after start, by result: changed (the "
+                                   "addresses changed), error (lookup failed; the old addresses are kept).")
+                             .Register(metrics.registry());
+  auto& resolver_addresses = prometheus::BuildGauge()
+                                 .Name("regmeter_upstream_addresses")
+                                 .Help("Addresses the --upstream name currently resolves to (new connections take them in turn).")
+                                 .Register(metrics.registry());
+  UpstreamResolver upstream(config.upstream.address,
+                            std::chrono::milliseconds(static_cast<long>(config.upstream_resolve_interval_s * 1000)),
+                            std::move(upstream_addresses),
+                            ResolverMetrics{&resolver_events.Add({{"result", "changed"}}),
+                                            &resolver_events.Add({{"result", "error"}}), &resolver_addresses.Add({})});
   std::vector<std::unique_ptr<Worker>> workers;
   std::uint16_t port = config.listen.port;
   try {
@@ -201,7 +217,7 @@ int run_server(const Config& config) {
   HostPort bound = config.listen;
   bound.port = port;
   log_info("regmeter {} listening on {}://{}, upstream {}://{}, metrics on {}{}, {} thread(s)", REGMETER_VERSION,
-           client_tls ? "https" : "http", bound.to_string(), config.upstream.scheme, upstream.description,
+           client_tls ? "https" : "http", bound.to_string(), config.upstream.scheme, upstream.description(),
            metrics_tls ? "https://" : "http://", config.metrics_listen.to_string(), config.threads);
 
   std::vector<std::thread> threads;

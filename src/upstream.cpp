@@ -1,7 +1,9 @@
 #include "regmeter/upstream.h"
 
 #include "regmeter/tls.h"
+#include "regmeter/upstream_resolver.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 
 #include <algorithm>
@@ -21,7 +23,7 @@ namespace {
 constexpr auto kMaxIdleAge = std::chrono::seconds(30);
 }  // namespace
 
-UpstreamAddress resolve_address(const HostPort& where, bool passive) {
+AddressList resolve_all(const HostPort& where, bool passive) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -31,17 +33,36 @@ UpstreamAddress resolve_address(const HostPort& where, bool passive) {
   int rc = getaddrinfo(where.host.c_str(), port.c_str(), &hints, &found);
   if (rc != 0 || !found)
     throw std::runtime_error(fmt::format("cannot resolve '{}': {}", where.host, gai_strerror(rc)));
-  UpstreamAddress address;
-  std::memcpy(&address.storage, found->ai_addr, found->ai_addrlen);
-  address.length = static_cast<int>(found->ai_addrlen);
-  address.description = where.to_string();
+  AddressList list;
+  for (addrinfo* entry = found; entry; entry = entry->ai_next) {
+    if (entry->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    UpstreamAddress address;
+    std::memcpy(&address.storage, entry->ai_addr, entry->ai_addrlen);
+    address.length = static_cast<int>(entry->ai_addrlen);
+    address.description = where.to_string();
+    bool seen = false;
+    for (const auto& other : list) seen = seen || same_address(other, address);
+    if (!seen) list.push_back(std::move(address));
+  }
   freeaddrinfo(found);
-  return address;
+  if (list.empty()) throw std::runtime_error(fmt::format("cannot resolve '{}': no usable address", where.host));
+  return list;
 }
 
-UpstreamPool::UpstreamPool(event_base* base, UpstreamAddress address, std::size_t max_idle, SSL_CTX* tls_context,
+bool is_ip_literal(const std::string& host) {
+  unsigned char buffer[sizeof(in6_addr)];
+  return inet_pton(AF_INET, host.c_str(), buffer) == 1 || inet_pton(AF_INET6, host.c_str(), buffer) == 1;
+}
+
+UpstreamAddress resolve_address(const HostPort& where, bool passive) { return resolve_all(where, passive).front(); }
+
+bool same_address(const UpstreamAddress& a, const UpstreamAddress& b) {
+  return a.length == b.length && std::memcmp(&a.storage, &b.storage, static_cast<std::size_t>(a.length)) == 0;
+}
+
+UpstreamPool::UpstreamPool(event_base* base, UpstreamResolver& resolver, std::size_t max_idle, SSL_CTX* tls_context,
                            std::string server_name)
-    : base_(base), address_(std::move(address)), max_idle_(max_idle), tls_context_(tls_context),
+    : base_(base), resolver_(resolver), max_idle_(max_idle), tls_context_(tls_context),
       server_name_(std::move(server_name)) {
   sweep_timer_ = event_new(base_, -1, EV_PERSIST, &UpstreamPool::on_sweep, this);
   timeval every{5, 0};
@@ -72,11 +93,21 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take_idle(StreamHandler* new_h
   return nullptr;
 }
 
+const std::string& UpstreamPool::description() const { return resolver_.description(); }
+
+std::size_t UpstreamPool::address_count() const { return resolver_.addresses()->size(); }
+
+void UpstreamPool::connect_failed() { resolver_.connect_failed(); }
+
 std::unique_ptr<UpstreamConnection> UpstreamPool::connect(StreamHandler* handler, std::string& error) {
-  const auto* target = reinterpret_cast<const sockaddr*>(&address_.storage);
+  // New connections take the addresses in turn: a name with several spreads
+  // the load, and a retry after a failed connect tries the next one.
+  std::shared_ptr<const AddressList> addresses = resolver_.addresses();
+  const UpstreamAddress& address = (*addresses)[next_address_++ % addresses->size()];
+  const auto* target = reinterpret_cast<const sockaddr*>(&address.storage);
   std::unique_ptr<Stream> stream =
-      tls_context_ ? TlsStream::connect_to(base_, target, address_.length, tls_context_, server_name_, handler, error)
-                   : SocketStream::connect_to(base_, target, address_.length, handler, error);
+      tls_context_ ? TlsStream::connect_to(base_, target, address.length, tls_context_, server_name_, handler, error)
+                   : SocketStream::connect_to(base_, target, address.length, handler, error);
   if (!stream) return nullptr;
   auto connection = std::make_unique<UpstreamConnection>();
   connection->stream = std::move(stream);

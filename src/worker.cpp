@@ -25,7 +25,7 @@ namespace {
 constexpr std::size_t kMaxIdleUpstreamPerThread = 64;
 }
 
-Worker::Worker(const Config& config, std::size_t index, MetricsShard& shard, const UpstreamAddress& upstream,
+Worker::Worker(const Config& config, std::size_t index, MetricsShard& shard, UpstreamResolver& upstream,
                OpenSessionTable& sessions, const TlsSetup& tls)
     : config_(config), index_(index), shard_(shard), sessions_(sessions), tls_(tls), access_log_(tls.access_log),
       base_(event_base_new()),

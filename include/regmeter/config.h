@@ -28,6 +28,7 @@ struct Config {
   double header_timeout_s = 30;         // first byte of a request head → whole head
   double idle_timeout_s = 60;           // keep-alive connection with no request
   double upstream_timeout_s = 120;      // connect, and request sent → response head
+  double upstream_resolve_interval_s = 30;  // look the upstream name up again this often (0: never)
   double body_timeout_s = 60;           // a body transfer with no progress at all
   double shutdown_grace_s = 30;         // SIGTERM: how long in-flight requests may finish
   std::size_t max_header_bytes = 64 * 1024;

@@ -65,6 +65,7 @@ class ClientConnection : private StreamHandler {
   // Hands the exchange to the metrics (and its upload session, if any).
   void record_exchange();
   void write_access_log();
+  void upstream_connect_failed(const std::string& what);
   void upstream_failed(const std::string& what, bool timed_out);
   void client_closed_input();
   void close_connection();  // after the last response; lingers when needed
@@ -117,6 +118,7 @@ class ClientConnection : private StreamHandler {
   bool upstream_reusable_ = true;
   bool close_after_ = false;
   bool retried_ = false;
+  std::size_t connect_attempts_ = 0;  // failed connects for this request (one per address)
   bool head_started_ = false;
   bool dead_ = false;  // destroy() ran; deletion is pending
 };

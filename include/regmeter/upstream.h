@@ -1,6 +1,7 @@
 // Connections to the one configured upstream: new ones and a per-thread
-// pool of idle keep-alive ones. Only the address resolved at start is ever
-// dialled; nothing a client sends can point us elsewhere.
+// pool of idle keep-alive ones. Only addresses the configured --upstream
+// name resolves to are ever dialled (upstream_resolver.h keeps them
+// current); nothing a client sends can point us elsewhere.
 #pragma once
 
 #include <sys/socket.h>
@@ -26,13 +27,19 @@ struct UpstreamAddress {
   std::string description;  // "127.0.0.1:5000"
 };
 
-// Resolves HOST:PORT to its first address (blocking: only used at start).
-// `passive` for addresses to listen on. Throws std::runtime_error with the
-// resolver's reason.
-UpstreamAddress resolve_address(const HostPort& where, bool passive);
+using AddressList = std::vector<UpstreamAddress>;
 
-// Resolves the upstream once, at start.
-inline UpstreamAddress resolve_upstream(const UpstreamUrl& url) { return resolve_address(url.address, false); }
+// Every address HOST:PORT resolves to, in the resolver's order, duplicates
+// dropped (blocking: start-up and the resolver thread only). `passive` for
+// addresses to listen on. Throws std::runtime_error with the reason.
+AddressList resolve_all(const HostPort& where, bool passive = false);
+// The first of those.
+UpstreamAddress resolve_address(const HostPort& where, bool passive);
+bool same_address(const UpstreamAddress& a, const UpstreamAddress& b);
+// Whether HOST is an IP literal (nothing to re-resolve).
+bool is_ip_literal(const std::string& host);
+
+class UpstreamResolver;
 
 struct UpstreamConnection {
   std::unique_ptr<Stream> stream;
@@ -44,7 +51,7 @@ struct UpstreamConnection {
 class UpstreamPool : private StreamHandler {
  public:
   // `tls_context` non-null: connections speak TLS, verifying `server_name`.
-  UpstreamPool(event_base* base, UpstreamAddress address, std::size_t max_idle, SSL_CTX* tls_context = nullptr,
+  UpstreamPool(event_base* base, UpstreamResolver& resolver, std::size_t max_idle, SSL_CTX* tls_context = nullptr,
                std::string server_name = {});
   ~UpstreamPool() override;
   UpstreamPool(const UpstreamPool&) = delete;
@@ -60,7 +67,11 @@ class UpstreamPool : private StreamHandler {
   void clear();
 
   std::size_t idle_count() const { return idle_.size(); }
-  const UpstreamAddress& address() const { return address_; }
+  // The upstream as configured ("registry:5000"), for logs and errors.
+  const std::string& description() const;
+  std::size_t address_count() const;
+  // A connect failed: the resolver looks the name up again soon.
+  void connect_failed();
 
  private:
   // An idle connection that becomes readable was closed (or misbehaves).
@@ -71,7 +82,8 @@ class UpstreamPool : private StreamHandler {
   static void on_sweep(int, short, void* arg);
 
   event_base* base_;
-  UpstreamAddress address_;
+  UpstreamResolver& resolver_;
+  std::size_t next_address_ = 0;
   std::size_t max_idle_;
   std::vector<std::unique_ptr<UpstreamConnection>> idle_;
   event* sweep_timer_ = nullptr;

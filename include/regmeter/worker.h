@@ -46,7 +46,7 @@ struct FlowLimits {
 
 class Worker {
  public:
-  Worker(const Config& config, std::size_t index, MetricsShard& shard, const UpstreamAddress& upstream,
+  Worker(const Config& config, std::size_t index, MetricsShard& shard, UpstreamResolver& upstream,
          OpenSessionTable& sessions, const TlsSetup& tls);
   ~Worker();
   Worker(const Worker&) = delete;

@@ -191,7 +191,8 @@ EOF
 
 # ---------------------------------------------------------------- services
 # start_registry [PORT]: Debian's docker-registry (distribution 2.8) on
-# 127.0.0.1, with its own Prometheus metrics on a debug port. With
+# 127.0.0.1 (or E2E_REGISTRY_IP, another loopback address), with its own
+# Prometheus metrics on a debug port. With
 # REGISTRY_HOST_URL set, that goes in as http.host (the registry then builds
 # absolute Locations from it instead of the Host header). Sets
 # REGISTRY_PORT, REGISTRY_URL, REGISTRY_PID, REGISTRY_METRICS_URL, REGISTRY_DIR.
@@ -199,7 +200,8 @@ start_registry() {
     REGISTRY_PORT=${1:-$(free_port)}
     local debug_port
     debug_port=$(free_port)
-    REGISTRY_DIR=$E2E_TMP/registry-$REGISTRY_PORT
+    local addr=${E2E_REGISTRY_IP:-127.0.0.1}  # another 127.x address: several registries on one port
+    REGISTRY_DIR=$E2E_TMP/registry-$addr-$REGISTRY_PORT
     mkdir -p "$REGISTRY_DIR/data"
     cat >"$REGISTRY_DIR/config.yml" <<EOF
 version: 0.1
@@ -220,7 +222,7 @@ storage:
     uploadpurging:
       enabled: false
 http:
-  addr: 127.0.0.1:$REGISTRY_PORT
+  addr: $addr:$REGISTRY_PORT
 ${REGISTRY_HOST_URL:+  host: $REGISTRY_HOST_URL}
   debug:
     addr: 127.0.0.1:$debug_port
@@ -232,7 +234,7 @@ EOF
     REGISTRY_PID=$!
     register_pid "$REGISTRY_PID"
     register_log "$REGISTRY_DIR/log"
-    REGISTRY_URL=http://127.0.0.1:$REGISTRY_PORT
+    REGISTRY_URL=http://$addr:$REGISTRY_PORT
     REGISTRY_METRICS_URL=http://127.0.0.1:$debug_port/metrics
     local deadline=$((SECONDS + E2E_WAIT))
     until http_is 200 "$REGISTRY_URL/v2/"; do

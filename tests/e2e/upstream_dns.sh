@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The upstream named by DNS moves, and regmeter follows it.
+#
+# regmeter runs in its own mount namespace where /etc/hosts is a file of
+# this test (bind-mounted; the machine's /etc/hosts is never touched), so
+# the test can change what the --upstream name resolves to:
+#
+#  1. the registry moves (compose/Kubernetes restart: new address, same
+#     name). With the default 30 s re-resolution interval, the first
+#     request that fails to connect makes regmeter look the name up again,
+#     and requests succeed within seconds: regmeter_upstream_resolutions_total
+#     {result="changed"} counts it, the log names the new address.
+#  2. the name resolves to two registries and one of them goes down: every
+#     request still succeeds (a refused connect is retried on the next
+#     address), none is answered 502.
+#  3. the name stops resolving: the old addresses are kept (requests still
+#     succeed) and {result="error"} counts the failed lookups.
+. "$(dirname "$0")/lib.sh"
+require_proxy
+command -v unshare >/dev/null || fail "unshare (util-linux) is missing"
+
+NAME=registry.regmeter.test
+HOSTS=$E2E_TMP/hosts
+set_hosts() { # ADDRESS...: what NAME resolves to (rewritten in place: the bind mount keeps the inode)
+    { echo "127.0.0.1 localhost"; for a in "$@"; do echo "$a $NAME"; done; } >"$HOSTS"
+}
+set_hosts 127.0.0.2
+
+# regmeter inside a mount namespace with our hosts file; unshare and the
+# shell exec, so the pid start_regmeter registers is regmeter's own.
+WRAPPER=$E2E_TMP/regmeter-own-hosts
+cat >"$WRAPPER" <<WRAP
+#!/usr/bin/env bash
+exec unshare --mount bash -c 'mount --bind "\$0" /etc/hosts && exec "\$@"' "$HOSTS" "$REGMETER" "\$@"
+WRAP
+chmod +x "$WRAPPER"
+REAL_REGMETER=$REGMETER
+REGMETER=$WRAPPER
+
+PORT=$(free_port)
+E2E_REGISTRY_IP=127.0.0.2 start_registry "$PORT"
+FIRST_PID=$REGISTRY_PID
+RM_UPSTREAM=http://$NAME:$PORT start_regmeter
+assert_eq 200 "$(http_code "$PROXY_URL/v2/")" "GET /v2/ through $NAME -> 127.0.0.2"
+assert_eq 1 "$(metric regmeter_upstream_addresses)" "addresses at start"
+assert_contains "src/regmeter" "$(tr '\0' ' ' </proc/$RM_PID/cmdline)" "the registered pid is regmeter itself"
+
+# ---------------------------------------------------------------- 1. the registry moves
+log "moving the registry from 127.0.0.2 to 127.0.0.3 (same port, same name)"
+kill_tree "$FIRST_PID"
+for _ in $(seq 100); do is_running "$FIRST_PID" || break; sleep 0.1; done
+E2E_REGISTRY_IP=127.0.0.3 start_registry "$PORT"
+set_hosts 127.0.0.3
+t0=$(now_ms)
+codes=""
+ok=0
+for _ in $(seq 100); do  # at most ~10 s; the periodic lookup would take 30
+    code=$(http_code "$PROXY_URL/v2/")
+    codes+="$code "
+    if [[ $code == 200 ]]; then ok=1; break; fi
+    assert_eq 502 "$code" "a request to the old address before the lookup (502, never a hang)"
+    sleep 0.1
+done
+elapsed=$(($(now_ms) - t0))
+log "statuses until the move was followed: $codes(${elapsed} ms)"
+((ok)) || fail "regmeter did not follow the move within 10 s: $codes"
+assert_le 5000 "$elapsed" "ms until requests reach the moved registry"
+figure "upstream moved: followed after ${elapsed} ms (statuses: $codes)"
+assert_eq 1 "$(metric regmeter_upstream_resolutions_total result=changed)" "resolutions that changed the addresses"
+grep -q "now resolves to 127.0.0.3:$PORT (was 127.0.0.2:$PORT)" "$RM_LOG" || fail "no log line naming the new address: $(tail -5 "$RM_LOG")"
+for _ in $(seq 10); do assert_eq 200 "$(http_code "$PROXY_URL/v2/")" "GET /v2/ after the move"; done
+
+# ---------------------------------------------------------------- 2. two addresses, one down
+# A second regmeter that resolves every second, so it picks the pair up.
+set_hosts 127.0.0.2 127.0.0.3
+E2E_REGISTRY_IP=127.0.0.2 start_registry "$PORT"
+SECOND_PID=$REGISTRY_PID
+FIRST_PROXY=$PROXY_URL
+RM_UPSTREAM=http://$NAME:$PORT start_regmeter --upstream-resolve-interval 1
+wait_metric 5 2 regmeter_upstream_addresses
+assert_eq 200 "$(http_code "$PROXY_URL/v2/")" "GET /v2/ with two addresses"
+log "stopping the registry on 127.0.0.2; 127.0.0.3 stays"
+kill_tree "$SECOND_PID"
+for _ in $(seq 100); do is_running "$SECOND_PID" || break; sleep 0.1; done
+statuses=""
+for _ in $(seq 30); do statuses+="$(http_code "$PROXY_URL/v2/" -H 'Connection: close') "; done
+log "30 requests with one of two addresses down: $statuses"
+assert_eq 30 "$(grep -o 200 <<<"$statuses" | wc -l)" "requests answered 200 with one address down"
+assert_eq 0 "$(metric0 registry_http_requests_total code=502)" "502s with one address down"
+
+# ---------------------------------------------------------------- 3. the name stops resolving
+set_hosts
+sleep 2.5
+errors=$(metric regmeter_upstream_resolutions_total result=error)
+awk -v n="$errors" 'BEGIN {exit !(n >= 1)}' || fail "failed lookups not counted: [$errors]"
+for _ in $(seq 5); do assert_eq 200 "$(http_code "$PROXY_URL/v2/")" "GET /v2/ with the name gone (old addresses kept)"; done
+assert_eq 1 "$(grep -c "cannot resolve '$NAME'" "$RM_LOG")" "the failing lookup is logged once, not every second"
+assert_eq 200 "$(http_code "$FIRST_PROXY/v2/")" "the first regmeter still serves"
+REGMETER=$REAL_REGMETER
+log "ok"
