@@ -22,7 +22,9 @@
 #   BENCH_ACCESS_LOG=1  both proxies write an access log line per request to a
 #                       file (default: both off, like the tuned nginx)
 #   BENCH_WORKLOADS="W ..." run only these workloads (download upload chunked
-#                       chunked32k rps lat wrklat c64down c64up; default all).
+#                       chunked32k rps lat wrklat rps1 lat1 c64down c64up;
+#                       default all; lat needs rps, lat1 needs rps1, or
+#                       BENCH_LAT_RATE / BENCH_LAT1_RATE).
 #                       For focused experiments; the table shows what ran.
 #   BENCH_QUIET=S       before each sample, wait up to S seconds for the other
 #                       processes on the machine to use < BENCH_QUIET_PCT (20)
@@ -105,6 +107,11 @@ run_one() {
             printf '%s\n' "--- rps $target" "$out" >>"$WORK/wrk.log" ;;
         lat)
             out=$(timeout $((LAT_S + 30)) "$WORK/benchc" lat "$port" /v2/ 8 "$LAT_RATE" "$LAT_S" 2>>"$WORK/client.log") || rc=$? ;;
+        rps1)
+            out=$(timeout $((WRK_S + 30)) taskset -c 0 wrk -t1 -c32 -d"${WRK_S}s" "http://127.0.0.1:$port/v2/" 2>&1) || rc=$?
+            printf '%s\n' "--- rps1 $target" "$out" >>"$WORK/wrk.log" ;;
+        lat1)
+            out=$(timeout $((LAT_S + 30)) taskset -c 0 "$WORK/benchc" lat "$port" /v2/ 8 "$LAT1_RATE" "$LAT_S" 2>>"$WORK/client.log") || rc=$? ;;
         wrklat)
             out=$(timeout $((WRKL_S + 30)) wrk -t1 -c8 -d"${WRKL_S}s" --latency "http://127.0.0.1:$port/v2/" 2>&1) || rc=$?
             printf '%s\n' "--- wrklat $target" "$out" >>"$WORK/wrk.log" ;;
@@ -129,21 +136,21 @@ run_one() {
             [[ -n $pids ]] && record "$workload" "$target" cpu_ticks $((after - before))
             [[ -n $pids && $workload == c64* ]] && record "$workload" "$target" hwm_kib "$(hwm_kib $pids)"
             log "  $workload $target: $out" ;;
-        rps)
+        rps | rps1)
             local reqs errs
             reqs=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
             errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
-            [[ -n $errs ]] && { log "  rps $target: $errs"; record rps "$target" error 1; }
-            record rps "$target" reqs_per_s "$reqs"
-            record rps "$target" requests "$(awk '/requests in/ {print $1}' <<<"$out")"
-            [[ -n $pids ]] && record rps "$target" cpu_ticks $((after - before))
-            log "  rps $target: $reqs req/s" ;;
-        lat)
-            record lat "$target" p50_us "$(kv p50_us "$out")"
-            record lat "$target" p99_us "$(kv p99_us "$out")"
-            record lat "$target" p999_us "$(kv p999_us "$out")"
-            record lat "$target" max_us "$(kv max_us "$out")"
-            log "  lat $target: $out" ;;
+            [[ -n $errs ]] && { log "  $workload $target: $errs"; record "$workload" "$target" error 1; }
+            record "$workload" "$target" reqs_per_s "$reqs"
+            record "$workload" "$target" requests "$(awk '/requests in/ {print $1}' <<<"$out")"
+            [[ -n $pids ]] && record "$workload" "$target" cpu_ticks $((after - before))
+            log "  $workload $target: $reqs req/s" ;;
+        lat | lat1)
+            record "$workload" "$target" p50_us "$(kv p50_us "$out")"
+            record "$workload" "$target" p99_us "$(kv p99_us "$out")"
+            record "$workload" "$target" p999_us "$(kv p999_us "$out")"
+            record "$workload" "$target" max_us "$(kv max_us "$out")"
+            log "  $workload $target: $out" ;;
         wrklat)
             local p50 p99
             p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
@@ -180,15 +187,30 @@ run_workload upload
 run_workload chunked
 run_workload chunked32k
 run_workload rps
-if [[ -n ${BENCH_LAT_RATE:-} ]]; then
-    LAT_RATE=$BENCH_LAT_RATE
-else
-    LAT_RATE=$(awk -v a="$(median_of rps nginx reqs_per_s)" -v b="$(median_of rps regmeter reqs_per_s)" \
-        'BEGIN {m = (a + 0 < b + 0) ? a : b; r = int(m / 2 / 100) * 100; print (r < 100) ? 100 : r}')
-fi
+half_of_lower_peak() { # WORKLOAD: half the lower of the two proxies' median req/s
+    awk -v a="$(median_of "$1" nginx reqs_per_s)" -v b="$(median_of "$1" regmeter reqs_per_s)" \
+        'BEGIN {m = (a + 0 < b + 0) ? a : b; r = int(m / 2 / 100) * 100; print (r < 100) ? 100 : r}'
+}
+LAT_RATE=${BENCH_LAT_RATE:-$(half_of_lower_peak rps)}
 log "open-loop latency rate: $LAT_RATE req/s"
 run_workload lat
 run_workload wrklat
+# The same on one CPU: the client, the backend and the proxy under test all
+# pinned to CPU 0 (every thread, taskset), so no request waits for another
+# (virtual) CPU to wake up. On a VM whose idle vCPUs halt, those wakeups are
+# most of the open-loop tail above; this isolates what the proxy itself adds.
+pin_services() { # CPU-LIST
+    local pid
+    for pid in "${PIDS[@]}" $(proxy_pids nginx); do taskset -a -p -c "$1" "$pid" >/dev/null 2>&1 || true; done
+}
+if [[ -z ${BENCH_WORKLOADS:-} || " $BENCH_WORKLOADS " == *" rps1 "* || " $BENCH_WORKLOADS " == *" lat1 "* ]]; then
+    pin_services 0
+    run_workload rps1
+    LAT1_RATE=${BENCH_LAT1_RATE:-$(half_of_lower_peak rps1)}
+    log "one-CPU open-loop latency rate: $LAT1_RATE req/s"
+    run_workload lat1
+    pin_services "0-$(($(nproc) - 1))"
+fi
 run_workload c64down
 run_workload c64up
 ELAPSED=$(($(date +%s) - START))
@@ -224,6 +246,7 @@ META=$WORK/meta.txt
     echo "lat_s=$LAT_S"
     echo "wrkl_s=$WRKL_S"
     echo "lat_rate=$LAT_RATE"
+    echo "lat1_rate=${LAT1_RATE:-n/a}"
     echo "clk_tck=$CLK_TCK"
     echo "client_copy=${BENCH_CLIENT_COPY:-0}"
     echo "access_log=$([[ $ACCESS_LOG == 1 ]] && echo "on (both, to files)" || echo "off (both)")"

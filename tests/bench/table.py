@@ -89,6 +89,16 @@ def main():
         v = med("wrklat", t, "p99_us")
         diffs.append("n/a" if v is None or d99w is None else f"{v - d99w:+.0f}")
     rows.append(("wrk -c8 p99 minus direct p99, us", *diffs, ""))
+    metric_row(f"one CPU: GET /v2/ wrk -c32, req/s", "rps1", "reqs_per_s", 0)
+    rate1 = meta.get("lat1_rate", "n/a")
+    metric_row(f"one CPU: open-loop {rate1} req/s: p50 us", "lat1", "p50_us", 0)
+    metric_row(f"one CPU: open-loop {rate1} req/s: p99 us", "lat1", "p99_us", 0)
+    d99_1 = med("lat1", "direct", "p99_us")
+    diffs = ["0" if d99_1 is not None else "n/a"]
+    for t in ("nginx", "regmeter"):
+        v = med("lat1", t, "p99_us")
+        diffs.append("n/a" if v is None or d99_1 is None else f"{v - d99_1:+.0f}")
+    rows.append(("one CPU: open-loop p99 minus direct p99, us", *diffs, ""))
     metric_row(f"download {conns} x {size(meta['stream_each'])} = {stream_total}, GB/s", "c64down", "gbps", 2)
     metric_row(f"upload {conns} x {size(meta['stream_each'])} = {stream_total}, GB/s", "c64up", "gbps", 2)
 
@@ -158,9 +168,11 @@ def main():
                f"tick {1000 / clk:.0f} ms.")
     out.append(f"Open-loop latency: benchc lat, latency from each request's scheduled send time to its last byte; "
                f"rate = half the lower proxy peak of the wrk row.")
+    out.append("One CPU rows: client, backend and proxy (all threads) pinned to CPU 0 with taskset; rate = half the "
+               "lower proxy peak of the one-CPU wrk row. No request waits for another vCPU to wake.")
     out.append(f"regmeter log lines mentioning error/warn/fail: {meta['regmeter_complaints']}")
     load = []
-    for w in ("download", "upload", "chunked", "chunked32k", "rps", "lat", "wrklat", "c64down", "c64up"):
+    for w in ("download", "upload", "chunked", "chunked32k", "rps", "lat", "wrklat", "rps1", "lat1", "c64down", "c64up"):
         f = [v for t in TARGETS for v in values(w, t, "foreign_pct")]
         if f:
             load.append(f"{w} {statistics.median(f):.0f}%")
