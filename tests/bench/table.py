@@ -75,30 +75,23 @@ def main():
     metric_row(f"open-loop {rate} req/s, 8 conns: p50 us", "lat", "p50_us", 0)
     metric_row(f"open-loop {rate} req/s, 8 conns: p99 us", "lat", "p99_us", 0)
     metric_row(f"open-loop {rate} req/s, 8 conns: p99.9 us", "lat", "p999_us", 0)
-    d99 = med("lat", "direct", "p99_us")
-    diffs = ["0" if d99 is not None else "n/a"]
-    for t in ("nginx", "regmeter"):
-        v = med("lat", t, "p99_us")
-        diffs.append("n/a" if v is None or d99 is None else f"{v - d99:+.0f}")
-    rows.append(("open-loop p99 minus direct p99, us", *diffs, ""))
+    def added_p99_row(label, w):  # p99 through each proxy minus the direct p99
+        direct = med(w, "direct", "p99_us")
+        cells = ["0" if direct is not None else "n/a"]
+        for t in ("nginx", "regmeter"):
+            v = med(w, t, "p99_us")
+            cells.append("n/a" if v is None or direct is None else f"{v - direct:+.0f}")
+        rows.append((label, *cells, ""))
+
+    added_p99_row("open-loop p99 minus direct p99, us", "lat")
     metric_row(f"wrk -t1 -c8 -d{meta['wrkl_s']}s --latency: p50 us", "wrklat", "p50_us", 0)
     metric_row(f"wrk -t1 -c8 -d{meta['wrkl_s']}s --latency: p99 us", "wrklat", "p99_us", 0)
-    d99w = med("wrklat", "direct", "p99_us")
-    diffs = ["0" if d99w is not None else "n/a"]
-    for t in ("nginx", "regmeter"):
-        v = med("wrklat", t, "p99_us")
-        diffs.append("n/a" if v is None or d99w is None else f"{v - d99w:+.0f}")
-    rows.append(("wrk -c8 p99 minus direct p99, us", *diffs, ""))
-    metric_row(f"one CPU: GET /v2/ wrk -c32, req/s", "rps1", "reqs_per_s", 0)
+    added_p99_row("wrk -c8 p99 minus direct p99, us", "wrklat")
+    metric_row("one CPU: GET /v2/ wrk -t1 -c32, req/s", "rps1", "reqs_per_s", 0)
     rate1 = meta.get("lat1_rate", "n/a")
-    metric_row(f"one CPU: open-loop {rate1} req/s: p50 us", "lat1", "p50_us", 0)
-    metric_row(f"one CPU: open-loop {rate1} req/s: p99 us", "lat1", "p99_us", 0)
-    d99_1 = med("lat1", "direct", "p99_us")
-    diffs = ["0" if d99_1 is not None else "n/a"]
-    for t in ("nginx", "regmeter"):
-        v = med("lat1", t, "p99_us")
-        diffs.append("n/a" if v is None or d99_1 is None else f"{v - d99_1:+.0f}")
-    rows.append(("one CPU: open-loop p99 minus direct p99, us", *diffs, ""))
+    metric_row(f"one CPU: open-loop {rate1} req/s, 8 conns: p50 us", "lat1", "p50_us", 0)
+    metric_row(f"one CPU: open-loop {rate1} req/s, 8 conns: p99 us", "lat1", "p99_us", 0)
+    added_p99_row("one CPU: open-loop p99 minus direct p99, us", "lat1")
     metric_row(f"download {conns} x {size(meta['stream_each'])} = {stream_total}, GB/s", "c64down", "gbps", 2)
     metric_row(f"upload {conns} x {size(meta['stream_each'])} = {stream_total}, GB/s", "c64up", "gbps", 2)
 
