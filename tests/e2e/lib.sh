@@ -196,6 +196,7 @@ EOF
 # REGISTRY_HOST_URL set, that goes in as http.host (the registry then builds
 # absolute Locations from it instead of the Host header). Sets
 # REGISTRY_PORT, REGISTRY_URL, REGISTRY_PID, REGISTRY_METRICS_URL, REGISTRY_DIR.
+# With E2E_REGISTRY_TLS_CERT/_KEY/_CA set it serves https (tls_lib.sh).
 start_registry() {
     REGISTRY_PORT=${1:-$(free_port)}
     local debug_port
@@ -203,6 +204,11 @@ start_registry() {
     local addr=${E2E_REGISTRY_IP:-127.0.0.1}  # another 127.x address: several registries on one port
     REGISTRY_DIR=$E2E_TMP/registry-$addr-$REGISTRY_PORT
     mkdir -p "$REGISTRY_DIR/data"
+    local scheme=http tls_block=""
+    if [[ -n ${E2E_REGISTRY_TLS_CERT:-} ]]; then
+        scheme=https
+        tls_block=$(printf '  tls:\n    certificate: %s\n    key: %s' "$E2E_REGISTRY_TLS_CERT" "$E2E_REGISTRY_TLS_KEY")
+    fi
     cat >"$REGISTRY_DIR/config.yml" <<EOF
 version: 0.1
 log:
@@ -224,6 +230,7 @@ storage:
 http:
   addr: $addr:$REGISTRY_PORT
 ${REGISTRY_HOST_URL:+  host: $REGISTRY_HOST_URL}
+$tls_block
   debug:
     addr: 127.0.0.1:$debug_port
     prometheus:
@@ -234,12 +241,16 @@ EOF
     REGISTRY_PID=$!
     register_pid "$REGISTRY_PID"
     register_log "$REGISTRY_DIR/log"
-    REGISTRY_URL=http://$addr:$REGISTRY_PORT
+    REGISTRY_URL=$scheme://$addr:$REGISTRY_PORT
     REGISTRY_METRICS_URL=http://127.0.0.1:$debug_port/metrics
-    local deadline=$((SECONDS + E2E_WAIT))
-    until http_is 200 "$REGISTRY_URL/v2/"; do
+    local deadline=$((SECONDS + E2E_WAIT)) probe=("$REGISTRY_URL/v2/")
+    # TLS: probed by name (pinned to the address), so a certificate without
+    # the IP in its SAN passes the readiness check too.
+    [[ $scheme == https ]] && probe=("https://localhost:$REGISTRY_PORT/v2/" --cacert "$E2E_REGISTRY_TLS_CA"
+        --resolve "localhost:$REGISTRY_PORT:$addr")
+    until [[ "$(http_code "${probe[@]}")" == 200 ]]; do
         is_running "$REGISTRY_PID" || fail "docker-registry exited during startup"
-        ((SECONDS < deadline)) || fail "docker-registry did not answer /v2/ within ${E2E_WAIT}s"
+        ((SECONDS < deadline)) || fail "docker-registry did not answer $scheme /v2/ within ${E2E_WAIT}s"
         sleep 0.1
     done
     wait_until "$E2E_WAIT" "registry debug metrics" http_is 200 "$REGISTRY_METRICS_URL"

@@ -76,57 +76,9 @@ tls_setup_pki() {
 }
 
 # ---------------------------------------------------------------- services
-start_registry_tls() { # [PORT]
-    REGISTRY_PORT=${1:-$(free_port)}
-    local debug_port
-    debug_port=$(free_port)
-    REGISTRY_DIR=$E2E_TMP/registry-$REGISTRY_PORT
-    mkdir -p "$REGISTRY_DIR/data"
-    cat >"$REGISTRY_DIR/config.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-  fields:
-    service: registry
-storage:
-  filesystem:
-    rootdirectory: $REGISTRY_DIR/data
-  delete:
-    enabled: true
-  cache:
-    blobdescriptor: inmemory
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: 127.0.0.1:$REGISTRY_PORT
-  tls:
-    certificate: ${REGISTRY_TLS_CERT:-$TLS_CERT}
-    key: ${REGISTRY_TLS_KEY:-$TLS_KEY}
-  debug:
-    addr: 127.0.0.1:$debug_port
-    prometheus:
-      enabled: true
-      path: /metrics
-EOF
-    docker-registry serve "$REGISTRY_DIR/config.yml" >"$REGISTRY_DIR/log" 2>&1 &
-    REGISTRY_PID=$!
-    register_pid "$REGISTRY_PID"
-    register_log "$REGISTRY_DIR/log"
-    REGISTRY_URL=https://127.0.0.1:$REGISTRY_PORT
-    REGISTRY_METRICS_URL=http://127.0.0.1:$debug_port/metrics
-    local deadline=$((SECONDS + E2E_WAIT))
-    # Probed by name (pinned to 127.0.0.1), so a certificate without the IP
-    # SAN (REGISTRY_TLS_CERT) passes the readiness check too.
-    until [[ "$(http_code "https://localhost:$REGISTRY_PORT/v2/" --cacert "$TLS_CA" \
-        --resolve "localhost:$REGISTRY_PORT:127.0.0.1")" == 200 ]]; do
-        is_running "$REGISTRY_PID" || fail "docker-registry (TLS) exited during startup"
-        ((SECONDS < deadline)) || fail "docker-registry did not answer https /v2/ within ${E2E_WAIT}s"
-        sleep 0.1
-    done
-    log "registry pid $REGISTRY_PID on $REGISTRY_URL (TLS)"
+start_registry_tls() { # [PORT]: start_registry serving https with the test PKI
+    E2E_REGISTRY_TLS_CERT=${REGISTRY_TLS_CERT:-$TLS_CERT} E2E_REGISTRY_TLS_KEY=${REGISTRY_TLS_KEY:-$TLS_KEY} \
+        E2E_REGISTRY_TLS_CA=$TLS_CA start_registry "$@"
 }
 
 start_regmeter_tls() { # [EXTRA ARGS...]
