@@ -121,48 +121,8 @@ else
     NGINX_ACCESS_LOG="access_log off;"
 fi
 log "nginx on :$P_NGINX"
-mkdir -p "$WORK/nginx/logs" "$WORK/nginx/tmp"
-cat >"$WORK/nginx/nginx.conf" <<EOF
-# A registry front end as an expert would tune it for streaming.
-worker_processes auto;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    $NGINX_ACCESS_LOG
-    client_body_temp_path $WORK/nginx/tmp/body;
-    proxy_temp_path $WORK/nginx/tmp/proxy;
-    fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
-    uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
-    scgi_temp_path $WORK/nginx/tmp/scgi;
-    keepalive_requests 100000;
-    upstream backend {
-        server 127.0.0.1:$P_BACK;
-        keepalive 32;
-        keepalive_requests 100000;
-    }
-    server {
-        listen 127.0.0.1:$P_NGINX;
-        client_max_body_size 0;
-        client_body_buffer_size 256k;
-        location / {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host \$http_host;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto \$scheme;
-            proxy_request_buffering off;
-            proxy_buffering off;
-            proxy_buffer_size 256k;
-            proxy_buffers 8 256k;
-            proxy_busy_buffers_size 512k;
-            proxy_read_timeout 300s;
-            proxy_send_timeout 300s;
-        }
-    }
-}
-EOF
+. "$BENCH_DIR/nginx_conf.sh"
+write_nginx_conf "$WORK/nginx" "$P_BACK" "127.0.0.1:$P_NGINX" "" "$NGINX_ACCESS_LOG"
 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' 2>"$WORK/nginx/logs/stderr.log" &
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
