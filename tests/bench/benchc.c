@@ -41,12 +41,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SRC_BYTES (64L << 20)
+#include "bench_io.h"
+
 #define IO_TIMEOUT_S 60
 
 static int port;
 static const char* path;
-static int src_fd = -1;
 static int copy_mode;
 
 static double now_s(void) {
@@ -72,37 +72,6 @@ static int connect_local(void) {
     return -1;
   }
   return fd;
-}
-
-static int send_all(int fd, const char* data, size_t length, int flags) {
-  while (length > 0) {
-    ssize_t n = send(fd, data, length, flags | MSG_NOSIGNAL);
-    if (n > 0) {
-      data += n;
-      length -= (size_t)n;
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    return 0;
-  }
-  return 1;
-}
-
-static int send_file_bytes(int fd, uint64_t size) {
-  off_t offset = 0;
-  while (size > 0) {
-    if (offset >= SRC_BYTES) offset = 0;
-    size_t want = (size_t)(SRC_BYTES - offset);
-    if (want > size) want = (size_t)size;
-    ssize_t n = sendfile(fd, src_fd, &offset, want);
-    if (n > 0) {
-      size -= (uint64_t)n;
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    return 0;
-  }
-  return 1;
 }
 
 // A response head read from fd into buf; leftover body bytes stay in buf.
@@ -237,12 +206,12 @@ static void* put_job(void* arg) {
       uint64_t size = left < job->chunk ? left : job->chunk;
       char line[32];
       int m = snprintf(line, sizeof line, "%llx\r\n", (unsigned long long)size);
-      sent_ok = send_all(fd, line, (size_t)m, MSG_MORE) && send_file_bytes(fd, size) && send_all(fd, "\r\n", 2, MSG_MORE);
+      sent_ok = send_all(fd, line, (size_t)m, MSG_MORE) && send_source_bytes(fd, size) && send_all(fd, "\r\n", 2, MSG_MORE);
       if (sent_ok) left -= size;
     }
     sent_ok = sent_ok && send_all(fd, "0\r\n\r\n", 5, 0);
   } else {
-    sent_ok = sent_ok && send_file_bytes(fd, left);
+    sent_ok = sent_ok && send_source_bytes(fd, left);
     if (sent_ok) left = 0;
   }
   job->bytes_done = job->bytes_wanted - left;
@@ -406,21 +375,6 @@ static int run_latency(int conns, double rate, double seconds) {
   return (errors || done < total) ? 1 : 0;
 }
 
-static void make_source(void) {
-  src_fd = memfd_create("benchc-body", 0);
-  if (src_fd < 0 || ftruncate(src_fd, SRC_BYTES) != 0) {
-    perror("memfd");
-    exit(1);
-  }
-  char* map = mmap(NULL, SRC_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, src_fd, 0);
-  if (map == MAP_FAILED) {
-    perror("mmap");
-    exit(1);
-  }
-  for (long i = 0; i < SRC_BYTES; ++i) map[i] = (char)('A' + (i % 26));
-  munmap(map, SRC_BYTES);
-}
-
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   if (argc < 5) {
@@ -446,7 +400,7 @@ int main(int argc, char** argv) {
     conns = atoi(argv[5]);
     if (argc > 6) chunk = strtoull(argv[6], NULL, 10);
     body = put_job;
-    make_source();
+    if (!make_source("benchc-body", 'A')) return 1;
   } else if (!strcmp(mode, "lat") && argc >= 7) {
     conns = atoi(argv[4]);
     rate = atof(argv[5]);

@@ -29,10 +29,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SRC_BYTES (64L << 20)
+#include "bench_io.h"
+
 #define BUF_BYTES (64 * 1024)
 
-static int src_fd = -1;
 static uint64_t default_blob = 1ULL << 30;
 
 typedef struct {
@@ -100,37 +100,6 @@ static char* read_line(conn_t* c) {
     }
     if (!fill(c)) return NULL;
   }
-}
-
-static int send_all(int fd, const char* data, size_t length, int flags) {
-  while (length > 0) {
-    ssize_t n = send(fd, data, length, flags | MSG_NOSIGNAL);
-    if (n > 0) {
-      data += n;
-      length -= (size_t)n;
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    return 0;
-  }
-  return 1;
-}
-
-static int send_blob(int fd, uint64_t size) {
-  off_t offset = 0;
-  while (size > 0) {
-    if (offset >= SRC_BYTES) offset = 0;
-    size_t want = (size_t)(SRC_BYTES - offset);
-    if (want > size) want = (size_t)size;
-    ssize_t n = sendfile(fd, src_fd, &offset, want);
-    if (n > 0) {
-      size -= (uint64_t)n;
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    return 0;
-  }
-  return 1;
 }
 
 // Reads and discards a chunked body; returns the payload size or -1.
@@ -208,7 +177,7 @@ static void* serve(void* arg) {
                        "Content-Length: %llu\r\n%s\r\n",
                        (unsigned long long)size, conn_hdr);
       if (!send_all(c->fd, head, (size_t)n, is_head ? 0 : MSG_MORE)) break;
-      if (!is_head && !send_blob(c->fd, size)) break;
+      if (!is_head && !send_source_bytes(c->fd, size)) break;
     } else if (!strncmp(target, "/upload", 7) &&
                (!strcmp(method, "PUT") || !strcmp(method, "PATCH") || !strcmp(method, "POST"))) {
       int n = snprintf(head, sizeof head,
@@ -242,18 +211,7 @@ int main(int argc, char** argv) {
   int port = atoi(argv[1]);
   if (argc > 2) default_blob = strtoull(argv[2], NULL, 10);
 
-  src_fd = memfd_create("benchd-blob", 0);
-  if (src_fd < 0 || ftruncate(src_fd, SRC_BYTES) != 0) {
-    perror("memfd");
-    return 1;
-  }
-  char* map = mmap(NULL, SRC_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, src_fd, 0);
-  if (map == MAP_FAILED) {
-    perror("mmap");
-    return 1;
-  }
-  for (long i = 0; i < SRC_BYTES; ++i) map[i] = (char)('a' + (i % 26));
-  munmap(map, SRC_BYTES);
+  if (!make_source("benchd-blob", 'a')) return 1;
 
   int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
