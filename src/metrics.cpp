@@ -687,6 +687,7 @@ struct MetricsShard::Snapshot {
 struct alignas(64) MetricsShard::Impl {
   mutable std::mutex mutex;
   Snapshot data;
+  std::uint64_t started = 0;
   RepositoryCache repositories{std::make_shared<RepositoryTable>(MetricsOptions{}.max_repositories)};
 };
 
@@ -696,6 +697,15 @@ MetricsShard::~MetricsShard() = default;
 void MetricsShard::request_started(Handler handler) {
   std::lock_guard lock(impl_->mutex);
   ++impl_->data.in_flight[static_cast<std::size_t>(handler)];
+  ++impl_->started;
+}
+
+Metrics::Activity MetricsShard::activity() const {
+  std::lock_guard lock(impl_->mutex);
+  Metrics::Activity out;
+  out.started = impl_->started;
+  for (auto n : impl_->data.in_flight) out.in_flight += n;
+  return out;
 }
 
 void MetricsShard::request_finished(const Exchange& exchange) {
@@ -770,6 +780,16 @@ Metrics::~Metrics() = default;
 MetricsShard& Metrics::shard(std::size_t index) { return *impl_->shards.at(index); }
 
 std::size_t Metrics::shard_count() const { return impl_->shards.size(); }
+
+Metrics::Activity Metrics::activity() const {
+  Activity total;
+  for (const auto& shard : impl_->shards) {
+    Activity one = shard->activity();
+    total.started += one.started;
+    total.in_flight += one.in_flight;
+  }
+  return total;
+}
 
 prometheus::Registry& Metrics::registry() { return impl_->registry; }
 

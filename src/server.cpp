@@ -23,6 +23,7 @@
 #include "regmeter/tls.h"
 #include "regmeter/upstream.h"
 #include "regmeter/upstream_resolver.h"
+#include "regmeter/memory_trim.h"
 #include "regmeter/worker.h"
 
 #include "regmeter_version.h"
@@ -120,7 +121,8 @@ int run_server(const Config& config) {
   // glibc's defaults (mmap above 128 KiB, trim at 128 KiB) each one was
   // mapped or trimmed and faulted in again: up to 9000 page faults per GiB
   // (tests/bench/profile.sh). Keep them on the heap instead; peak memory is
-  // bounded by the flow limits either way.
+  // bounded by the flow limits either way, and IdleMemoryTrimmer (below)
+  // hands the memory back once traffic stops.
   mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
   mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
   // Two descriptors per proxied connection: ask for what the hard limit allows.
@@ -202,6 +204,7 @@ int run_server(const Config& config) {
     std::fprintf(stderr, "regmeter: --%s\n", e.what());
     return 2;
   }
+  IdleMemoryTrimmer trimmer(workers[0]->base(), metrics, std::chrono::seconds(1));
 
   SignalContext signal_context{&workers, config.drain_delay_s, nullptr, &stopping, client_tls.get(), access_log.get()};
   signal_context.drain_timer = evtimer_new(workers[0]->base(), &on_drain_delay_over, &signal_context);

@@ -71,6 +71,14 @@ void SocketStream::set_reading(bool enabled) {
 void SocketStream::on_read_event(int, short, void* arg) { static_cast<SocketStream*>(arg)->handle_read(); }
 void SocketStream::on_write_event(int, short, void* arg) { static_cast<SocketStream*>(arg)->handle_write(); }
 
+void SocketStream::release_idle_buffers() {
+  // A read that found nothing leaves its reserved chain in input(), empty.
+  // evbuffer_drain frees chains only when there are bytes to drain (it
+  // returns early on an empty buffer), so give it one.
+  for (evbuffer* buffer : {input_, output_})
+    if (evbuffer_get_length(buffer) == 0 && evbuffer_add(buffer, "", 1) == 0) evbuffer_drain(buffer, 1);
+}
+
 void SocketStream::handle_read() {
   // Read straight into evbuffer chain space in large slices. A slice that
   // came back full means the socket has more: take one more before handing

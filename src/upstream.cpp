@@ -124,6 +124,7 @@ void UpstreamPool::give_back(std::unique_ptr<UpstreamConnection> connection) {
   connection->requests_served++;
   connection->idle_since = std::chrono::steady_clock::now();
   stream.set_handler(this);
+  stream.release_idle_buffers();
   stream.set_low_watermark(0);
   stream.set_reading(true);  // to notice the upstream closing it
   idle_.push_back(std::move(connection));

@@ -74,6 +74,14 @@ class Metrics {
   // about 2 ms for every handler x method x 4 codes populated.
   std::string render_text() const;
 
+  // Requests started so far and requests in flight now, over every shard
+  // (locks each in turn): for housekeeping that waits for a quiet moment.
+  struct Activity {
+    std::uint64_t started = 0;
+    std::int64_t in_flight = 0;
+  };
+  Activity activity() const;
+
   // For cold-path metrics (counted rarely, from any thread): ordinary
   // prometheus-cpp families built here are rendered along with the HTTP ones.
   // Per-request numbers belong in the shards instead.
@@ -104,6 +112,8 @@ class MetricsShard {
   // the last byte of the response that closed it (for `abandoned`: its last
   // request), `bytes` the body bytes all its requests carried.
   void upload_session_closed(SessionOutcome outcome, double seconds, std::uint64_t bytes);
+
+  Metrics::Activity activity() const;
 
   struct Snapshot;  // defined in metrics.cpp
   void merge_into(Snapshot& out) const;

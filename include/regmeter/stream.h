@@ -62,6 +62,10 @@ class Stream {
   virtual bool idle_and_alive() = 0;
   // Half-close: we will send nothing more (used while lingering).
   virtual void shutdown_write() = 0;
+  // Frees buffer space held while input() and output() are empty: a
+  // keep-alive connection between requests must not keep a read chain
+  // (up to 512 KiB, its pages touched by earlier reads) resident.
+  virtual void release_idle_buffers() {}
   // The connection failed before its TLS handshake completed.
   virtual bool handshake_failed() const { return false; }
 
@@ -93,6 +97,7 @@ class SocketStream final : public Stream {
   bool flush() override;
   bool idle_and_alive() override;
   void shutdown_write() override;
+  void release_idle_buffers() override;
 
   static constexpr std::size_t kReadSlice = 256 * 1024;
 
