@@ -71,11 +71,11 @@ void SocketStream::set_reading(bool enabled) {
 void SocketStream::on_read_event(int, short, void* arg) { static_cast<SocketStream*>(arg)->handle_read(); }
 void SocketStream::on_write_event(int, short, void* arg) { static_cast<SocketStream*>(arg)->handle_write(); }
 
-void SocketStream::release_idle_buffers() {
+void Stream::release_idle_buffers() {
   // A read that found nothing leaves its reserved chain in input(), empty.
   // evbuffer_drain frees chains only when there are bytes to drain (it
   // returns early on an empty buffer), so give it one.
-  for (evbuffer* buffer : {input_, output_})
+  for (evbuffer* buffer : {input(), output()})
     if (evbuffer_get_length(buffer) == 0 && evbuffer_add(buffer, "", 1) == 0) evbuffer_drain(buffer, 1);
 }
 

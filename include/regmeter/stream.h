@@ -33,7 +33,7 @@ class StreamHandler {
 };
 
 // A connection's byte queues and its flow switches. Two kinds: plain
-// sockets (SocketStream, below) and TLS (tls_stream.h). Callers move bytes
+// sockets (SocketStream, below) and TLS (TlsStream in tls.h). Callers move bytes
 // in and out of input()/output() and never touch the socket.
 class Stream {
  public:
@@ -65,7 +65,7 @@ class Stream {
   // Frees buffer space held while input() and output() are empty: a
   // keep-alive connection between requests must not keep a read chain
   // (up to 512 KiB, its pages touched by earlier reads) resident.
-  virtual void release_idle_buffers() {}
+  void release_idle_buffers();
   // The connection failed before its TLS handshake completed.
   virtual bool handshake_failed() const { return false; }
 
@@ -97,7 +97,6 @@ class SocketStream final : public Stream {
   bool flush() override;
   bool idle_and_alive() override;
   void shutdown_write() override;
-  void release_idle_buffers() override;
 
   static constexpr std::size_t kReadSlice = 256 * 1024;
 
