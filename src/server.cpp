@@ -178,11 +178,17 @@ int run_server(const Config& config) {
                                  .Name("regmeter_upstream_addresses")
                                  .Help("Addresses the --upstream name currently resolves to (new connections take them in turn).")
                                  .Register(metrics.registry());
+  auto& connect_failures = prometheus::BuildCounter()
+                              .Name("regmeter_upstream_connect_failures_total")
+                              .Help("Connects to an upstream address that failed (refused, unreachable), including "
+                                    "those retried on another address before the client saw an error.")
+                              .Register(metrics.registry());
   UpstreamResolver upstream(config.upstream.address,
                             std::chrono::milliseconds(static_cast<long>(config.upstream_resolve_interval_s * 1000)),
                             std::move(upstream_addresses),
                             ResolverMetrics{&resolver_events.Add({{"result", "changed"}}),
-                                            &resolver_events.Add({{"result", "error"}}), &resolver_addresses.Add({})});
+                                            &resolver_events.Add({{"result", "error"}}), &resolver_addresses.Add({}),
+                                            &connect_failures.Add({})});
   std::vector<std::unique_ptr<Worker>> workers;
   std::uint16_t port = config.listen.port;
   try {

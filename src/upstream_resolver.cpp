@@ -73,6 +73,7 @@ std::shared_ptr<const AddressList> UpstreamResolver::addresses() const {
 }
 
 void UpstreamResolver::connect_failed() {
+  if (metrics_.connect_failures) metrics_.connect_failures->Increment();
   if (!thread_.joinable()) return;
   {
     std::lock_guard lock(mutex_);

@@ -28,6 +28,7 @@ struct ResolverMetrics {
   prometheus::Counter* changes = nullptr;  // the address set changed
   prometheus::Counter* errors = nullptr;   // a resolution failed (old addresses kept)
   prometheus::Gauge* addresses = nullptr;  // addresses currently dialled
+  prometheus::Counter* connect_failures = nullptr;  // refused/unreachable connects, retried or not
 };
 
 class UpstreamResolver {

@@ -87,6 +87,9 @@ for _ in $(seq 30); do statuses+="$(http_code "$PROXY_URL/v2/" -H 'Connection: c
 log "30 requests with one of two addresses down: $statuses"
 assert_eq 30 "$(grep -o 200 <<<"$statuses" | wc -l)" "requests answered 200 with one address down"
 assert_eq 0 "$(metric0 registry_http_requests_total code=502)" "502s with one address down"
+failures=$(metric regmeter_upstream_connect_failures_total)
+awk -v n="$failures" 'BEGIN {exit !(n >= 1)}' || fail "refused connects (retried) not counted: [$failures]"
+log "connect failures counted (and retried on the other address): $failures"
 
 # ---------------------------------------------------------------- 3. the name stops resolving
 set_hosts
