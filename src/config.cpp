@@ -146,8 +146,11 @@ Usage: regmeter [options]
   --threads N                  event-loop threads (default: number of cores)
   --header-timeout S           seconds to receive a whole request head (default 30)
   --idle-timeout S             seconds a keep-alive connection may sit idle (default 60)
-  --upstream-timeout S         seconds to connect upstream, and from the end of the
-                               request to the response head (default 120)
+  --upstream-timeout S         seconds from the end of the request to the response
+                               head (default 120)
+  --upstream-connect-timeout S seconds to connect (and finish the TLS handshake) to
+                               one upstream address; then the next address is tried,
+                               or the client gets 504 (default 10)
   --upstream-resolve-interval S  look the --upstream name up again every S seconds,
                                and soon after a failed connect, so a registry that
                                moves is followed (default 30; 0: only at start)
@@ -202,6 +205,7 @@ const Option kOptions[] = {
     {"header-timeout", true, [](Config& c, const std::string& v) { c.header_timeout_s = parse_seconds(v); }},
     {"idle-timeout", true, [](Config& c, const std::string& v) { c.idle_timeout_s = parse_seconds(v); }},
     {"upstream-timeout", true, [](Config& c, const std::string& v) { c.upstream_timeout_s = parse_seconds(v); }},
+    {"upstream-connect-timeout", true, [](Config& c, const std::string& v) { c.upstream_connect_timeout_s = parse_seconds(v); }},
     {"upstream-resolve-interval", true, [](Config& c, const std::string& v) { c.upstream_resolve_interval_s = v == "0" ? 0 : parse_seconds(v); }},
     {"body-timeout", true, [](Config& c, const std::string& v) { c.body_timeout_s = parse_seconds(v); }},
     {"max-connections", true, [](Config& c, const std::string& v) { c.max_connections = parse_count(v, 1, 1000000); }},

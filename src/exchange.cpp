@@ -206,7 +206,7 @@ void ClientConnection::on_stream_error(Stream& stream, const std::string& what) 
     return;
   }
   if (phase_ == Phase::connecting_upstream && !stream.handshake_failed()) {
-    upstream_connect_failed(what);
+    upstream_connect_failed(what, false);
     return;
   }
   upstream_failed(what, false);
@@ -336,11 +336,12 @@ void ClientConnection::connect_upstream() {
   std::string error;
   upstream_ = worker_.pool().connect(this, error);
   if (!upstream_) {
-    upstream_connect_failed("connect: " + error);
+    upstream_connect_failed("connect: " + error, false);
     return;
   }
   phase_ = Phase::connecting_upstream;
-  arm_timer(Timer::upstream, worker_.config().upstream_timeout_s);
+  // Replaced by the response timeout once connected (send_request_head).
+  arm_timer(Timer::upstream, worker_.config().upstream_connect_timeout_s);
   update_flow();
 }
 
@@ -573,15 +574,15 @@ void ClientConnection::finish_exchange() {
 // A connect that failed (refused, unreachable): nothing was sent, so the
 // request may go to the next address the upstream name resolves to, and the
 // resolver looks the name up again in case the registry moved.
-void ClientConnection::upstream_connect_failed(const std::string& what) {
-  worker_.pool().connect_failed();
+void ClientConnection::upstream_connect_failed(const std::string& what, bool timed_out) {
+  if (upstream_) worker_.pool().connect_failed(*upstream_);
   constexpr std::size_t kMaxConnectAttempts = 3;
   if (++connect_attempts_ < std::min(worker_.pool().address_count(), kMaxConnectAttempts)) {
     release_upstream(false);
     connect_upstream();
     return;
   }
-  upstream_failed(what, false);
+  upstream_failed(what, timed_out);
 }
 
 void ClientConnection::upstream_failed(const std::string& what, bool timed_out) {
@@ -726,7 +727,11 @@ void ClientConnection::on_timer(int, short, void* arg) {
       self->body_stalled();
       return;
     case Timer::upstream:
-      self->upstream_failed(fmt::format("no response within {} s", self->worker_.config().upstream_timeout_s), true);
+      if (self->phase_ == Phase::connecting_upstream)
+        self->upstream_connect_failed(
+            fmt::format("connect timed out after {} s", self->worker_.config().upstream_connect_timeout_s), true);
+      else
+        self->upstream_failed(fmt::format("no response within {} s", self->worker_.config().upstream_timeout_s), true);
       return;
   }
 }

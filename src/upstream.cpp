@@ -21,6 +21,10 @@ namespace {
 // balancers drop idle connections on their own schedule, and a request sent
 // on a connection they are closing fails.
 constexpr auto kMaxIdleAge = std::chrono::seconds(30);
+// An address whose connect failed is skipped this long (while other
+// addresses are left): a blackholed replica must not cost every other new
+// connection a connect timeout.
+constexpr auto kDownFor = std::chrono::seconds(10);
 }  // namespace
 
 AddressList resolve_all(const HostPort& where, bool passive) {
@@ -97,21 +101,50 @@ const std::string& UpstreamPool::description() const { return resolver_.descript
 
 std::size_t UpstreamPool::address_count() const { return resolver_.addresses()->size(); }
 
-void UpstreamPool::connect_failed() { resolver_.connect_failed(); }
+void UpstreamPool::connect_failed(const UpstreamConnection& connection) {
+  mark_down(connection.address);
+  resolver_.connect_failed();
+}
+
+void UpstreamPool::mark_down(const UpstreamAddress& address) {
+  auto until = std::chrono::steady_clock::now() + kDownFor;
+  for (auto& down : down_)
+    if (same_address(down.address, address)) {
+      down.until = until;
+      return;
+    }
+  down_.push_back({address, until});
+}
+
+bool UpstreamPool::is_down(const UpstreamAddress& address, std::chrono::steady_clock::time_point now) const {
+  for (const auto& down : down_)
+    if (down.until > now && same_address(down.address, address)) return true;
+  return false;
+}
 
 std::unique_ptr<UpstreamConnection> UpstreamPool::connect(StreamHandler* handler, std::string& error) {
   // New connections take the addresses in turn: a name with several spreads
-  // the load, and a retry after a failed connect tries the next one.
+  // the load, and a retry after a failed connect tries the next one. Those
+  // that failed recently are skipped unless nothing else is left.
   std::shared_ptr<const AddressList> addresses = resolver_.addresses();
-  const UpstreamAddress& address = (*addresses)[next_address_++ % addresses->size()];
-  const auto* target = reinterpret_cast<const sockaddr*>(&address.storage);
+  auto now = std::chrono::steady_clock::now();
+  std::erase_if(down_, [&](const DownAddress& down) { return down.until <= now; });
+  const UpstreamAddress* address = &(*addresses)[next_address_++ % addresses->size()];
+  for (std::size_t tried = 1; tried < addresses->size() && is_down(*address, now); ++tried)
+    address = &(*addresses)[next_address_++ % addresses->size()];
+  const auto* target = reinterpret_cast<const sockaddr*>(&address->storage);
   std::unique_ptr<Stream> stream =
-      tls_context_ ? TlsStream::connect_to(base_, target, address.length, tls_context_, server_name_, handler, error)
-                   : SocketStream::connect_to(base_, target, address.length, handler, error);
-  if (!stream) return nullptr;
+      tls_context_ ? TlsStream::connect_to(base_, target, address->length, tls_context_, server_name_, handler, error)
+                   : SocketStream::connect_to(base_, target, address->length, handler, error);
+  if (!stream) {
+    mark_down(*address);
+    resolver_.connect_failed();
+    return nullptr;
+  }
   auto connection = std::make_unique<UpstreamConnection>();
   connection->stream = std::move(stream);
-  connection->connect_started = std::chrono::steady_clock::now();
+  connection->connect_started = now;
+  connection->address = *address;
   return connection;
 }
 

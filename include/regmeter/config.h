@@ -27,7 +27,8 @@ struct Config {
   unsigned threads = 0;                 // 0 until resolved: the number of cores
   double header_timeout_s = 30;         // first byte of a request head → whole head
   double idle_timeout_s = 60;           // keep-alive connection with no request
-  double upstream_timeout_s = 120;      // connect, and request sent → response head
+  double upstream_timeout_s = 120;      // request sent → response head
+  double upstream_connect_timeout_s = 10;  // TCP connect + TLS handshake to one address
   double upstream_resolve_interval_s = 30;  // look the upstream name up again this often (0: never)
   double body_timeout_s = 60;           // a body transfer with no progress at all
   double shutdown_grace_s = 30;         // SIGTERM: how long in-flight requests may finish

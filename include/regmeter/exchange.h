@@ -65,7 +65,7 @@ class ClientConnection : private StreamHandler {
   // Hands the exchange to the metrics (and its upload session, if any).
   void record_exchange();
   void write_access_log();
-  void upstream_connect_failed(const std::string& what);
+  void upstream_connect_failed(const std::string& what, bool timed_out);
   void upstream_failed(const std::string& what, bool timed_out);
   void client_closed_input();
   void close_connection();  // after the last response; lingers when needed

@@ -45,6 +45,7 @@ struct UpstreamConnection {
   std::unique_ptr<Stream> stream;
   unsigned requests_served = 0;  // > 0: reused from the pool
   std::chrono::steady_clock::time_point connect_started;
+  UpstreamAddress address;  // the one dialled
   std::chrono::steady_clock::time_point idle_since;
 };
 
@@ -70,8 +71,10 @@ class UpstreamPool : private StreamHandler {
   // The upstream as configured ("registry:5000"), for logs and errors.
   const std::string& description() const;
   std::size_t address_count() const;
-  // A connect failed: the resolver looks the name up again soon.
-  void connect_failed();
+  // A connect to `connection`'s address failed or timed out: that address
+  // is skipped by this thread's new connections for a while (when others
+  // are left), and the resolver looks the name up again soon.
+  void connect_failed(const UpstreamConnection& connection);
 
  private:
   // An idle connection that becomes readable was closed (or misbehaves).
@@ -82,8 +85,16 @@ class UpstreamPool : private StreamHandler {
   static void on_sweep(int, short, void* arg);
 
   event_base* base_;
+  void mark_down(const UpstreamAddress& address);
+  bool is_down(const UpstreamAddress& address, std::chrono::steady_clock::time_point now) const;
+
   UpstreamResolver& resolver_;
   std::size_t next_address_ = 0;
+  struct DownAddress {
+    UpstreamAddress address;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::vector<DownAddress> down_;  // addresses whose last connect failed, recently
   std::size_t max_idle_;
   std::vector<std::unique_ptr<UpstreamConnection>> idle_;
   event* sweep_timer_ = nullptr;

@@ -14,7 +14,7 @@ assert_contains "$VERSION" "$out" "--version output"
 rc=0
 out=$("$REGMETER" --help 2>&1) || rc=$?
 assert_eq 0 "$rc" "--help exit status"
-for flag in --listen --upstream --metrics-listen --threads --header-timeout --idle-timeout --upstream-timeout \
+for flag in --listen --upstream --metrics-listen --threads --header-timeout --idle-timeout --upstream-timeout --upstream-connect-timeout --upstream-resolve-interval \
     --shutdown-grace --max-header-bytes --version; do
     assert_contains -- "$flag" "$out" "--help mentions $flag"
 done

@@ -13,7 +13,11 @@
 #  2. the name resolves to two registries and one of them goes down: every
 #     request still succeeds (a refused connect is retried on the next
 #     address), none is answered 502.
-#  3. the name stops resolving: the old addresses are kept (requests still
+#  3. one of the two addresses is blackholed (SYNs dropped: a listener whose
+#     accept queue is full): with --upstream-connect-timeout 1 the first
+#     request through it waits a second and goes to the other address; the
+#     blackholed one is then skipped, so later requests are fast.
+#  4. the name stops resolving: the old addresses are kept (requests still
 #     succeed) and {result="error"} counts the failed lookups.
 . "$(dirname "$0")/lib.sh"
 require_proxy
@@ -91,7 +95,47 @@ failures=$(metric regmeter_upstream_connect_failures_total)
 awk -v n="$failures" 'BEGIN {exit !(n >= 1)}' || fail "refused connects (retried) not counted: [$failures]"
 log "connect failures counted (and retried on the other address): $failures"
 
-# ---------------------------------------------------------------- 3. the name stops resolving
+# ---------------------------------------------------------------- 3. a blackholed address
+BLACKHOLE=$E2E_TMP/blackhole.py
+cat >"$BLACKHOLE" <<'PY'
+"""blackhole.py ADDR PORT: a listener that never accepts, its queue filled
+by one connection of its own, so further SYNs are dropped (connects hang)."""
+import socket, sys, time
+listener = socket.socket()
+listener.bind((sys.argv[1], int(sys.argv[2])))
+listener.listen(0)
+filler = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+print("ready", flush=True)
+time.sleep(600)
+PY
+python3 "$BLACKHOLE" 127.0.0.4 "$PORT" >"$E2E_TMP/blackhole.log" 2>&1 &
+register_pid $!
+wait_until 10 "blackhole listener" grep -q ready "$E2E_TMP/blackhole.log"
+set_hosts 127.0.0.4 127.0.0.3
+RM_UPSTREAM=http://$NAME:$PORT start_regmeter --upstream-resolve-interval 1 --upstream-connect-timeout 1
+wait_metric 5 2 regmeter_upstream_addresses
+failures_before=$(metric0 regmeter_upstream_connect_failures_total)
+# Rounds of 8 requests at once: concurrent requests need new upstream
+# connections, which take the two addresses in turn.
+t0=$(now_ms)
+for round in 1 2 3; do
+    for i in $(seq 8); do
+        curl -s -o /dev/null --max-time 10 -w '%{http_code}\n' "$PROXY_URL/v2/" >"$E2E_TMP/bh-$round-$i" &
+    done
+    wait_until 15 "round $round of concurrent requests" bash -c "[[ \$(cat $E2E_TMP/bh-$round-* | wc -l) == 8 ]]"
+done
+elapsed=$(($(now_ms) - t0))
+statuses=$(cat "$E2E_TMP"/bh-* | sort | uniq -c | xargs)
+failures=$(( $(metric0 regmeter_upstream_connect_failures_total) - failures_before ))
+log "24 requests (3 rounds of 8 at once), one of two addresses blackholed: $statuses; ${elapsed} ms; connect timeouts: $failures"
+assert_eq "24 200" "$statuses" "statuses with one address blackholed"
+awk -v n="$failures" 'BEGIN {exit !(n >= 1)}' || fail "no connect went to the blackholed address: the test proves nothing"
+# A thread meets the blackhole once (1 s), then skips it for 10 s; without
+# skipping, every round would wait for a timeout.
+assert_le 2500 "$elapsed" "ms for 3 rounds with one address blackholed"
+figure "blackholed address: 3 rounds of 8 concurrent requests in ${elapsed} ms ($failures connect timeouts of 1 s, then skipped)"
+
+# ---------------------------------------------------------------- 4. the name stops resolving
 set_hosts
 sleep 2.5
 errors=$(metric regmeter_upstream_resolutions_total result=error)
