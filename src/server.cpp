@@ -210,7 +210,7 @@ int run_server(const Config& config) {
     std::fprintf(stderr, "regmeter: --%s\n", e.what());
     return 2;
   }
-  IdleMemoryTrimmer trimmer(workers[0]->base(), metrics, std::chrono::seconds(1));
+  auto trimmer = std::make_unique<IdleMemoryTrimmer>(workers[0]->base(), metrics, std::chrono::seconds(1));
 
   SignalContext signal_context{&workers, config.drain_delay_s, nullptr, &stopping, client_tls.get(), access_log.get()};
   signal_context.drain_timer = evtimer_new(workers[0]->base(), &on_drain_delay_over, &signal_context);
@@ -240,6 +240,7 @@ int run_server(const Config& config) {
   event_free(sigusr1);
   event_free(signal_context.drain_timer);
   admin.reset();
+  trimmer.reset();  // its timer lives in worker 0's event base, freed next
   workers.clear();  // each worker hands over its last access-log lines
   access_log.reset();
   log_info("stopped");
