@@ -117,14 +117,16 @@ int check_config(const Config& config) {
 int run_server(const Config& config) {
   set_log_format(config.log_format == "json" ? LogFormat::json : LogFormat::text);
   std::signal(SIGPIPE, SIG_IGN);
-  // Stream buffers are 256 KiB chains, allocated and freed per read. With
+  // Stream buffers are 512 KiB chains, allocated and freed per read. With
   // glibc's defaults (mmap above 128 KiB, trim at 128 KiB) each one was
   // mapped or trimmed and faulted in again: up to 9000 page faults per GiB
-  // (tests/bench/profile.sh). Keep them on the heap instead; peak memory is
-  // bounded by the flow limits either way, and IdleMemoryTrimmer (below)
-  // hands the memory back once traffic stops.
+  // (tests/bench/profile.sh). Keep them on the heap, and let a heap keep up
+  // to 4 MiB free at its top (a few chains: 100-2600 faults per GiB). 32 MiB
+  // cut faults further but let each thread's heap keep its busiest moment:
+  // RSS crept up over a soak, and malloc_trim cannot shrink the top of a
+  // thread's heap. IdleMemoryTrimmer (below) returns the rest when idle.
   mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
-  mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 4 * 1024 * 1024);
   // Two descriptors per proxied connection: ask for what the hard limit allows.
   if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
     files.rlim_cur = files.rlim_max;

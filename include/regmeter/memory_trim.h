@@ -1,10 +1,10 @@
 // Gives the memory of a traffic burst back to the kernel once the proxy is
-// quiet. At start regmeter tells glibc to keep freed buffers (M_TRIM_THRESHOLD
-// 32 MiB, M_MMAP_THRESHOLD 4 MiB): a busy proxy then reuses its 512 KiB read
-// chains instead of faulting fresh pages in for every read. The price is that
-// RSS stays at the busiest moment's level; this trimmer calls malloc_trim()
-// when no request has been in flight for a whole tick after some traffic, so
-// an idle proxy's RSS returns to its baseline and a long run does not creep.
+// quiet. At start regmeter tells glibc to keep freed buffers on the heap
+// (M_MMAP_THRESHOLD 4 MiB, M_TRIM_THRESHOLD 4 MiB): a busy proxy then reuses
+// its 512 KiB read chains instead of faulting fresh pages in for every read.
+// The price is freed chains held inside the heaps; this trimmer calls
+// malloc_trim() when no request has been in flight for a whole tick after
+// some traffic, so an idle proxy's RSS returns close to its baseline.
 #pragma once
 
 #include <chrono>
