@@ -550,7 +550,7 @@ void ClientConnection::finish_exchange() {
     return;
   }
   // Ready for the next request on this keep-alive connection.
-  if (client_input() == 0) client_->release_idle_buffers();
+  client_->release_idle_buffers();
   phase_ = Phase::reading_head;
   head_started_ = false;
   route_ = Route{};

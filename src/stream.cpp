@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -15,18 +16,34 @@
 
 namespace regmeter {
 
-namespace {
-void tune_socket(int fd) {
+void set_tcp_nodelay(int fd) {
   int one = 1;
-  // Heads and small answers must not wait for Nagle.
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
-}  // namespace
+
+int start_connect(const sockaddr* address, int address_length, std::string& error) {
+  int fd = ::socket(address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = std::strerror(errno);
+    return -1;
+  }
+  if (::connect(fd, address, static_cast<socklen_t>(address_length)) != 0 && errno != EINPROGRESS) {
+    error = std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool is_ip_literal(const std::string& host) {
+  unsigned char buffer[sizeof(in6_addr)];
+  return inet_pton(AF_INET, host.c_str(), buffer) == 1 || inet_pton(AF_INET6, host.c_str(), buffer) == 1;
+}
 
 SocketStream::SocketStream(event_base* base, int fd, StreamHandler* handler)
     : base_(base), fd_(fd), input_(evbuffer_new()), output_(evbuffer_new()) {
   handler_ = handler;
-  tune_socket(fd_);
+  set_tcp_nodelay(fd_);
   read_event_ = event_new(base_, fd_, EV_READ | EV_PERSIST, &SocketStream::on_read_event, this);
   write_event_ = event_new(base_, fd_, EV_WRITE | EV_PERSIST, &SocketStream::on_write_event, this);
 }
@@ -41,16 +58,8 @@ SocketStream::~SocketStream() {
 
 std::unique_ptr<Stream> SocketStream::connect_to(event_base* base, const sockaddr* address, int address_length,
                            StreamHandler* handler, std::string& error) {
-  int fd = ::socket(address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    error = std::strerror(errno);
-    return nullptr;
-  }
-  if (::connect(fd, address, static_cast<socklen_t>(address_length)) != 0 && errno != EINPROGRESS) {
-    error = std::strerror(errno);
-    ::close(fd);
-    return nullptr;
-  }
+  int fd = start_connect(address, address_length, error);
+  if (fd < 0) return nullptr;
   auto stream = std::make_unique<SocketStream>(base, fd, handler);
   stream->connecting_ = true;
   stream->writing_ = true;
@@ -74,9 +83,10 @@ void SocketStream::on_write_event(int, short, void* arg) { static_cast<SocketStr
 void Stream::release_idle_buffers() {
   // A read that found nothing leaves its reserved chain in input(), empty.
   // evbuffer_drain frees chains only when there are bytes to drain (it
-  // returns early on an empty buffer), so give it one.
-  for (evbuffer* buffer : {input(), output()})
-    if (evbuffer_get_length(buffer) == 0 && evbuffer_add(buffer, "", 1) == 0) evbuffer_drain(buffer, 1);
+  // returns early on an empty buffer), so give it one. output() needs
+  // nothing: draining it to empty (every write does) frees its chains.
+  evbuffer* buffer = input();
+  if (evbuffer_get_length(buffer) == 0 && evbuffer_add(buffer, "", 1) == 0) evbuffer_drain(buffer, 1);
 }
 
 void SocketStream::handle_read() {

@@ -58,12 +58,6 @@ SSL_CTX* new_context(const SSL_METHOD* method) {
   return context;
 }
 
-bool is_ip_address(const std::string& host) {
-  in6_addr v6;
-  in_addr v4;
-  return inet_pton(AF_INET, host.c_str(), &v4) == 1 || inet_pton(AF_INET6, host.c_str(), &v6) == 1;
-}
-
 }  // namespace
 
 std::string take_openssl_errors() {
@@ -163,10 +157,14 @@ constexpr std::size_t kRecordBuffer = SocketStream::kReadSlice;
 constexpr std::size_t kWriteChunk = SocketStream::kReadSlice;
 constexpr std::size_t kWriteBudget = 4 * SocketStream::kReadSlice;
 
-void set_nodelay(int fd) {
-  int one = 1;
-  // Heads and small answers must not wait for Nagle.
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+// Arms or disarms a persistent event when that changes `armed`.
+void set_armed(event* ev, bool& armed, bool want) {
+  if (want == armed) return;
+  armed = want;
+  if (want)
+    event_add(ev, nullptr);
+  else
+    event_del(ev);
 }
 
 // Per connection, not on the SSL_CTX: the metrics port shares the server
@@ -217,7 +215,7 @@ Outcome classify(SSL* ssl, int rc, int saved_errno, std::string& error) {
 TlsStream::TlsStream(event_base* base, int fd, SSL* ssl, Phase phase, StreamHandler* handler)
     : fd_(fd), ssl_(ssl), input_(evbuffer_new()), output_(evbuffer_new()), phase_(phase) {
   handler_ = handler;
-  set_nodelay(fd_);
+  set_tcp_nodelay(fd_);
   tune_ssl(ssl_);
   read_event_ = event_new(base, fd_, EV_READ | EV_PERSIST, &TlsStream::on_read_event, this);
   write_event_ = event_new(base, fd_, EV_WRITE | EV_PERSIST, &TlsStream::on_write_event, this);
@@ -253,16 +251,8 @@ std::unique_ptr<Stream> TlsStream::accept(event_base* base, int fd, SSL_CTX* con
 std::unique_ptr<Stream> TlsStream::connect_to(event_base* base, const sockaddr* address, int address_length,
                                               SSL_CTX* context, const std::string& server_name,
                                               StreamHandler* handler, std::string& error) {
-  int fd = ::socket(address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    error = std::strerror(errno);
-    return nullptr;
-  }
-  if (::connect(fd, address, static_cast<socklen_t>(address_length)) != 0 && errno != EINPROGRESS) {
-    error = std::strerror(errno);
-    ::close(fd);
-    return nullptr;
-  }
+  int fd = start_connect(address, address_length, error);
+  if (fd < 0) return nullptr;
   // A fresh SSL object per connection: reusing one across connects fails.
   SSL* ssl = SSL_new(context);
   if (!ssl || SSL_set_fd(ssl, fd) != 1) {
@@ -271,7 +261,7 @@ std::unique_ptr<Stream> TlsStream::connect_to(event_base* base, const sockaddr* 
     error = "cannot create a TLS connection: " + take_openssl_errors();
     return nullptr;
   }
-  if (!is_ip_address(server_name)) {
+  if (!is_ip_literal(server_name)) {
     SSL_set_tlsext_host_name(ssl, server_name.c_str());  // SNI
     SSL_set1_host(ssl, server_name.c_str());             // the name the certificate must carry
   } else {
@@ -306,20 +296,8 @@ void TlsStream::update_events() {
         break;
     }
   }
-  if (want_read != read_armed_) {
-    read_armed_ = want_read;
-    if (want_read)
-      event_add(read_event_, nullptr);
-    else
-      event_del(read_event_);
-  }
-  if (want_write != write_armed_) {
-    write_armed_ = want_write;
-    if (want_write)
-      event_add(write_event_, nullptr);
-    else
-      event_del(write_event_);
-  }
+  set_armed(read_event_, read_armed_, want_read);
+  set_armed(write_event_, write_armed_, want_write);
 }
 
 void TlsStream::fail(const std::string& what) {

@@ -53,11 +53,6 @@ AddressList resolve_all(const HostPort& where, bool passive) {
   return list;
 }
 
-bool is_ip_literal(const std::string& host) {
-  unsigned char buffer[sizeof(in6_addr)];
-  return inet_pton(AF_INET, host.c_str(), buffer) == 1 || inet_pton(AF_INET6, host.c_str(), buffer) == 1;
-}
-
 UpstreamAddress resolve_address(const HostPort& where, bool passive) { return resolve_all(where, passive).front(); }
 
 bool same_address(const UpstreamAddress& a, const UpstreamAddress& b) {

@@ -19,6 +19,15 @@ namespace regmeter {
 
 class Stream;
 
+// Socket helpers both kinds of stream use.
+// TCP_NODELAY: heads and small answers must not wait for Nagle.
+void set_tcp_nodelay(int fd);
+// A non-blocking socket with its connect() started; -1 and `error` set when
+// it failed at once.
+int start_connect(const sockaddr* address, int address_length, std::string& error);
+// Whether HOST is an IPv4 or IPv6 literal (no name to resolve or verify).
+bool is_ip_literal(const std::string& host);
+
 class StreamHandler {
  public:
   virtual ~StreamHandler() = default;
@@ -62,9 +71,9 @@ class Stream {
   virtual bool idle_and_alive() = 0;
   // Half-close: we will send nothing more (used while lingering).
   virtual void shutdown_write() = 0;
-  // Frees buffer space held while input() and output() are empty: a
-  // keep-alive connection between requests must not keep a read chain
-  // (up to 512 KiB, its pages touched by earlier reads) resident.
+  // Frees buffer space input() holds while empty: a keep-alive connection
+  // between requests must not keep a read chain (up to 512 KiB, its pages
+  // touched by earlier reads) resident.
   void release_idle_buffers();
   // The connection failed before its TLS handshake completed.
   virtual bool handshake_failed() const { return false; }

@@ -36,8 +36,6 @@ AddressList resolve_all(const HostPort& where, bool passive = false);
 // The first of those.
 UpstreamAddress resolve_address(const HostPort& where, bool passive);
 bool same_address(const UpstreamAddress& a, const UpstreamAddress& b);
-// Whether HOST is an IP literal (nothing to re-resolve).
-bool is_ip_literal(const std::string& host);
 
 class UpstreamResolver;
 
