@@ -85,17 +85,15 @@ void UpstreamResolver::connect_failed() {
 void UpstreamResolver::run() {
   auto last = std::chrono::steady_clock::now();
   std::unique_lock lock(mutex_);
-  // Bounded: each round waits for the interval, an early request or stop.
+  // Next lookup: at the interval, or a second after the last one once a
+  // connect failed (connect_failed() sets early_ and wakes us to recompute).
+  auto due = [&] {
+    return last + (early_ ? std::min<std::chrono::milliseconds>(interval_, kMinGapAfterFailure) : interval_);
+  };
+  // Bounded: each round waits until the next lookup is due or we stop.
   while (!stopping_) {
-    wake_.wait_until(lock, last + interval_, [&] {
-      return stopping_ || (early_ && std::chrono::steady_clock::now() >= last + kMinGapAfterFailure);
-    });
+    while (!stopping_ && std::chrono::steady_clock::now() < due()) wake_.wait_until(lock, due());
     if (stopping_) break;
-    if (early_ && std::chrono::steady_clock::now() < last + kMinGapAfterFailure) {
-      // Asked early, but too soon after the last resolution: wait out the gap.
-      wake_.wait_until(lock, last + kMinGapAfterFailure, [&] { return stopping_; });
-      if (stopping_) break;
-    }
     early_ = false;
     lock.unlock();
     refresh();  // blocking DNS, outside the lock
