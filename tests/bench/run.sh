@@ -13,7 +13,9 @@
 #                       edits in the work tree are not measured
 #   BENCH_CHUNK=BYTES   chunk size of the "chunked" upload row (default 1 MiB)
 #   BENCH_LAT_RATE=R    open-loop latency rate, req/s (default: half the lower
-#                       of the two proxies' median peak req/s)
+#                       of the two proxies' median peak req/s); the lat4 and
+#                       lat8 rows run at a half and a quarter of it (a quarter
+#                       and an eighth of peak), to show where the tail starts
 #   BENCH_CLIENT_COPY=1 the download client copies bodies into user space
 #                       (default: recv(MSG_TRUNC), so the client stays cheap)
 #   BENCH_OUT=FILE      where the table goes (default
@@ -22,7 +24,8 @@
 #   BENCH_ACCESS_LOG=1  both proxies write an access log line per request to a
 #                       file (default: both off, like the tuned nginx)
 #   BENCH_WORKLOADS="W ..." run only these workloads (download upload chunked
-#                       chunked32k rps lat wrklat rps1 lat1 c64down c64up;
+#                       chunked32k rps lat8 lat4 lat wrklat rps1 lat1 c64down
+#                       c64up;
 #                       default all; lat needs rps, lat1 needs rps1, or
 #                       BENCH_LAT_RATE / BENCH_LAT1_RATE).
 #                       For focused experiments; the table shows what ran.
@@ -105,8 +108,11 @@ run_one() {
         rps)
             out=$(timeout $((WRK_S + 30)) wrk -t1 -c32 -d"${WRK_S}s" "http://127.0.0.1:$port/v2/" 2>&1) || rc=$?
             printf '%s\n' "--- rps $target" "$out" >>"$WORK/wrk.log" ;;
-        lat)
-            out=$(timeout $((LAT_S + 30)) "$WORK/benchc" lat "$port" /v2/ 8 "$LAT_RATE" "$LAT_S" 2>>"$WORK/client.log") || rc=$? ;;
+        lat | lat4 | lat8)
+            local rate=$LAT_RATE
+            [[ $workload == lat4 ]] && rate=$((LAT_RATE / 2))
+            [[ $workload == lat8 ]] && rate=$((LAT_RATE / 4))
+            out=$(timeout $((LAT_S + 30)) "$WORK/benchc" lat "$port" /v2/ 8 "$rate" "$LAT_S" 2>>"$WORK/client.log") || rc=$? ;;
         rps1)
             out=$(timeout $((WRK_S + 30)) taskset -c 0 wrk -t1 -c32 -d"${WRK_S}s" "http://127.0.0.1:$port/v2/" 2>&1) || rc=$?
             printf '%s\n' "--- rps1 $target" "$out" >>"$WORK/wrk.log" ;;
@@ -145,7 +151,7 @@ run_one() {
             record "$workload" "$target" requests "$(awk '/requests in/ {print $1}' <<<"$out")"
             [[ -n $pids ]] && record "$workload" "$target" cpu_ticks $((after - before))
             log "  $workload $target: $reqs req/s" ;;
-        lat | lat1)
+        lat | lat4 | lat8 | lat1)
             record "$workload" "$target" p50_us "$(kv p50_us "$out")"
             record "$workload" "$target" p99_us "$(kv p99_us "$out")"
             record "$workload" "$target" p999_us "$(kv p999_us "$out")"
@@ -192,7 +198,9 @@ half_of_lower_peak() { # WORKLOAD: half the lower of the two proxies' median req
         'BEGIN {m = (a + 0 < b + 0) ? a : b; r = int(m / 2 / 100) * 100; print (r < 100) ? 100 : r}'
 }
 LAT_RATE=${BENCH_LAT_RATE:-$(half_of_lower_peak rps)}
-log "open-loop latency rate: $LAT_RATE req/s"
+log "open-loop latency rate: $LAT_RATE req/s (lat8, lat4: a quarter and a half of it)"
+run_workload lat8
+run_workload lat4
 run_workload lat
 run_workload wrklat
 # The same on one CPU: the client, the backend and the proxy under test all

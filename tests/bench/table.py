@@ -84,6 +84,13 @@ def main():
         rows.append((label, *cells, ""))
 
     added_p99_row("open-loop p99 minus direct p99, us", "lat")
+    # The same at an eighth and a quarter of peak: where the added tail starts.
+    for w, fraction in (("lat8", 4), ("lat4", 2)):
+        if any(values(w, t, "p99_us") for t in TARGETS):
+            r = int(rate) // fraction if rate.isdigit() else "n/a"
+            metric_row(f"open-loop {r} req/s, 8 conns: p50 us", w, "p50_us", 0)
+            metric_row(f"open-loop {r} req/s, 8 conns: p99 us", w, "p99_us", 0)
+            added_p99_row(f"open-loop {r} req/s: p99 minus direct p99, us", w)
     metric_row(f"wrk -t1 -c8 -d{meta['wrkl_s']}s --latency: p50 us", "wrklat", "p50_us", 0)
     metric_row(f"wrk -t1 -c8 -d{meta['wrkl_s']}s --latency: p99 us", "wrklat", "p99_us", 0)
     added_p99_row("wrk -c8 p99 minus direct p99, us", "wrklat")
@@ -160,12 +167,13 @@ def main():
     out.append("CPU = utime+stime from /proc/PID/stat of the proxy (nginx workers summed) over the rounds, "
                f"tick {1000 / clk:.0f} ms.")
     out.append(f"Open-loop latency: benchc lat, latency from each request's scheduled send time to its last byte; "
-               f"rate = half the lower proxy peak of the wrk row.")
+               f"rate = half the lower proxy peak of the wrk row (the {int(rate) // 4 if rate.isdigit() else 'n/a'} and "
+               f"{int(rate) // 2 if rate.isdigit() else 'n/a'} req/s rows: an eighth and a quarter of it).")
     out.append("One CPU rows: client, backend and proxy (all threads) pinned to CPU 0 with taskset; rate = half the "
                "lower proxy peak of the one-CPU wrk row. No request waits for another vCPU to wake.")
     out.append(f"regmeter log lines mentioning error/warn/fail: {meta['regmeter_complaints']}")
     load = []
-    for w in ("download", "upload", "chunked", "chunked32k", "rps", "lat", "wrklat", "rps1", "lat1", "c64down", "c64up"):
+    for w in ("download", "upload", "chunked", "chunked32k", "rps", "lat8", "lat4", "lat", "wrklat", "rps1", "lat1", "c64down", "c64up"):
         f = [v for t in TARGETS for v in values(w, t, "foreign_pct")]
         if f:
             load.append(f"{w} {statistics.median(f):.0f}%")
