@@ -66,6 +66,15 @@ if [[ "${RUN_BENCH_SMOKE:-1}" == 1 ]]; then
         tail -20 "$ROOT/$BUILD_DIR/bench-quick.log"
         FUZZ_STATUS+=("bench_smoke=FAIL"); rc=1
     fi
+    step "latency experiment smoke (tests/bench/latency_variants.sh, one 1 s round)"
+    if LAT_REPS=1 LAT_SECONDS=1 LAT_RATE=2000 LAT_VARIANTS="threads1=--threads 1" \
+        BENCH_REGMETER="$ROOT/$BUILD_DIR/src/regmeter" \
+        timeout 120 bash tests/bench/latency_variants.sh >"$ROOT/$BUILD_DIR/latency-quick.log" 2>&1; then
+        FUZZ_STATUS+=("latency_smoke=OK")
+    else
+        tail -20 "$ROOT/$BUILD_DIR/latency-quick.log"
+        FUZZ_STATUS+=("latency_smoke=FAIL"); rc=1
+    fi
 fi
 
 # The same suites again on an ASan+UBSan build (any sanitizer report fails),

@@ -1,11 +1,19 @@
 # shellcheck shell=bash
-# Shared by tests/bench/run.sh and tests/bench/profile.sh: builds the helpers
-# and regmeter, starts the backend (benchd), a tuned nginx and regmeter on
-# free 127.0.0.1 ports, and stops them all on exit (trap). It reads
-# BENCH_REGMETER, BENCH_REV and BENCH_KEEP (see run.sh) and leaves:
+# Shared by tests/bench/run.sh, profile.sh, soak.sh and latency_variants.sh:
+# builds the helpers and regmeter, and starts on free 127.0.0.1 ports two
+# backends, each with a tuned nginx and a regmeter in front of it:
+#   - the blob backend (benchd: sendfile downloads, MSG_TRUNC upload sink),
+#     for the streaming rows;
+#   - the small-request backend, a static nginx answering GET /v2/ itself
+#     (what the performance issue asks for: "a fast static upstream"), for
+#     the requests/s and latency rows.
+# Everything stops on exit (trap). It reads BENCH_REGMETER, BENCH_REV and
+# BENCH_KEEP (see run.sh) and leaves:
 #   WORK (temp dir with benchc, benchd, logs), P_BACK P_NGINX P_RM P_METRICS,
-#   NGINX_PID RM_PID, port_of TARGET, proxy_pids TARGET, cpu_ticks PIDS...,
-#   hwm_reset/hwm_kib/rss_kib PIDS..., machine_ticks, our_ticks, log, die.
+#   P_STATIC P_NGINX_S P_RM_S, NGINX_PID RM_PID NGINX_S_PID RM_S_PID
+#   STATIC_PID, port_of TARGET [small], proxy_pids TARGET [small],
+#   nginx_workers MASTER_PID, cpu_ticks PIDS..., hwm_reset/hwm_kib/rss_kib
+#   PIDS..., machine_ticks, our_ticks, log, die.
 set -euo pipefail
 
 SOURCE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -87,10 +95,10 @@ fi
 [[ -x $REGMETER ]] || die "no regmeter binary at $REGMETER"
 
 # ---------------------------------------------------------------- ports
-read -r P_BACK P_NGINX P_RM P_METRICS < <(python3 - <<'EOF'
+read -r P_BACK P_NGINX P_RM P_METRICS P_STATIC P_NGINX_S P_RM_S P_METRICS_S < <(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(4):
+for _ in range(8):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
@@ -141,18 +149,54 @@ RM_PID=$!
 PIDS+=("$RM_PID")
 wait_http "http://127.0.0.1:$P_RM/v2/" || die "regmeter did not start: $(cat "$WORK/regmeter.log")"
 
+# ------------------------------------------------- small-request backend
+log "static backend (nginx answering /v2/) on :$P_STATIC"
+write_static_backend_conf "$WORK/static" "127.0.0.1:$P_STATIC"
+nginx -p "$WORK/static" -c "$WORK/static/nginx.conf" -g 'daemon off;' 2>"$WORK/static/logs/stderr.log" &
+STATIC_PID=$!
+PIDS+=("$STATIC_PID")
+wait_http "http://127.0.0.1:$P_STATIC/v2/" || die "static backend did not start: $(cat "$WORK/static/logs/"*.log)"
+log "nginx on :$P_NGINX_S in front of it"
+write_nginx_conf "$WORK/nginx-small" "$P_STATIC" "127.0.0.1:$P_NGINX_S" "" "$NGINX_ACCESS_LOG"
+nginx -p "$WORK/nginx-small" -c "$WORK/nginx-small/nginx.conf" -g 'daemon off;' 2>"$WORK/nginx-small/logs/stderr.log" &
+NGINX_S_PID=$!
+PIDS+=("$NGINX_S_PID")
+wait_http "http://127.0.0.1:$P_NGINX_S/v2/" || die "nginx (small) did not start: $(cat "$WORK/nginx-small/logs/"*.log)"
+RM_S_ARGS=("${RM_ARGS[@]}")
+for i in "${!RM_S_ARGS[@]}"; do
+    case ${RM_S_ARGS[i]} in
+        "127.0.0.1:$P_RM") RM_S_ARGS[i]="127.0.0.1:$P_RM_S" ;;
+        "http://127.0.0.1:$P_BACK") RM_S_ARGS[i]="http://127.0.0.1:$P_STATIC" ;;
+        "127.0.0.1:$P_METRICS") RM_S_ARGS[i]="127.0.0.1:$P_METRICS_S" ;;
+        "$WORK/access.log") RM_S_ARGS[i]="$WORK/access-small.log" ;;
+    esac
+done
+log "regmeter on :$P_RM_S in front of it"
+"$REGMETER" "${RM_S_ARGS[@]}" >"$WORK/regmeter-small.log" 2>&1 &
+RM_S_PID=$!
+PIDS+=("$RM_S_PID")
+wait_http "http://127.0.0.1:$P_RM_S/v2/" || die "regmeter (small) did not start: $(cat "$WORK/regmeter-small.log")"
+
+# port_of TARGET [small]: where TARGET listens; "small" picks the pair in
+# front of the static backend (direct: the static backend itself).
 port_of() {
-    case $1 in
-        direct) echo "$P_BACK" ;;
-        nginx) echo "$P_NGINX" ;;
-        regmeter) echo "$P_RM" ;;
+    case $1:${2:-} in
+        direct:) echo "$P_BACK" ;;
+        nginx:) echo "$P_NGINX" ;;
+        regmeter:) echo "$P_RM" ;;
+        direct:small) echo "$P_STATIC" ;;
+        nginx:small) echo "$P_NGINX_S" ;;
+        regmeter:small) echo "$P_RM_S" ;;
     esac
 }
+nginx_workers() { ps -o pid= --ppid "$1" | tr -d ' '; }
 # The processes that do the proxying (nginx: the workers, not the master).
 proxy_pids() {
-    case $1 in
-        nginx) ps -o pid= --ppid "$NGINX_PID" | tr -d ' ' ;;
-        regmeter) echo "$RM_PID" ;;
+    case $1:${2:-} in
+        nginx:) nginx_workers "$NGINX_PID" ;;
+        regmeter:) echo "$RM_PID" ;;
+        nginx:small) nginx_workers "$NGINX_S_PID" ;;
+        regmeter:small) echo "$RM_S_PID" ;;
     esac
 }
 cpu_ticks() { # PID... -> utime+stime summed, in clock ticks
@@ -188,7 +232,7 @@ machine_ticks() { # -> "busy steal"
 }
 our_ticks() {
     local services children
-    services=$(cpu_ticks "${PIDS[@]}" $(proxy_pids nginx))
+    services=$(cpu_ticks "${PIDS[@]}" $(proxy_pids nginx) $(proxy_pids nginx small) $(nginx_workers "$STATIC_PID"))
     children=$(awk '{sub(/^.*\) /, ""); print $14 + $15}' /proc/$$/stat)
     echo $((services + children))
 }

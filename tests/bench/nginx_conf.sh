@@ -52,3 +52,34 @@ http {
 }
 EOF
 }
+
+# The fast static upstream for the small-request rows: nginx answering
+# GET /v2/ itself with the registry's `{}` (no disk, no proxying).
+# write_static_backend_conf DIR LISTEN
+write_static_backend_conf() {
+    local dir=$1 listen=$2
+    mkdir -p "$dir/logs" "$dir/tmp"
+    cat >"$dir/nginx.conf" <<EOF
+worker_processes auto;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    keepalive_requests 1000000;
+    server {
+        listen $listen;
+        location = /v2/ {
+            default_type application/json;
+            add_header Docker-Distribution-Api-Version registry/2.0;
+            return 200 '{}';
+        }
+    }
+}
+EOF
+}

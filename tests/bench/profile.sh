@@ -42,10 +42,12 @@ workload_cmd() {
 
 for workload in download upload chunked chunked32k rps; do
     for ((round = 0; round < RUNS; round++)); do
+        pair=""
+        [[ $workload == rps ]] && pair=small  # the pair in front of the static backend, as in run.sh
         for target in nginx regmeter; do
-            pids=$(proxy_pids "$target" | paste -sd, -)
+            pids=$(proxy_pids "$target" $pair | paste -sd, -)
             out=$(timeout 120 perf stat -x, -e "$EVENTS" -p "$pids" -o "$WORK/stat.txt" -- \
-                timeout 100 bash -c "$(declare -f workload_cmd); WORK=$WORK BLOB=$BLOB workload_cmd $workload $(port_of "$target")" 2>&1) ||
+                timeout 100 bash -c "$(declare -f workload_cmd); WORK=$WORK BLOB=$BLOB workload_cmd $workload $(port_of "$target" $pair)" 2>&1) ||
                 die "$workload $target failed: $out"
             if [[ $workload == rps ]]; then
                 units=$(awk '/requests in/ {print $1 / 1000}' <<<"$out")
@@ -62,8 +64,10 @@ done
 
 # perf record of regmeter: where its CPU goes.
 record_profile() { # workload
-    perf record -q -F 2999 -o "$WORK/$1.perf" -p "$RM_PID" -- \
-        timeout 100 bash -c "$(declare -f workload_cmd); WORK=$WORK BLOB=$BLOB workload_cmd $1 $P_RM" >/dev/null 2>&1 || true
+    local pid=$RM_PID port=$P_RM
+    [[ $1 == rps ]] && { pid=$RM_S_PID; port=$P_RM_S; }
+    perf record -q -F 2999 -o "$WORK/$1.perf" -p "$pid" -- \
+        timeout 100 bash -c "$(declare -f workload_cmd); WORK=$WORK BLOB=$BLOB workload_cmd $1 $port" >/dev/null 2>&1 || true
     perf report -i "$WORK/$1.perf" --no-children --sort dso --stdio >"$WORK/$1.dso.txt" 2>/dev/null || true
     perf report -i "$WORK/$1.perf" --no-children --sort sym --stdio >"$WORK/$1.sym.txt" 2>/dev/null || true
     perf report -i "$WORK/$1.perf" --no-children --sort dso,sym --stdio >"$WORK/$1.dsosym.txt" 2>/dev/null || true

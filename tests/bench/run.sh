@@ -81,9 +81,11 @@ done
 # ---------------------------------------------------------------- workloads
 # run_one WORKLOAD TARGET: one sample of one workload against one target.
 run_one() {
-    local workload=$1 target=$2 port pids out="" rc=0 before=0 after=0 busy0 steal0 ours0 t0 busy1 steal1 ours1 t1
-    port=$(port_of "$target")
-    pids=$(proxy_pids "$target" | xargs echo)
+    local workload=$1 target=$2 port pids out="" rc=0 before=0 after=0 busy0 steal0 ours0 t0 busy1 steal1 ours1 t1 pair=""
+    # Small requests go to the pair in front of the static backend.
+    case $workload in rps | rps1 | lat | lat4 | lat8 | lat1 | wrklat) pair=small ;; esac
+    port=$(port_of "$target" $pair)
+    pids=$(proxy_pids "$target" $pair | xargs echo)
     if ((${BENCH_QUIET:-0} > 0)) && ! wait_quiet "$BENCH_QUIET" "${BENCH_QUIET_PCT:-20}"; then
         log "  (machine still busy after ${BENCH_QUIET}s of waiting; measuring anyway)"
     fi
@@ -209,7 +211,9 @@ run_workload wrklat
 # most of the open-loop tail above; this isolates what the proxy itself adds.
 pin_services() { # CPU-LIST
     local pid
-    for pid in "${PIDS[@]}" $(proxy_pids nginx); do taskset -a -p -c "$1" "$pid" >/dev/null 2>&1 || true; done
+    for pid in "${PIDS[@]}" $(proxy_pids nginx) $(proxy_pids nginx small) $(nginx_workers "$STATIC_PID"); do
+        taskset -a -p -c "$1" "$pid" >/dev/null 2>&1 || true
+    done
 }
 if [[ -z ${BENCH_WORKLOADS:-} || " $BENCH_WORKLOADS " == *" rps1 "* || " $BENCH_WORKLOADS " == *" lat1 "* ]]; then
     pin_services 0
@@ -229,9 +233,10 @@ for target in nginx regmeter; do
     record end "$target" hwm_kib "$(hwm_kib $pids)"
 done
 # Whatever regmeter said while under load (errors, warnings).
-grep -ciE 'error|warn|fail' "$WORK/regmeter.log" >"$WORK/regmeter-complaints" || true
+cat "$WORK/regmeter.log" "$WORK/regmeter-small.log" | grep -ciE 'error|warn|fail' >"$WORK/regmeter-complaints" || true
 curl -s --max-time 5 "http://127.0.0.1:$P_METRICS/metrics" >"$WORK/metrics.txt" || true
 kill -0 "$RM_PID" 2>/dev/null || die "regmeter died during the benchmark: $(tail -20 "$WORK/regmeter.log")"
+kill -0 "$RM_S_PID" 2>/dev/null || die "regmeter (small requests) died during the benchmark: $(tail -20 "$WORK/regmeter-small.log")"
 
 # ---------------------------------------------------------------- table
 META=$WORK/meta.txt
@@ -270,7 +275,7 @@ cp "$SAMPLES" "${OUT%.txt}-samples.tsv"
 log "table written to $OUT (samples: ${OUT%.txt}-samples.tsv)"
 if [[ $(cat "$WORK/regmeter-complaints" 2>/dev/null || echo 0) != 0 ]]; then
     log "regmeter logged complaints under load:"
-    grep -iE 'error|warn|fail' "$WORK/regmeter.log" | sort | uniq -c | sort -rn | head -20 >&2
+    cat "$WORK/regmeter.log" "$WORK/regmeter-small.log" | grep -iE 'error|warn|fail' | sort | uniq -c | sort -rn | head -20 >&2
 fi
 if grep -q $'\terror\t' "$SAMPLES"; then
     die "some samples failed (see above)"

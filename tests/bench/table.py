@@ -155,7 +155,9 @@ def main():
     out.append(f"date {meta['date']}  regmeter: {meta['regmeter_from']}")
     out.append(f"host: {meta['cpu']}, {meta['cores']} cores, kernel {meta['kernel']}; nginx {meta['nginx']} with {meta['nginx_workers']} workers; regmeter --threads 2; access logs {meta.get('access_log', 'nginx off, regmeter default')}")
     out.append(f"medians of {meta['runs']} alternating rounds (min-max in brackets); GB/s = 1e9 bytes/s; "
-               f"client/backend: tests/bench/benchc.c, benchd.c (client_copy={meta['client_copy']}); took {meta['elapsed']} s")
+               f"client: tests/bench/benchc.c (client_copy={meta['client_copy']}); took {meta['elapsed']} s")
+    out.append("backends: streaming rows tests/bench/benchd.c (sendfile source, MSG_TRUNC sink); requests/s and latency "
+               "rows a static nginx answering GET /v2/ itself, with its own nginx and regmeter in front (same configs)")
     out.append("")
     out.append("  ".join(h.ljust(widths[i]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(header)))
     out.append("  ".join("-" * w for w in widths))
