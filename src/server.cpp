@@ -12,7 +12,6 @@
 #include <atomic>
 
 #include <event2/event.h>
-#include <event2/thread.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
@@ -132,7 +131,9 @@ int run_server(const Config& config) {
     files.rlim_cur = files.rlim_max;
     setrlimit(RLIMIT_NOFILE, &files);
   }
-  evthread_use_pthreads();  // lets the signal thread wake the other loops
+  // No evthread_use_pthreads(): each event base is used by its own thread
+  // only (Worker::request_stop crosses threads through an eventfd), so
+  // libevent runs without locks.
 
   AddressList upstream_addresses;
   try {

@@ -1,7 +1,9 @@
 #include "regmeter/worker.h"
 
 #include <netinet/in.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -33,7 +35,13 @@ Worker::Worker(const Config& config, std::size_t index, MetricsShard& shard, Ups
   if (!base_) throw std::runtime_error("cannot create an event loop");
   pool_ = std::make_unique<UpstreamPool>(base_, upstream, kMaxIdleUpstreamPerThread, tls.upstream_side,
                                          config.upstream.address.host);
-  stop_event_ = event_new(base_, -1, 0, &Worker::on_stop, this);
+  // Another thread asks this loop to stop by writing to an eventfd it
+  // watches: libevent then needs no locks (no evthread_use_pthreads), which
+  // every event_add/del on the request path would otherwise take.
+  stop_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (stop_fd_ < 0) throw std::runtime_error(fmt::format("eventfd: {}", std::strerror(errno)));
+  stop_event_ = event_new(base_, stop_fd_, EV_READ, &Worker::on_stop, this);
+  event_add(stop_event_, nullptr);
   grace_timer_ = event_new(base_, -1, 0, &Worker::on_grace_expired, this);
   if (access_log_.enabled()) {
     // Lines leave this thread in batches; a quiet thread still hands its
@@ -59,6 +67,7 @@ Worker::~Worker() {
   pool_.reset();
   if (listener_) evconnlistener_free(listener_);
   event_free(stop_event_);
+  close(stop_fd_);
   event_free(grace_timer_);
   if (session_sweep_timer_) event_free(session_sweep_timer_);
   if (access_log_timer_) event_free(access_log_timer_);
@@ -94,7 +103,11 @@ std::unique_ptr<Stream> Worker::client_stream(int fd, StreamHandler* handler) {
 
 void Worker::run() { event_base_dispatch(base_); }
 
-void Worker::request_stop() { event_active(stop_event_, EV_TIMEOUT, 0); }
+void Worker::request_stop() {
+  std::uint64_t one = 1;
+  // Cannot fail short of a counter overflow (2^64 stop requests).
+  [[maybe_unused]] ssize_t written = write(stop_fd_, &one, sizeof one);
+}
 
 void Worker::forget(ClientConnection* connection) {
   connections_.erase(connection);
@@ -137,7 +150,11 @@ void Worker::on_accept_error(evconnlistener* listener, void* arg) {
   }, listener, &second);
 }
 
-void Worker::on_stop(int, short, void* arg) { static_cast<Worker*>(arg)->begin_drain(); }
+void Worker::on_stop(int fd, short, void* arg) {
+  std::uint64_t requests;
+  [[maybe_unused]] ssize_t got = read(fd, &requests, sizeof requests);
+  static_cast<Worker*>(arg)->begin_drain();
+}
 
 void Worker::begin_drain() {
   if (draining_) return;

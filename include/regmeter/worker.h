@@ -96,7 +96,8 @@ class Worker {
   evconnlistener* listener_ = nullptr;
   std::unique_ptr<UpstreamPool> pool_;
   std::unordered_set<ClientConnection*> connections_;
-  event* stop_event_ = nullptr;
+  int stop_fd_ = -1;                // eventfd: request_stop() from any thread
+  event* stop_event_ = nullptr;      // reads stop_fd_
   event* grace_timer_ = nullptr;
   event* session_sweep_timer_ = nullptr;  // thread 0 only
   bool draining_ = false;
