@@ -148,8 +148,10 @@ std::string origin_form(std::string_view target) {
   std::string_view rest = target.substr(scheme_end + 3);
   auto path = rest.find_first_of("/?");
   if (path == std::string_view::npos) return "/";
-  if (rest[path] == '?') return "/" + std::string(rest.substr(path));
-  return std::string(rest.substr(path));
+  std::string origin;
+  if (rest[path] == '?') origin = "/";  // "http://host?q" means "/?q"
+  origin.append(rest.substr(path));
+  return origin;
 }
 
 }  // namespace regmeter

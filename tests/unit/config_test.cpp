@@ -26,6 +26,7 @@ inline void PrintTo(CommandLine::Action a, std::ostream* os) {
     case CommandLine::Action::help: *os << "help"; return;
     case CommandLine::Action::version: *os << "version"; return;
     case CommandLine::Action::error: *os << "error"; return;
+    case CommandLine::Action::check_config: *os << "check_config"; return;
   }
 }
 namespace {

@@ -100,7 +100,9 @@ TEST(SessionStep, FollowsTheUploadProtocol) {
   for (const auto& c : cases) {
     SessionStep step = session_step(c.handler, c.method, c.target, c.status);
     EXPECT_EQ(step.kind, c.kind) << c.target << " " << c.status;
-    if (step.kind == K::closed) EXPECT_EQ(step.outcome, c.outcome) << c.target << " " << c.status;
+    if (step.kind == K::closed) {
+      EXPECT_EQ(step.outcome, c.outcome) << c.target << " " << c.status;
+    }
   }
 }
 
