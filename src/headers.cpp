@@ -149,7 +149,7 @@ std::string origin_form(std::string_view target) {
   auto path = rest.find_first_of("/?");
   if (path == std::string_view::npos) return "/";
   std::string origin;
-  if (rest[path] == '?') origin = "/";  // "http://host?q" means "/?q"
+  if (rest[path] == '?') origin.push_back('/');  // "http://host?q" means "/?q"
   origin.append(rest.substr(path));
   return origin;
 }
