@@ -40,6 +40,15 @@ bool is_ip_literal(const std::string& host) {
   return inet_pton(AF_INET, host.c_str(), buffer) == 1 || inet_pton(AF_INET6, host.c_str(), buffer) == 1;
 }
 
+void set_armed(event* ev, bool& armed, bool want) {
+  if (want == armed) return;
+  armed = want;
+  if (want)
+    event_add(ev, nullptr);
+  else
+    event_del(ev);
+}
+
 SocketStream::SocketStream(event_base* base, int fd, StreamHandler* handler)
     : base_(base), fd_(fd), input_(evbuffer_new()), output_(evbuffer_new()) {
   handler_ = handler;
@@ -62,19 +71,14 @@ std::unique_ptr<Stream> SocketStream::connect_to(event_base* base, const sockadd
   if (fd < 0) return nullptr;
   auto stream = std::make_unique<SocketStream>(base, fd, handler);
   stream->connecting_ = true;
-  stream->writing_ = true;
-  event_add(stream->write_event_, nullptr);
+  set_armed(stream->write_event_, stream->writing_, true);
   return stream;
 }
 
 void SocketStream::set_reading(bool enabled) {
   if (enabled == reading_ || failed_) return;
   if (enabled && peer_closed_) return;
-  reading_ = enabled;
-  if (enabled)
-    event_add(read_event_, nullptr);
-  else
-    event_del(read_event_);
+  set_armed(read_event_, reading_, enabled);
 }
 
 void SocketStream::on_read_event(int, short, void* arg) { static_cast<SocketStream*>(arg)->handle_read(); }
@@ -157,8 +161,7 @@ void SocketStream::handle_write() {
     if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
     if (error != 0) {
       failed_ = true;
-      event_del(write_event_);
-      writing_ = false;
+      set_armed(write_event_, writing_, false);
       handler_->on_stream_error(*this, std::strerror(error));
       return;
     }
@@ -195,13 +198,7 @@ bool SocketStream::flush() {
 }
 
 void SocketStream::update_write_interest() {
-  bool want = !failed_ && (connecting_ || evbuffer_get_length(output_) > 0);
-  if (want == writing_) return;
-  writing_ = want;
-  if (want)
-    event_add(write_event_, nullptr);
-  else
-    event_del(write_event_);
+  set_armed(write_event_, writing_, !failed_ && (connecting_ || evbuffer_get_length(output_) > 0));
 }
 
 void SocketStream::shutdown_write() { ::shutdown(fd_, SHUT_WR); }

@@ -157,16 +157,6 @@ constexpr std::size_t kRecordBuffer = SocketStream::kReadSlice;
 constexpr std::size_t kWriteChunk = SocketStream::kReadSlice;
 constexpr std::size_t kWriteBudget = 4 * SocketStream::kReadSlice;
 
-// Arms or disarms a persistent event when that changes `armed`.
-void set_armed(event* ev, bool& armed, bool want) {
-  if (want == armed) return;
-  armed = want;
-  if (want)
-    event_add(ev, nullptr);
-  else
-    event_del(ev);
-}
-
 // Per connection, not on the SSL_CTX: the metrics port shares the server
 // context and still runs on libevent's OpenSSL bufferevent, which read-ahead
 // breaks (it waits for the socket and misses records OpenSSL already holds).

@@ -27,6 +27,9 @@ void set_tcp_nodelay(int fd);
 int start_connect(const sockaddr* address, int address_length, std::string& error);
 // Whether HOST is an IPv4 or IPv6 literal (no name to resolve or verify).
 bool is_ip_literal(const std::string& host);
+// Adds or deletes a persistent event when `want` differs from `armed`, and
+// records it there (each stream keeps one flag per event).
+void set_armed(event* ev, bool& armed, bool want);
 
 class StreamHandler {
  public:
