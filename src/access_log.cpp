@@ -26,17 +26,22 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
   out.append(",\"").append(name).append("\":");
   append_json_string(out, value);
 }
-}  // namespace
 
-void format_access_line(std::string& out, const AccessRecord& r) {
-  std::time_t seconds = static_cast<std::time_t>(r.started_unix_ns / 1'000'000'000);
-  int millis = static_cast<int>((r.started_unix_ns / 1'000'000) % 1000);
+// Opens a line: `{"time":"2025-11-25T10:00:00.123Z"` (UTC, milliseconds).
+void open_line(std::string& out, std::int64_t unix_ns) {
+  std::time_t seconds = static_cast<std::time_t>(unix_ns / 1'000'000'000);
+  int millis = static_cast<int>((unix_ns / 1'000'000) % 1000);
   std::tm utc{};
   gmtime_r(&seconds, &utc);
   char stamp[40];
   std::size_t n = std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
   std::snprintf(stamp + n, sizeof stamp - n, ".%03dZ", millis);
   out.append("{\"time\":\"").append(stamp).append("\"");
+}
+}  // namespace
+
+void format_access_line(std::string& out, const AccessRecord& r) {
+  open_line(out, r.started_unix_ns);
   append_field(out, "client", r.client);
   append_field(out, "method", r.method);
   append_field(out, "handler", r.handler);
@@ -48,6 +53,23 @@ void format_access_line(std::string& out, const AccessRecord& r) {
   if (!r.upload_session.empty()) append_field(out, "upload_session", r.upload_session);
   if (!r.session_outcome.empty()) append_field(out, "session_outcome", r.session_outcome);
   append_field(out, "user_agent", r.user_agent);
+  out.append("}\n");
+}
+
+void format_access_event(std::string& out, const AccessEvent& event) {
+  open_line(out, event.unix_ns);
+  append_field(out, "event", event.name);
+  for (const auto& field : event.fields) {
+    if (const auto* text = std::get_if<std::string_view>(&field.value)) {
+      append_field(out, field.name, *text);
+      continue;
+    }
+    out.append(",\"").append(field.name).append("\":");
+    if (const auto* count = std::get_if<std::uint64_t>(&field.value))
+      out.append(fmt::format("{}", *count));
+    else
+      out.append(fmt::format("{:.6f}", std::get<double>(field.value)));
+  }
   out.append("}\n");
 }
 
@@ -141,6 +163,16 @@ void AccessLogSink::run() {
 void AccessLogBuffer::add(const AccessRecord& record) {
   if (!sink_) return;
   format_access_line(buffer_, record);
+  line_added();
+}
+
+void AccessLogBuffer::add(const AccessEvent& event) {
+  if (!sink_) return;
+  format_access_event(buffer_, event);
+  line_added();
+}
+
+void AccessLogBuffer::line_added() {
   ++lines_;
   if (buffer_.size() >= kBatchBytes) flush();
 }

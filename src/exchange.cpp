@@ -320,6 +320,10 @@ void ClientConnection::start_exchange(const MessageHead& request) {
   if (request_done_) record_.request_body_end = record_.request_body_start;
   worker_.metrics().request_started(record_.handler);
   in_flight_ = true;
+  // A request to an upload URL keeps its session from being counted as
+  // abandoned for as long as it streams (a whole layer is one PATCH).
+  if (route_.handler == Handler::blob_upload_chunk)
+    session_request_in_table_ = worker_.sessions().request_began(route_.reference, started_unix_ns_);
   const std::string* host = request.find("Host");
   client_host_ = host ? *host : worker_.config().listen.to_string();
   upstream_head_ = upstream_request_head(request, target, {client_address_, worker_.client_scheme(), worker_.config().trust_forwarded});
@@ -428,13 +432,13 @@ void ClientConnection::read_response_head() {
       next_token = {started_unix_ns_, record_.request_body_bytes};
       if (std::string id = upload_id_of(head); !id.empty()) {
         context.location_token = &next_token;
-        worker_.sessions().touch(id, next_token, unix_now_ns());
+        worker_.sessions().touch(id, route_.repository, next_token, unix_now_ns());
         session_id_ = std::move(id);
       }
     } else if (session_step_.kind == SessionStep::Kind::continued && session_token_) {
       next_token = {session_token_->started_unix_ns, session_token_->bytes + record_.request_body_bytes};
       context.location_token = &next_token;
-      worker_.sessions().touch(route_.reference, next_token, unix_now_ns());
+      worker_.sessions().touch(route_.reference, route_.repository, next_token, unix_now_ns());
     }
     arm_body_timer();
     if (!head.keep_alive) upstream_reusable_ = false;
@@ -512,10 +516,17 @@ void ClientConnection::record_exchange() {
   record_.finished = Clock::now();
   worker_.metrics().request_finished(record_);
   write_access_log();
+  std::int64_t now = unix_now_ns();
+  if (session_request_in_table_) {
+    // Idle from now on (an aborted PATCH too): the timeout counts from here.
+    session_request_in_table_ = false;
+    bool answered = session_step_.kind != SessionStep::Kind::none;  // its bytes are in the session's token
+    worker_.sessions().request_ended(route_.reference, now, answered ? 0 : record_.request_body_bytes);
+  }
   if (session_step_.kind != SessionStep::Kind::closed) return;
   if (route_.handler == Handler::blob_upload_chunk) worker_.sessions().close(route_.reference);
   if (auto seen = observe_closed_session(route_.handler, session_token_, started_unix_ns_, record_.request_body_bytes,
-                                         unix_now_ns()))
+                                         now))
     worker_.metrics().upload_session_closed(session_step_.outcome, seen->seconds, seen->bytes);
 }
 
@@ -692,6 +703,8 @@ void ClientConnection::arm_body_timer() {
 // any length are never cut.
 void ClientConnection::body_stalled() {
   if (progress() != progress_mark_) {
+    // Once a period, not per chunk: the session table has one mutex.
+    if (session_request_in_table_) worker_.sessions().request_progressed(route_.reference, unix_now_ns());
     arm_body_timer();
     return;
   }

@@ -154,9 +154,39 @@ SessionStep session_step(Handler handler, Method method, std::string_view target
 
 namespace regmeter {
 
-void OpenSessionTable::touch(const std::string& upload_id, const SessionToken& token, std::int64_t now_unix_ns) {
+void OpenSessionTable::touch(const std::string& upload_id, std::string_view repository, const SessionToken& token,
+                             std::int64_t now_unix_ns) {
   std::lock_guard lock(mutex_);
-  open_[upload_id] = Entry{token, now_unix_ns};
+  Entry& entry = open_[upload_id];  // keeps requests_in_flight: the answering request is one of them
+  if (entry.repository.empty()) entry.repository = repository;
+  entry.token = token;
+  entry.last_seen_unix_ns = now_unix_ns;
+}
+
+bool OpenSessionTable::request_began(const std::string& upload_id, std::int64_t now_unix_ns) {
+  std::lock_guard lock(mutex_);
+  auto it = open_.find(upload_id);
+  if (it == open_.end()) return false;
+  ++it->second.requests_in_flight;
+  it->second.last_seen_unix_ns = now_unix_ns;
+  return true;
+}
+
+void OpenSessionTable::request_progressed(const std::string& upload_id, std::int64_t now_unix_ns) {
+  std::lock_guard lock(mutex_);
+  if (auto it = open_.find(upload_id); it != open_.end()) it->second.last_seen_unix_ns = now_unix_ns;
+}
+
+void OpenSessionTable::request_ended(const std::string& upload_id, std::int64_t now_unix_ns,
+                                     std::uint64_t unanswered_body_bytes) {
+  std::lock_guard lock(mutex_);
+  auto it = open_.find(upload_id);
+  if (it == open_.end()) return;  // closed meanwhile (by this request or another one)
+  // Never below zero: the entry may have been closed and opened again by a
+  // status request on another connection while this request was in flight.
+  if (it->second.requests_in_flight > 0) --it->second.requests_in_flight;
+  it->second.unanswered_bytes += unanswered_body_bytes;
+  it->second.last_seen_unix_ns = now_unix_ns;
 }
 
 void OpenSessionTable::close(const std::string& upload_id) {
@@ -164,12 +194,13 @@ void OpenSessionTable::close(const std::string& upload_id) {
   open_.erase(upload_id);
 }
 
-std::vector<OpenSessionTable::Entry> OpenSessionTable::take_expired(std::int64_t now_unix_ns, std::int64_t timeout_ns) {
-  std::vector<Entry> expired;
+std::vector<OpenSessionTable::Expired> OpenSessionTable::take_expired(std::int64_t now_unix_ns,
+                                                                     std::int64_t timeout_ns) {
+  std::vector<Expired> expired;
   std::lock_guard lock(mutex_);
   for (auto it = open_.begin(); it != open_.end();) {
-    if (now_unix_ns - it->second.last_seen_unix_ns > timeout_ns) {
-      expired.push_back(it->second);
+    if (it->second.requests_in_flight == 0 && now_unix_ns - it->second.last_seen_unix_ns > timeout_ns) {
+      expired.push_back({it->first, std::move(it->second)});
       it = open_.erase(it);
     } else {
       ++it;

@@ -181,9 +181,19 @@ void Worker::on_session_sweep(int, short, void* arg) {
   auto* worker = static_cast<Worker*>(arg);
   auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   auto timeout = static_cast<std::int64_t>(worker->config_.upload_session_timeout_s * 1e9);
-  for (const auto& entry : worker->sessions_.take_expired(now, timeout)) {
-    double seconds = static_cast<double>(entry.last_seen_unix_ns - entry.token.started_unix_ns) / 1e9;
-    worker->shard_.upload_session_closed(SessionOutcome::abandoned, std::max(0.0, seconds), entry.token.bytes);
+  auto seconds = [](std::int64_t ns) { return std::max(0.0, static_cast<double>(ns) / 1e9); };
+  for (const auto& [upload_id, entry] : worker->sessions_.take_expired(now, timeout)) {
+    // Its duration ends at its last request: that is when the client gave up.
+    worker->shard_.upload_session_closed(SessionOutcome::abandoned,
+                                         seconds(entry.last_seen_unix_ns - entry.token.started_unix_ns),
+                                         entry.bytes_received());
+    worker->access_log_.add(AccessEvent{now,
+                                        "upload_session_abandoned",
+                                        {{"repository", std::string_view(entry.repository)},
+                                         {"upload_session", std::string_view(upload_id)},
+                                         {"bytes", entry.bytes_received()},
+                                         {"age_s", seconds(now - entry.token.started_unix_ns)},
+                                         {"idle_s", seconds(now - entry.last_seen_unix_ns)}}});
   }
 }
 

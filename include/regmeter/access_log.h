@@ -1,6 +1,8 @@
-// The access log: one JSON line per finished request. Worker threads format
-// lines into their own buffer and hand over whole batches; one writer thread
-// does the blocking writes, so a slow disk never stalls an event loop.
+// The access log: one JSON line per finished request, and one per event that
+// is not a request (an upload session given up on, a refused connection).
+// Worker threads format lines into their own buffer and hand over whole
+// batches; one writer thread does the blocking writes, so a slow disk never
+// stalls an event loop.
 #pragma once
 
 #include <atomic>
@@ -12,6 +14,8 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <variant>
+#include <vector>
 
 namespace regmeter {
 
@@ -34,6 +38,23 @@ struct AccessRecord {
 
 // Appends the JSON line (with '\n') for `record` to `out`.
 void format_access_line(std::string& out, const AccessRecord& record);
+
+// Something worth a line that is not a request:
+//   {"time":"…","event":"<name>",<fields in the order given>}
+// `time` is when it happened; request lines never carry "event", so readers
+// tell the two apart by that key.
+struct AccessEvent {
+  struct Field {
+    std::string_view name;
+    // Text is a JSON string, integers as they are, doubles (seconds) with
+    // microseconds, as duration_s on request lines.
+    std::variant<std::string_view, std::uint64_t, double> value;
+  };
+  std::int64_t unix_ns = 0;
+  std::string_view name;
+  std::vector<Field> fields;
+};
+void format_access_event(std::string& out, const AccessEvent& event);
 
 class AccessLogSink {
  public:
@@ -71,9 +92,11 @@ class AccessLogBuffer {
   ~AccessLogBuffer() { flush(); }
   bool enabled() const { return sink_ != nullptr; }
   void add(const AccessRecord& record);
+  void add(const AccessEvent& event);
   void flush();
 
  private:
+  void line_added();
   AccessLogSink* sink_;
   std::string buffer_;
   std::size_t lines_ = 0;

@@ -109,6 +109,7 @@ class ClientConnection : private StreamHandler {
   std::optional<SessionToken> session_token_;  // carried in by the client's upload URL
   SessionStep session_step_;
   std::string session_id_;  // the upload id, for the access log
+  bool session_request_in_table_ = false;  // counted in flight in the open-session table until recorded
   bool head_request_ = false;
   bool in_flight_ = false;
   bool request_done_ = false;

@@ -78,17 +78,43 @@ namespace regmeter {
 // Open sessions this process has seen, by upload id, so that one nobody
 // touches for `timeout` can be counted as abandoned. Only upload requests
 // touch it (a few per layer), so one mutex is fine here.
+//
+// A session with a request in flight is never abandoned, however long that
+// request streams (docker, podman and buildah send a whole layer as one
+// PATCH): the data path tells the table when a request of the session begins
+// and ends, and moves its last-seen time on while its body makes progress.
 class OpenSessionTable {
  public:
   struct Entry {
-    SessionToken token;            // with the bytes as of the last request
-    std::int64_t last_seen_unix_ns = 0;
+    std::string repository;
+    SessionToken token;                  // with the bytes as of the last answered request
+    std::uint64_t unanswered_bytes = 0;  // body bytes of requests cut off before an answer
+    std::int64_t last_seen_unix_ns = 0;  // the last request's answer or end, or body progress
+    unsigned requests_in_flight = 0;
+    std::uint64_t bytes_received() const { return token.bytes + unanswered_bytes; }
+  };
+  struct Expired {
+    std::string upload_id;
+    Entry entry;
   };
 
-  void touch(const std::string& upload_id, const SessionToken& token, std::int64_t now_unix_ns);
+  // A request of the session was answered and the session stays open (its
+  // POST's 202, a PATCH's 202, a status GET): records its token.
+  void touch(const std::string& upload_id, std::string_view repository, const SessionToken& token,
+             std::int64_t now_unix_ns);
+  // A request to the session's upload URL arrived. Returns whether the table
+  // knows the session (then request_ended must follow, exactly once); one it
+  // does not know (never opened here, or already closed) is left alone.
+  bool request_began(const std::string& upload_id, std::int64_t now_unix_ns);
+  // Body bytes of that request are still moving.
+  void request_progressed(const std::string& upload_id, std::int64_t now_unix_ns);
+  // `unanswered_body_bytes`: its body bytes when no answer took them into the
+  // session's token (the client gave up mid-PATCH), else 0.
+  void request_ended(const std::string& upload_id, std::int64_t now_unix_ns, std::uint64_t unanswered_body_bytes);
   void close(const std::string& upload_id);
-  // Removes and returns the sessions idle for longer than `timeout_ns`.
-  std::vector<Entry> take_expired(std::int64_t now_unix_ns, std::int64_t timeout_ns);
+  // Removes and returns the sessions with no request in flight and none for
+  // longer than `timeout_ns`.
+  std::vector<Expired> take_expired(std::int64_t now_unix_ns, std::int64_t timeout_ns);
   std::size_t size() const;
 
  private:

@@ -10,8 +10,15 @@
 #      does: `cancelled`), and a bare POST.
 #   3. Q counts the bare POST and the monolithic POST as `abandoned` within a
 #      few seconds, and nothing it already closed.
+#      Each abandonment is an access-log event line naming the repository,
+#      the upload id, the bytes received, the age and the idle time.
 #   4. An upload begun straight at the registry (no _rm token) and finished
 #      through P works and observes no session.
+#   5. On proxy R (--upload-session-timeout 1): one PATCH streamed slowly for
+#      about 4 s (what a big docker layer does at the default timeout), then
+#      the PUT: the session is counted once, `completed`, never `abandoned`
+#      (no event line either); a session whose PATCH the client cut off is
+#      abandoned a timeout after the cut, not after its POST.
 # Every blob is fresh random data, so skopeo's blob-info cache cannot turn the
 # push into mounts (checked: 4 POSTs, no mount).
 . "$(dirname "$0")/lib.sh"
@@ -21,7 +28,9 @@ start_registry
 start_regmeter
 P_URL=$PROXY_URL P_HOSTPORT=$PROXY_HOSTPORT P_METRICS=$METRICS_URL
 start_regmeter --upload-session-timeout 2
-Q_URL=$PROXY_URL Q_METRICS=$METRICS_URL
+Q_URL=$PROXY_URL Q_METRICS=$METRICS_URL Q_LOG=$RM_LOG
+start_regmeter --upload-session-timeout 1
+R_URL=$PROXY_URL R_METRICS=$METRICS_URL R_LOG=$RM_LOG
 
 . "$(dirname "$0")/metrics_lib.sh"
 
@@ -135,6 +144,7 @@ assert_eq 2 "$(ses duration_seconds count cancelled)" "cancelled count after the
 
 # --- e. a POST, then nothing
 assert_eq 202 "$(req POST "$Q_URL/v2/$QREPO/blobs/uploads/")" "POST (to abandon)"
+bare_loc=$(last_location)
 log "2. cancelled/failed/mounted observed on Q; waiting for the abandoned sweep"
 
 # =============================================================== 3. abandoned
@@ -154,7 +164,23 @@ assert_eq 1 "$(ses duration_seconds count mounted)" "mounted count unchanged"
 assert_eq absent "$(ses duration_seconds count completed)" "no completed session on Q"
 # Upload bytes on Q: 7000 (monolithic POST) + 3000 (PATCH) = 10000.
 assert_eq 10000 "$(v regmeter_blob_bytes_total direction=upload repository=$QREPO)" "blob_bytes_total{upload} on Q"
-log "3. abandoned: 2 within the timeout, closed sessions not counted again"
+# One access-log event line per abandoned session (Q logs to stdout, into its log).
+upload_id() { sed -n 's|.*/blobs/uploads/\([^?/]*\).*|\1|p' <<<"$1"; }
+python3 - "$Q_LOG" "$QREPO" "$(upload_id "$mono_loc")" "$(upload_id "$bare_loc")" <<'PY' || fail "abandoned event lines on Q"
+import json, sys
+path, repo, mono, bare = sys.argv[1:]
+events = [json.loads(l) for l in open(path) if l.startswith("{") and '"event":' in l]
+abandoned = {e["upload_session"]: e for e in events if e["event"] == "upload_session_abandoned"}
+assert len(abandoned) == 2 and len(events) == 2, events
+assert set(abandoned) == {mono, bare}, (abandoned.keys(), mono, bare)
+for e in abandoned.values():
+    assert e["repository"] == repo, e
+    assert e["time"].endswith("Z") and "T" in e["time"], e
+    assert 2.0 <= e["idle_s"] <= e["age_s"] < 10, e   # idle past the 2 s timeout, not long past it
+assert abandoned[mono]["bytes"] == 7000 and abandoned[bare]["bytes"] == 0, abandoned
+print("abandoned event lines ok:", sorted(abandoned))
+PY
+log "3. abandoned: 2 within the timeout, closed sessions not counted again, 2 event lines"
 
 # =============================================================== 4. no _rm: no session
 DIRECT=$E2E_TMP/direct.bin
@@ -178,4 +204,55 @@ assert_eq "$NBLOBS" "$(ses size_bytes count completed)" "completed size count on
 assert_eq $((BLOB_BYTES + 20000)) "$(v regmeter_blob_bytes_total direction=upload repository=$REPO)" \
     "blob_bytes_total still counts the bytes of a session without _rm"
 log "4. upload without _rm: works, no session observed"
+
+# =============================================================== 5. a slow PATCH (R)
+# One PATCH that streams for ~4 s, four times R's 1 s session timeout: the
+# session has a request in flight all that time, so it is not abandoned.
+RREPO=sessions/slow
+SLOW=$E2E_TMP/slow.bin
+random_file "$SLOW" 40000
+slow_digest=sha256:$(sha256_file "$SLOW")
+assert_eq 202 "$(req POST "$R_URL/v2/$RREPO/blobs/uploads/")" "POST (slow upload)"
+loc=$(abs_url "$R_URL" "$(last_location)")
+t0=$(now_ms)
+# Chunked like docker's PATCH, 10 kB/s.
+assert_eq 202 "$(req PATCH "$loc" --limit-rate 10k -H 'Transfer-Encoding: chunked' \
+    -H 'Content-Type: application/octet-stream' --data-binary "@$SLOW")" "slow PATCH"
+patch_ms=$(($(now_ms) - t0))
+((patch_ms >= 3000)) || fail "the slow PATCH took only $patch_ms ms; it must outlast the 1 s timeout several times"
+loc=$(abs_url "$R_URL" "$(last_location)")
+assert_eq 201 "$(req PUT "$(add_query "$loc" "digest=$slow_digest")" --data-binary '')" "PUT after the slow PATCH"
+sleep 1.5   # past another timeout: nothing may be swept now either
+snap "$R_METRICS"
+assert_eq absent "$(ses duration_seconds count abandoned)" "a session with a PATCH in flight is never abandoned"
+assert_eq 1 "$(ses duration_seconds count completed)" "the slow session counted once, completed"
+assert_eq 40000 "$(ses size_bytes sum completed)" "the slow session's size"
+dur=$(ses duration_seconds sum completed)
+fge "$dur" "$(awk -v ms="$patch_ms" 'BEGIN { print ms / 1000 }')" || fail "completed duration $dur < the PATCH's $patch_ms ms"
+! grep -q '"event":"upload_session_abandoned"' "$R_LOG" || fail "R logged an abandoned session: $(grep '"event"' "$R_LOG")"
+
+# A PATCH the client cuts off after ~2 s: the session is idle from the cut
+# on, and abandoned a timeout later (its idle time counts from the cut).
+assert_eq 202 "$(req POST "$R_URL/v2/$RREPO/blobs/uploads/")" "POST (cut upload)"
+loc=$(abs_url "$R_URL" "$(last_location)")
+cut_id=$(upload_id "$loc")
+curl -sS --max-time 2 -X PATCH --limit-rate 10k -H 'Transfer-Encoding: chunked' \
+    -H 'Content-Type: application/octet-stream' --data-binary "@$SLOW" -o /dev/null "$loc" 2>/dev/null \
+    && fail "the cut PATCH completed"
+cut_ms=$(now_ms)
+wait_val "$R_METRICS" 5 1 regmeter_upload_session_duration_seconds_count outcome=abandoned
+wait_until 5 "the abandoned event line of the cut session" grep -q "\"upload_session\":\"$cut_id\"" "$R_LOG"
+python3 - "$R_LOG" "$cut_id" "$(( $(now_ms) - cut_ms ))" <<'PY' || fail "the cut session's event line"
+import json, sys
+path, cut, since_cut_ms = sys.argv[1], sys.argv[2], int(sys.argv[3])
+lines = [json.loads(l) for l in open(path) if '"event":"upload_session_abandoned"' in l]
+assert len(lines) == 1 and lines[0]["upload_session"] == cut, lines
+e = lines[0]
+# Idle from the cut (~2 s after the POST), so its age exceeds its idle time by the PATCH's 2 s.
+assert 1.0 <= e["idle_s"] <= since_cut_ms / 1000 + 0.2, (e, since_cut_ms)
+assert e["age_s"] - e["idle_s"] >= 1.8, e
+assert 0 < e["bytes"] < 40000, e   # what the PATCH carried before the cut
+print("cut session abandoned after its PATCH:", e)
+PY
+log "5. a 4 s PATCH under a 1 s session timeout: counted once, completed; a cut PATCH abandoned after the cut"
 log "PASS"

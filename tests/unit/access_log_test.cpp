@@ -52,6 +52,29 @@ TEST(AccessLine, OmitsWhatDidNotHappenAndEscapesControls) {
   EXPECT_EQ(out.find('\n'), out.size() - 1);  // one line, whatever the input
 }
 
+TEST(AccessEvent, IsOneJsonLineWithTimeEventAndFieldsInOrder) {
+  AccessEvent event{1764064800123456789,
+                    "upload_session_abandoned",
+                    {{"repository", std::string_view("team/\"app\"")},
+                     {"upload_session", std::string_view("3f1c")},
+                     {"bytes", std::uint64_t{7000}},
+                     {"age_s", 3.25},
+                     {"idle_s", 2.0}}};
+  std::string out;
+  format_access_event(out, event);
+  EXPECT_EQ(out,
+            "{\"time\":\"2025-11-25T10:00:00.123Z\",\"event\":\"upload_session_abandoned\","
+            "\"repository\":\"team/\\\"app\\\"\",\"upload_session\":\"3f1c\",\"bytes\":7000,"
+            "\"age_s\":3.250000,\"idle_s\":2.000000}\n");
+}
+
+TEST(AccessEvent, EscapesTextLikeRequestLines) {
+  std::string out;
+  format_access_event(out, {1'000'000'000, "rejected", {{"client", std::string_view("a\nb\x01")}}});
+  EXPECT_EQ(out, "{\"time\":\"1970-01-01T00:00:01.000Z\",\"event\":\"rejected\",\"client\":\"a\\nb\\u0001\"}\n");
+  EXPECT_EQ(out.find('\n'), out.size() - 1);
+}
+
 TEST(AccessLogSink, WritesBatchesToTheFileAndReopens) {
   char dir_template[] = "/tmp/regmeter-access-XXXXXX";
   ASSERT_NE(mkdtemp(dir_template), nullptr);
@@ -65,17 +88,20 @@ TEST(AccessLogSink, WritesBatchesToTheFileAndReopens) {
     r.handler = "base";
     r.status = 200;
     for (int i = 0; i < 1000; ++i) buffer.add(r);
+    buffer.add(AccessEvent{2'000'000'000, "upload_session_abandoned", {{"bytes", std::uint64_t{1}}}});
     buffer.flush();
   }  // the sink writes everything queued before it stops
   std::ifstream in(path);
-  std::string line;
+  std::string line, last;
   int lines = 0;
   while (std::getline(in, line)) {
     ++lines;
     ASSERT_EQ(line.front(), '{');
     ASSERT_EQ(line.back(), '}');
+    last = line;
   }
-  EXPECT_EQ(lines, 1000);
+  EXPECT_EQ(lines, 1001);
+  EXPECT_NE(last.find("\"event\":\"upload_session_abandoned\""), std::string::npos) << last;
   std::remove(path.c_str());
   rmdir(dir_template);
 }

@@ -108,17 +108,100 @@ TEST(SessionStep, FollowsTheUploadProtocol) {
 
 TEST(OpenSessionTable, ExpiresOnlyIdleSessions) {
   OpenSessionTable table;
-  table.touch("a", {100, 0}, 1'000);
-  table.touch("b", {200, 5}, 1'000);
-  table.touch("a", {100, 10}, 5'000);  // a request for "a" later
+  table.touch("a", "team/a", {100, 0}, 1'000);
+  table.touch("b", "team/b", {200, 5}, 1'000);
+  table.touch("a", "team/a", {100, 10}, 5'000);  // a request for "a" later
   auto expired = table.take_expired(6'500, 2'000);
   ASSERT_EQ(expired.size(), 1u);
-  EXPECT_EQ(expired[0].token.started_unix_ns, 200);
-  EXPECT_EQ(expired[0].token.bytes, 5u);
+  EXPECT_EQ(expired[0].upload_id, "b");
+  EXPECT_EQ(expired[0].entry.repository, "team/b");
+  EXPECT_EQ(expired[0].entry.token.started_unix_ns, 200);
+  EXPECT_EQ(expired[0].entry.token.bytes, 5u);
   EXPECT_EQ(table.size(), 1u);
   table.close("a");
   EXPECT_EQ(table.size(), 0u);
   EXPECT_TRUE(table.take_expired(1'000'000, 1).empty());
+}
+
+// One PATCH streaming a whole layer for longer than the timeout: the session
+// is not abandoned while the PATCH is in flight, and its idle time counts
+// from the PATCH's end.
+TEST(OpenSessionTable, ASessionWithARequestInFlightIsNeverAbandoned) {
+  OpenSessionTable table;
+  table.touch("u", "team/app", {1'000, 0}, 1'000);  // the POST's 202
+  ASSERT_TRUE(table.request_began("u", 2'000));     // the PATCH's head
+  EXPECT_TRUE(table.take_expired(1'000'000, 10).empty()) << "in flight for far longer than the timeout";
+  table.request_progressed("u", 500'000);
+  table.touch("u", "team/app", {1'000, 4096}, 900'000);  // the PATCH's 202: still in flight until it ends
+  EXPECT_TRUE(table.take_expired(1'000'000, 10).empty());
+  table.request_ended("u", 1'000'000, 0);
+  EXPECT_TRUE(table.take_expired(1'000'005, 10).empty()) << "idle only from the PATCH's end";
+  auto expired = table.take_expired(1'000'011, 10);
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].entry.last_seen_unix_ns, 1'000'000);
+  EXPECT_EQ(expired[0].entry.token.bytes, 4096u);
+}
+
+TEST(OpenSessionTable, BodyProgressMovesLastSeen) {
+  OpenSessionTable table;
+  table.touch("u", "r", {1, 0}, 100);
+  ASSERT_TRUE(table.request_began("u", 200));
+  table.request_progressed("u", 300);
+  table.request_progressed("u", 400);
+  table.request_ended("u", 450, 0);
+  auto expired = table.take_expired(10'000, 10);
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].entry.last_seen_unix_ns, 450);
+  EXPECT_EQ(expired[0].entry.requests_in_flight, 0u);
+}
+
+TEST(OpenSessionTable, BytesOfARequestCutOffBeforeItsAnswerAreReceivedToo) {
+  OpenSessionTable table;
+  table.touch("u", "r", {1, 1000}, 100);  // a first PATCH of 1000 bytes answered 202
+  ASSERT_TRUE(table.request_began("u", 200));
+  table.request_ended("u", 300, 2500);    // the next one cut off after 2500 bytes
+  auto expired = table.take_expired(10'000, 10);
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].entry.token.bytes, 1000u);
+  EXPECT_EQ(expired[0].entry.bytes_received(), 3500u);
+}
+
+TEST(OpenSessionTable, CountsConcurrentRequestsOfOneSession) {
+  // A status GET on another connection while the PATCH streams.
+  OpenSessionTable table;
+  table.touch("u", "r", {1, 0}, 100);
+  ASSERT_TRUE(table.request_began("u", 200));  // PATCH
+  ASSERT_TRUE(table.request_began("u", 300));  // GET
+  table.request_ended("u", 400, 0);           // the GET is answered
+  EXPECT_TRUE(table.take_expired(10'000, 10).empty()) << "the PATCH is still in flight";
+  table.request_ended("u", 500, 0);
+  EXPECT_EQ(table.take_expired(10'000, 10).size(), 1u);
+}
+
+TEST(OpenSessionTable, RequestsOfUnknownOrClosedSessionsLeaveNoEntry) {
+  OpenSessionTable table;
+  // A session begun before this proxy was in the path, or on another replica.
+  EXPECT_FALSE(table.request_began("elsewhere", 100));
+  table.request_progressed("elsewhere", 200);
+  table.request_ended("elsewhere", 300, 0);
+  EXPECT_EQ(table.size(), 0u);
+  // The final PUT closes the session before its end is recorded.
+  table.touch("u", "r", {1, 0}, 100);
+  ASSERT_TRUE(table.request_began("u", 200));
+  table.close("u");
+  table.request_ended("u", 300, 0);
+  EXPECT_EQ(table.size(), 0u);
+  EXPECT_TRUE(table.take_expired(1'000'000, 10).empty());
+}
+
+TEST(OpenSessionTable, TouchKeepsTheRepositoryOfTheOpeningRequest) {
+  OpenSessionTable table;
+  table.touch("u", "team/app", {1, 0}, 100);
+  table.touch("u", "", {1, 10}, 200);
+  auto expired = table.take_expired(10'000, 10);
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].entry.repository, "team/app");
+  EXPECT_EQ(expired[0].entry.token.bytes, 10u);
 }
 
 TEST(OutcomeName, MatchesLabels) {
@@ -178,18 +261,18 @@ TEST(SessionLifecycle, OpenTouchCloseAndAbandonmentTogether) {
   SessionStep opened = session_step(Handler::blob_upload, Method::post, "/v2/a/blobs/uploads/", 202);
   ASSERT_EQ(opened.kind, SessionStep::Kind::opened);
   SessionToken token{1 * kSecond, 0};
-  table.touch("u1", token, 1 * kSecond);
+  table.touch("u1", "a", token, 1 * kSecond);
   SessionStep patch = session_step(Handler::blob_upload_chunk, Method::patch, "/v2/a/blobs/uploads/u1", 202);
   ASSERT_EQ(patch.kind, SessionStep::Kind::continued);
   token.bytes += 1 << 20;
-  table.touch("u1", token, 2 * kSecond);
+  table.touch("u1", "a", token, 2 * kSecond);
   EXPECT_TRUE(table.take_expired(3 * kSecond, 5 * kSecond).empty());  // still within the timeout
   auto expired = table.take_expired(8 * kSecond, 5 * kSecond);
   ASSERT_EQ(expired.size(), 1u);
-  EXPECT_EQ(expired[0].token.bytes, 1u << 20);
-  EXPECT_EQ(expired[0].last_seen_unix_ns - expired[0].token.started_unix_ns, 1 * kSecond);
+  EXPECT_EQ(expired[0].entry.token.bytes, 1u << 20);
+  EXPECT_EQ(expired[0].entry.last_seen_unix_ns - expired[0].entry.token.started_unix_ns, 1 * kSecond);
   // A session closed in time is never reported abandoned.
-  table.touch("u2", token, 8 * kSecond);
+  table.touch("u2", "a", token, 8 * kSecond);
   table.close("u2");
   EXPECT_TRUE(table.take_expired(100 * kSecond, 5 * kSecond).empty());
 }
