@@ -306,16 +306,23 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
     if (!item.error.empty()) return fail(item.error);
     if (item.flag == "check-config") result.action = CommandLine::Action::check_config;
     if (!config.config_file.empty()) return fail(fmt::format("--{}: only one config file may be given", item.flag));
+    if (item.value->empty()) return fail(fmt::format("--{}: needs a file name", item.flag));
     config.config_file = *item.value;
+    // Every mistake in the file: `config FILE:LINE: reason` (no line when it
+    // is about the whole file).
+    auto file_error = [&](int line, std::string_view reason) {
+      return fail(line > 0 ? fmt::format("config {}:{}: {}", config.config_file, line, reason)
+                           : fmt::format("config {}: {}", config.config_file, reason));
+    };
     std::vector<ConfigEntry> entries;
     try {
       entries = load_config_file(config.config_file);
-    } catch (const std::invalid_argument& e) {
-      return fail(fmt::format("--{} {}: {}", item.flag, config.config_file, e.what()));
+    } catch (const ConfigFileError& e) {
+      return file_error(e.line, e.what());
     }
     for (const auto& entry : entries) {
       const Option* option = find_option(entry.key);
-      if (!option) return fail(fmt::format("{}: unknown key '{}'", config.config_file, entry.key));
+      if (!option) return file_error(entry.line, fmt::format("unknown key '{}' (see --help)", entry.key));
       try {
         if (!option->takes_value) {
           if (entry.value != "true" && entry.value != "false") throw std::invalid_argument("must be true or false");
@@ -324,7 +331,7 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
           option->apply(config, entry.value);
         }
       } catch (const std::invalid_argument& e) {
-        return fail(fmt::format("{}: key '{}': {}", config.config_file, entry.key, e.what()));
+        return file_error(entry.line, fmt::format("key '{}': {}", entry.key, e.what()));
       }
     }
   }

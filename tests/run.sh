@@ -19,6 +19,8 @@ PACKAGES=(
     # end-to-end tests and tools
     docker-registry skopeo prometheus curl nginx wrk openssl python3
     procps iproute2 coreutils python3-yaml
+    # examples.sh lints and validates the operator examples with these
+    yamllint docker-compose systemd
     # the /dashboard browser test (node >= 20 and npm come with the machine)
     chromium fonts-dejavu-core
     # libFuzzer targets (tests/fuzz) need clang and its runtime
@@ -54,6 +56,19 @@ step "running all test suites"
 rc=0
 FUZZ_STATUS=()  # extra checks beyond meson's suites: NAME=OK|FAIL
 meson test -C "$BUILD_DIR" --print-errorlogs "$@" || rc=$?
+
+# Every fuzz seed and every reported finding (tests/fuzz/findings/), once
+# through each libFuzzer target: a finding that comes back or a seed that
+# breaks fails here, without waiting for a fuzzing run. Quick (~25 s), so it
+# runs even with RUN_FUZZ=0; RUN_FUZZ_REPLAY=0 leaves it out.
+if [[ "${RUN_FUZZ_REPLAY:-1}" == 1 ]]; then
+    step "fuzz replay: seeds and findings through every fuzz target"
+    if bash tests/fuzz/run_fuzz.sh --replay; then
+        FUZZ_STATUS+=("fuzz_replay=OK")
+    else
+        FUZZ_STATUS+=("fuzz_replay=FAIL"); rc=1
+    fi
+fi
 
 # The side-by-side benchmark as a smoke (small sizes, one round): it must not
 # rot, but its figures mean nothing here. Full runs: docs/benchmarks.md.

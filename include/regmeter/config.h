@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -69,9 +70,15 @@ struct CommandLine {
 struct ConfigEntry {
   std::string key;
   std::string value;
+  int line = 0;  // where the key is, from 1
 };
-// Reads a YAML mapping of option names to scalars. Throws
-// std::invalid_argument naming the line and the reason.
+// Why a config file cannot be used, and where: `line` from 1, or 0 when it
+// is about the whole file (unreadable, a directory).
+struct ConfigFileError : std::invalid_argument {
+  ConfigFileError(int line, const std::string& reason) : std::invalid_argument(reason), line(line) {}
+  int line;
+};
+// Reads a YAML mapping of option names to scalars. Throws ConfigFileError.
 std::vector<ConfigEntry> load_config_file(const std::string& path);
 
 CommandLine parse_command_line(const std::vector<std::string>& args);  // args without argv[0]

@@ -45,31 +45,45 @@ skip() {
 # A figure worth recording (throughput, RSS); printed as key=value on stdout.
 figure() { printf '%s\n' "$*"; }
 
+# Every assert_* takes exactly its three arguments: one more (a stray `--`)
+# or one fewer shifts them, and the check compares the wrong things and
+# passes whatever the code does.
+assert_args() { # count function-name "$@"
+    local want=$1 name=$2
+    shift 2
+    (($# == want)) || fail "$name takes $want arguments, got $#: $(printf '[%s] ' "$@")"
+}
+
 assert_eq() { # expected actual message
+    assert_args 3 assert_eq "$@"
     if [[ "$1" != "$2" ]]; then
         fail "$3: expected [$1], got [$2]"
     fi
 }
 
 assert_ne() { # unexpected actual message
+    assert_args 3 assert_ne "$@"
     if [[ "$1" == "$2" ]]; then
         fail "$3: did not expect [$2]"
     fi
 }
 
 assert_match() { # regex actual message
+    assert_args 3 assert_match "$@"
     if ! [[ "$2" =~ $1 ]]; then
         fail "$3: [$2] does not match /$1/"
     fi
 }
 
 assert_contains() { # needle haystack message
+    assert_args 3 assert_contains "$@"
     if [[ "$2" != *"$1"* ]]; then
         fail "$3: [$1] not found in [${2:0:600}]"
     fi
 }
 
 assert_le() { # max actual message (integers)
+    assert_args 3 assert_le "$@"
     if (( $2 > $1 )); then
         fail "$3: $2 > $1"
     fi

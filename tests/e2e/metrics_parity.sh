@@ -86,12 +86,15 @@ for fam in registry_http_requests_total registry_http_request_duration_seconds r
     for kind in HELP TYPE; do
         want=$(printf '%s\n' "$REG_M" | grep "^# $kind $fam " || true)
         got=$(printf '%s\n' "$PROXY_M" | grep "^# $kind $fam " || true)
+        # Both missing would compare equal: the registry must have the line.
+        assert_ne "" "$want" "the registry's # $kind line of $fam"
         assert_eq "$want" "$got" "# $kind line of $fam"
     done
 done
 # Bucket bounds of the three histograms.
 les() { printf '%s\n' "$1" | grep "^$2_bucket" | grep -o 'le="[^"]*"' | sort -u | tr '\n' ' '; }
 for fam in registry_http_request_duration_seconds registry_http_request_size_bytes registry_http_response_size_bytes; do
+    assert_ne "" "$(les "$REG_M" "$fam")" "the registry's bucket bounds of $fam"
     assert_eq "$(les "$REG_M" "$fam")" "$(les "$PROXY_M" "$fam")" "bucket bounds of $fam"
 done
 # Response bytes for handler=blob. Distribution also counts the error body of

@@ -47,17 +47,17 @@ bad() { # description expected-substring args...
         --upstream http://127.0.0.1:9 "$@" >"$E2E_TMP/bad.out" 2>"$E2E_TMP/bad.err" || rc=$?
     assert_eq 2 "$rc" "exit status for $what"
     assert_eq 1 "$(wc -l <"$E2E_TMP/bad.err")" "stderr lines for $what: [$(cat "$E2E_TMP/bad.err")]"
-    assert_contains -- "$needle" "$(cat "$E2E_TMP/bad.err")" "stderr for $what"
+    assert_contains "$needle" "$(cat "$E2E_TMP/bad.err")" "stderr for $what"
     log "  $what: $(cat "$E2E_TMP/bad.err")"
 }
-bad "--tls-cert without --tls-key" --tls-cert --tls-cert "$TLS_CERT"
-bad "--tls-key without --tls-cert" --tls-key --tls-key "$TLS_KEY"
-bad "a key that does not match the certificate" --tls-key --tls-cert "$TLS_CERT" --tls-key "$TLS_DIR/other.key"
+bad "--tls-cert without --tls-key" "regmeter: --tls-cert: needs --tls-key too" --tls-cert "$TLS_CERT"
+bad "--tls-key without --tls-cert" "regmeter: --tls-key: needs --tls-cert too" --tls-key "$TLS_KEY"
+bad "a key that does not match the certificate" "regmeter: --tls-key $TLS_DIR/other.key: " --tls-cert "$TLS_CERT" --tls-key "$TLS_DIR/other.key"
 printf 'not a certificate\n' >"$E2E_TMP/garbage.pem"
-bad "a certificate file that is not PEM" --tls-cert --tls-cert "$E2E_TMP/garbage.pem" --tls-key "$TLS_KEY"
-bad "a missing certificate file" --tls-cert --tls-cert "$E2E_TMP/nonexistent.crt" --tls-key "$TLS_KEY"
-bad "--metrics-tls-cert without --metrics-tls-key" --metrics-tls-cert --metrics-tls-cert "$TLS_CERT"
-bad "--tls-client-ca without --tls-cert" --tls-client-ca --tls-client-ca "$TLS_CA"
+bad "a certificate file that is not PEM" "regmeter: --tls-cert $E2E_TMP/garbage.pem: " --tls-cert "$E2E_TMP/garbage.pem" --tls-key "$TLS_KEY"
+bad "a missing certificate file" "regmeter: --tls-cert: cannot read '$E2E_TMP/nonexistent.crt'" --tls-cert "$E2E_TMP/nonexistent.crt" --tls-key "$TLS_KEY"
+bad "--metrics-tls-cert without --metrics-tls-key" "regmeter: --metrics-tls-cert: needs --metrics-tls-key too" --metrics-tls-cert "$TLS_CERT"
+bad "--tls-client-ca without --tls-cert" "regmeter: --tls-client-ca: needs --tls-cert" --tls-client-ca "$TLS_CA"
 
 # ================================================================ 1. skopeo, both hops
 log "--- 1. skopeo push/pull with TLS on both hops"

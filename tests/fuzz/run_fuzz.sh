@@ -2,6 +2,7 @@
 # Builds and runs regmeter's libFuzzer targets (clang, ASan + UBSan).
 #
 #   tests/fuzz/run_fuzz.sh [SECONDS] [TARGET...]
+#   tests/fuzz/run_fuzz.sh --replay [TARGET...]
 #
 # SECONDS per target (default 60); TARGET is one or more of fuzz_request_head,
 # fuzz_route, fuzz_upload_session (default: all). Each target is built with
@@ -13,6 +14,13 @@
 # fuzz-artifacts/ in the current directory) and the last lines of the log are
 # printed. Reproduce with:  <built target> <crash file>
 #
+# --replay: no fuzzing; each target runs once on every seed of its corpus and
+# on every reproducer in tests/fuzz/findings/ (all targets get them all: no
+# input may crash any target). Fails if any input crashes, trips a sanitizer
+# or breaks an invariant, or if fewer inputs ran than were given. CI runs it
+# on every test run (tests/run.sh), so a finding that comes back, or a seed
+# that breaks, fails the build without waiting for a fuzzing run.
+#
 # Environment: FUZZ_SKIP_KNOWN=1 (build with -DFUZZ_SKIP_KNOWN: inputs that hit a
 # finding already reported are skipped, so that a long run can look for new
 # ones; see docs/security.md), FUZZ_JOBS (parallel workers per target, default 1),
@@ -21,8 +29,15 @@
 # tests/fuzz/<target>.dict, used when it exists).
 set -euo pipefail
 
-SECONDS_EACH=${1:-60}
-shift || true
+REPLAY=0
+if [[ "${1:-}" == --replay ]]; then
+    REPLAY=1
+    shift
+    SECONDS_EACH=0
+else
+    SECONDS_EACH=${1:-60}
+    shift || true
+fi
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 CXX=${CXX:-clang++}
@@ -59,6 +74,27 @@ for target in "${TARGETS[@]}"; do
     [[ -f "$src" ]] || { echo "no such target: $target" >&2; exit 2; }
     echo "==> building $target"
     "$CXX" "${CXXFLAGS[@]}" "$src" "${SOURCES[@]}" "${LIBS[@]}" -o "$WORK/$target"
+
+    if ((REPLAY)); then
+        inputs=()
+        [[ -d "$HERE/corpus/$target" ]] && mapfile -t inputs < <(find "$HERE/corpus/$target" -type f | sort)
+        seeds=${#inputs[@]}
+        ((seeds > 0)) || { echo "!!! $target: no seed corpus in tests/fuzz/corpus/$target" >&2; failed+=("$target"); continue; }
+        mapfile -t -O "$seeds" inputs < <(find "$HERE/findings" -type f ! -name '*.md' | sort)
+        log=$WORK/$target.replay.log
+        echo "==> replaying $target on $seeds seed(s) and $((${#inputs[@]} - seeds)) finding(s)"
+        rc=0
+        "$WORK/$target" -rss_limit_mb=2048 -timeout=10 "${inputs[@]}" >"$log" 2>&1 || rc=$?
+        ran=$(grep -c '^Executed ' "$log" || true)
+        if ((rc != 0 || ran != ${#inputs[@]})); then
+            echo "!!! $target replay FAILED (exit $rc, $ran of ${#inputs[@]} input(s) ran)" >&2
+            tail -n 60 "$log" >&2
+            failed+=("$target")
+        else
+            echo "    $ran input(s), no crash"
+        fi
+        continue
+    fi
 
     corpus=$WORK/corpus-$target
     mkdir -p "$corpus" "$WORK/artifacts-$target"
@@ -101,4 +137,8 @@ if ((${#failed[@]})); then
     echo "FAILED: ${failed[*]}" >&2
     exit 1
 fi
-echo "all fuzz targets ran ${SECONDS_EACH}s each without a finding"
+if ((REPLAY)); then
+    echo "every seed and finding replayed through ${TARGETS[*]} without a crash"
+else
+    echo "all fuzz targets ran ${SECONDS_EACH}s each without a finding"
+fi

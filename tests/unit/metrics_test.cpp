@@ -250,6 +250,17 @@ std::string find_on_path(const std::string& program) {
   return {};
 }
 
+// promtool is a requirement of this test, not an option: a missing one fails
+// the test (a skip would count as a pass). tests/run.sh installs Debian's
+// `prometheus` package, which ships /usr/bin/promtool.
+std::string require_promtool() {
+  auto promtool = find_on_path("promtool");
+  if (promtool.empty())
+    ADD_FAILURE() << "promtool not found on PATH (" << (std::getenv("PATH") ? std::getenv("PATH") : "")
+                  << "): apt-get install prometheus (tests/run.sh does)";
+  return promtool;
+}
+
 // Runs `promtool check metrics` on `text`; returns its output (empty when
 // it has nothing to say) and expects it to succeed.
 std::string promtool_check(const std::string& promtool, const std::string& text) {
@@ -270,8 +281,8 @@ std::string promtool_check(const std::string& promtool, const std::string& text)
 }
 
 TEST(Metrics, PromtoolAcceptsTheExposition) {
-  auto promtool = find_on_path("promtool");
-  if (promtool.empty()) GTEST_SKIP() << "promtool not on PATH";
+  auto promtool = require_promtool();
+  ASSERT_FALSE(promtool.empty());
 
   Metrics metrics(2);
   record(metrics.shard(0), exchange(Handler::manifest, Method::put, 201, 12ms, 1500, 0));
@@ -748,17 +759,30 @@ TEST(RegmeterMetrics, ConcurrentRepositoryAssignment) {
   EXPECT_EQ(total, kThreads * kRounds * kNames);
 }
 
+// A shard made on its own (not by Metrics) records, and has a repository
+// table of its own: its names take no slot of a Metrics' table.
 TEST(RegmeterMetrics, StandaloneShardWorks) {
+  Metrics metrics(1, MetricsOptions{.max_repositories = 1});
   MetricsShard shard;
   record(shard, push("team/app"));
+  shard.request_started(Handler::blob);  // one left in flight
   shard.upstream_connected(1ms);
   shard.upload_session_closed(SessionOutcome::cancelled, 1, 0);
-  SUCCEED() << "a shard made on its own has a repository table of its own";
+  auto activity = shard.activity();
+  EXPECT_EQ(activity.started, 2u);
+  EXPECT_EQ(activity.in_flight, 1);
+  EXPECT_EQ(metrics.activity().started, 0u) << "the standalone shard is no shard of `metrics`";
+
+  record(metrics.shard(0), push("other/repo"));
+  auto text = metrics.render_text();
+  EXPECT_LINE(text, R"(regmeter_image_pushes_total{repository="other/repo"} 1)");
+  EXPECT_EQ(text.find("team/app"), std::string::npos) << text;
+  EXPECT_EQ(text.find("__other__"), std::string::npos) << "the one slot went to other/repo:\n" << text;
 }
 
 TEST(RegmeterMetrics, PromtoolAcceptsEveryFamily) {
-  auto promtool = find_on_path("promtool");
-  if (promtool.empty()) GTEST_SKIP() << "promtool not on PATH";
+  auto promtool = require_promtool();
+  ASSERT_FALSE(promtool.empty());
 
   Metrics metrics(2, MetricsOptions{.max_repositories = 1});
   auto& a = metrics.shard(0);
