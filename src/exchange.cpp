@@ -516,17 +516,16 @@ void ClientConnection::record_exchange() {
   record_.finished = Clock::now();
   worker_.metrics().request_finished(record_);
   write_access_log();
-  std::int64_t now = unix_now_ns();
   if (session_request_in_table_) {
     // Idle from now on (an aborted PATCH too): the timeout counts from here.
     session_request_in_table_ = false;
     bool answered = session_step_.kind != SessionStep::Kind::none;  // its bytes are in the session's token
-    worker_.sessions().request_ended(route_.reference, now, answered ? 0 : record_.request_body_bytes);
+    worker_.sessions().request_ended(route_.reference, unix_now_ns(), answered ? 0 : record_.request_body_bytes);
   }
   if (session_step_.kind != SessionStep::Kind::closed) return;
   if (route_.handler == Handler::blob_upload_chunk) worker_.sessions().close(route_.reference);
   if (auto seen = observe_closed_session(route_.handler, session_token_, started_unix_ns_, record_.request_body_bytes,
-                                         now))
+                                         unix_now_ns()))
     worker_.metrics().upload_session_closed(session_step_.outcome, seen->seconds, seen->bytes);
 }
 

@@ -168,7 +168,9 @@ bool OpenSessionTable::request_began(const std::string& upload_id, std::int64_t 
   auto it = open_.find(upload_id);
   if (it == open_.end()) return false;
   ++it->second.requests_in_flight;
-  it->second.last_seen_unix_ns = now_unix_ns;
+  // `now` is when this request's head began; another request may have been
+  // seen since.
+  it->second.last_seen_unix_ns = std::max(it->second.last_seen_unix_ns, now_unix_ns);
   return true;
 }
 
