@@ -153,7 +153,7 @@ EOF
 # it, with a private client config dir).
 # dockerd treats every 127.0.0.0/8 registry as insecure (plain HTTP allowed).
 start_dockerd() {
-    require_cmd dockerd
+    require_cmd dockerd unshare
     [[ -x $DOCKER_CLI ]] || fail "DOCKER_CLI=$DOCKER_CLI is not an executable (Debian's docker.io installs /usr/bin/docker)"
     [[ -n ${CONTAINERD_SOCK:-} ]] || start_containerd
     local dir=$CLIENTS_DIR/docker
@@ -163,7 +163,12 @@ start_dockerd() {
     printf '{"deprecated-key-path": "%s"}\n' "$dir/key.json" >"$dir/daemon.json"
     DOCKERD_SOCK=$dir/docker.sock
     DOCKER=(env DOCKER_CONFIG="$dir/cli" "$DOCKER_CLI" -H "unix://$DOCKERD_SOCK")
-    dockerd --config-file "$dir/daemon.json" --data-root "$dir/data" --exec-root "$dir/exec" \
+    # dockerd 20.10 always creates /run/docker/plugins (its plugin socket
+    # dir, no option moves it): it runs in a mount namespace of its own with a
+    # private tmpfs on /run, which also takes its bind mount of the data root
+    # with it when it exits.
+    unshare --mount --propagation private -- sh -c 'mount -t tmpfs -o mode=0755 regmeter-e2e-run /run && exec "$@"' sh \
+        dockerd --config-file "$dir/daemon.json" --data-root "$dir/data" --exec-root "$dir/exec" \
         --host "unix://$DOCKERD_SOCK" --pidfile "$dir/docker.pid" \
         --containerd "$CONTAINERD_SOCK" --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
         --bridge=none --log-level warn >"$dir/log" 2>&1 &
