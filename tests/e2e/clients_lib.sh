@@ -246,6 +246,7 @@ make_client_image() { # DIR TAG REF SIZE...
 #                                      registry got
 #   client_pull CLIENT IMAGE_DIR REF   remove REF from the local store, pull it
 #                                      back; prints "CONFIG_DIGEST MANIFEST_DIGEST"
+# and client_tag CLIENT IMAGE_DIR REF NEW_REF (a second name to push).
 # REF is HOST:PORT/REPO:TAG; HOST:PORT is the registry (or the proxy) to use.
 # All talk plain HTTP: dockerd and ctr because the host is on 127.0.0.0/8 (ctr
 # also gets --plain-http), the containers/image clients by --tls-verify=false.
@@ -288,6 +289,20 @@ client_push() {
         return 1
     fi
     printf '%s\n' "$digest"
+}
+
+# client_tag CLIENT IMAGE_DIR REF NEW_REF: the local image REF also named
+# NEW_REF (skopeo pushes from the layout: nothing to do).
+client_tag() {
+    local client=$1 dir=$2 ref=$3 new=$4 out=$CLIENTS_DIR/$1.tag.log
+    case $client in
+        docker) client_run "$out" "${DOCKER[@]}" tag "$ref" "$new" ;;
+        podman) client_run "$out" "${PODMAN[@]}" tag "$ref" "$new" ;;
+        buildah) client_run "$out" "${BUILDAH[@]}" tag "$ref" "$new" ;;
+        skopeo) true ;;
+        ctr) client_run "$out" "${CTR[@]}" images tag "$ref" "$new" ;;
+        *) echo "client_tag: unknown client $client" >&2; return 2 ;;
+    esac
 }
 
 # client_remove CLIENT IMAGE_DIR REF: the image is gone from the local store

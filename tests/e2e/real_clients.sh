@@ -66,7 +66,7 @@ for client in "${CLIENTS[@]}"; do
     repo=clients/$client
     ref=$PROXY_HOSTPORT/$repo:v1
     # Two layers of fresh random bytes: every push uploads new blobs.
-    make_client_image "$img" v1 "$ref" 48K 700K || fail "building the $client test image"
+    make_client_image "$img" v1 "$ref" 48K 4M || fail "building the $client test image"
     client_load "$client" "$img" "$ref" || fail "$client: loading the image into its store"
     config=$(json_get "$img.json" 'j["config"]')
 
@@ -125,7 +125,39 @@ for client in "${CLIENTS[@]}"; do
     assert_eq 1 "$(d "$m1" "$m2" regmeter_image_pulls_total repository=$repo)" "$client pull: regmeter_image_pulls_total"
     assert_eq "$blob_bytes" "$(d "$m1" "$m2" regmeter_blob_bytes_total repository=$repo direction=download)" \
         "$client pull: regmeter_blob_bytes_total{direction=\"download\"} (config + layers)"
+    # The sessions took no longer than the whole push.
+    dur=$(d "$m0" "$m1" regmeter_upload_session_duration_seconds_sum outcome=completed)
+    awk -v d="$(val "$m1" regmeter_upload_session_duration_seconds_sum outcome=completed)" \
+        -v b="$(val "$m0" regmeter_upload_session_duration_seconds_sum outcome=completed)" -v ms="$push_ms" \
+        'BEGIN { s = d - (b == "absent" ? 0 : b); exit !(s > 0 && s <= 3 * ms / 1000) }' ||
+        fail "$client push: completed sessions lasted [$dur] s in all, not within (0, 3 x $(secs "$push_ms")] s"
     log "$client: push sessions completed 3 ($blob_bytes bytes), pull blob GETs $got"
+
+    # The same image under a second repository of the same registry: the
+    # clients know where its blobs are and may mount them (POST ?mount=&from=)
+    # instead of uploading; either way each blob's session ends once as
+    # completed or mounted, and the completed ones carried every upload byte.
+    copy=$repo-copy
+    client_tag "$client" "$img" "$ref" "$PROXY_HOSTPORT/$copy:v1" || fail "$client: tagging the image as $copy"
+    mark "$client-copy"
+    client_push "$client" "$img" "$PROXY_HOSTPORT/$copy:v1" >/dev/null ||
+        fail "$client push of the same image to $copy through regmeter failed"
+    scrape "$METRICS_URL" >"$E2E_TMP/$client.m3"
+    m3=$E2E_TMP/$client.m3
+    completed=$(d "$m2" "$m3" regmeter_upload_session_duration_seconds_count outcome=completed)
+    mounted=$(d "$m2" "$m3" regmeter_upload_session_duration_seconds_count outcome=mounted)
+    cancelled=$(d "$m2" "$m3" regmeter_upload_session_duration_seconds_count outcome=cancelled)
+    log "$client: second push to $copy: sessions completed $completed, mounted $mounted, cancelled $cancelled"
+    assert_eq 3 "$((completed + mounted))" "$client push to $copy: completed + mounted sessions (3 blobs)"
+    for outcome in failed abandoned; do
+        assert_eq 0 "$(d "$m2" "$m3" regmeter_upload_session_duration_seconds_count outcome=$outcome)" \
+            "$client push to $copy: regmeter_upload_session_duration_seconds_count{outcome=\"$outcome\"}"
+    done
+    assert_eq "$(d "$m2" "$m3" regmeter_upload_session_size_bytes_sum outcome=completed)" \
+        "$(d "$m2" "$m3" regmeter_blob_bytes_total repository=$copy direction=upload)" \
+        "$client push to $copy: upload bytes of the repository vs bytes of its completed sessions"
+    assert_eq 1 "$(d "$m2" "$m3" regmeter_image_pushes_total repository=$copy)" "$client push to $copy: regmeter_image_pushes_total"
+    mark "$client-copied"
 done
 
 # curl, for the User-Agent table.
@@ -182,20 +214,33 @@ def norm(ua):
 
 records = [json.loads(line) for line in open(log_path, encoding="utf-8")]
 records.sort(key=lambda r: r["time"])   # start times, all in one format: stable sort keeps ties in file order
+# A mark "<client>-<event>" starts the phase after it (or ends one).
+STARTS = {"start": "push", "push": "pull", "copy": "copy", "pull": None, "copied": None}
 phases, current, seen = {}, None, {}
+bad = []
 for r in records:
     ua = r.get("user_agent", "")
-    m = re.fullmatch(r"regmeter-e2e-mark/(.+)-(start|push|pull)", ua)
+    m = re.fullmatch(r"regmeter-e2e-mark/(.+)-(start|push|pull|copy|copied)", ua)
     if m:
         if current:
             phases[current] = seen
-        current, seen = ((m.group(1), "push") if m.group(2) == "start"
-                         else (m.group(1), "pull") if m.group(2) == "push" else None), {}
+        current = (m.group(1), STARTS[m.group(2)]) if STARTS[m.group(2)] else None
+        seen = {}
         continue
     if r["handler"] == "other" and r["status"] == 400:
         continue  # a TLS ClientHello on the plain port (no User-Agent)
     if current:
         seen[ua] = seen.get(ua, 0) + 1
+        # every routed request of the phase names the client's repository
+        # (pushing the copy, containers/image also HEADs the source's blobs
+        # before it mounts them)
+        if current[0] != "curl" and r["handler"] not in ("base", "other"):
+            want = {"clients/" + current[0]}
+            if current[1] == "copy":
+                want = {"clients/" + current[0] + "-copy"} | ({"clients/" + current[0]} if r["method"] == "HEAD" else set())
+            if r["repository"] not in want:
+                bad.append(f"{current[0]} {current[1]}: {r['method']} {r['handler']} logged repository "
+                           f"[{r['repository']}], expected {sorted(want)}")
 
 rows = {}
 for n, line in enumerate(open(table_path, encoding="utf-8"), 1):
@@ -207,11 +252,10 @@ for n, line in enumerate(open(table_path, encoding="utf-8"), 1):
     if cols[2].startswith("captured"):
         rows.setdefault(cols[1], set()).add(norm(cols[3]))
 
-bad = []
 for client in clients:
-    for phase in ("push", "pull"):
+    for phase in ("push", "pull", "copy"):
         got = phases.get((client, phase))
-        if client == "curl" and phase == "push":
+        if client == "curl" and phase != "pull":
             continue
         if not got:
             bad.append(f"{client} {phase}: no requests between its marks in the access log")
