@@ -59,6 +59,14 @@ d() { # FILE0 FILE1 NAME [label=value...]: counter delta
     [[ $b == absent ]] && b=0
     awk -v a="$a" -v b="$b" 'BEGIN { printf "%.0f\n", b - a }'
 }
+# snap_both N: regmeter's and the registry's metrics now, in $client.mN and
+# $client.rN (the registry's own view of the same requests, for the session
+# outcomes: a completed session is one upload PUT answered 201, a mount one
+# POST answered 201).
+snap_both() {
+    scrape "$METRICS_URL" >"$E2E_TMP/$client.m$1" || fail "scrape of $METRICS_URL"
+    scrape "$REGISTRY_METRICS_URL" >"$E2E_TMP/$client.r$1" || fail "scrape of $REGISTRY_METRICS_URL"
+}
 secs() { awk -v ms="$1" 'BEGIN { printf "%.2f", ms / 1000 }'; }
 
 for client in "${CLIENTS[@]}"; do
@@ -71,19 +79,19 @@ for client in "${CLIENTS[@]}"; do
     config=$(json_get "$img.json" 'j["config"]')
 
     mark "$client-start"
-    scrape "$METRICS_URL" >"$E2E_TMP/$client.m0"
+    snap_both 0
     t0=$(now_ms)
     pushed=$(client_push "$client" "$img" "$ref") ||
         fail "$client push through regmeter failed; $(direct_diagnosis "$client" "$img")"
     push_ms=$(($(now_ms) - t0))
     mark "$client-push"
-    scrape "$METRICS_URL" >"$E2E_TMP/$client.m1"
+    snap_both 1
 
     t0=$(now_ms)
     pulled=$(client_pull "$client" "$img" "$ref") || fail "$client pull through regmeter failed"
     pull_ms=$(($(now_ms) - t0))
     mark "$client-pull"
-    scrape "$METRICS_URL" >"$E2E_TMP/$client.m2"
+    snap_both 2
     figure "real_clients_${client}_push_s=$(secs "$push_ms")"
     figure "real_clients_${client}_pull_s=$(secs "$pull_ms")"
     log "$client: pushed $pushed in $(secs "$push_ms") s, pulled [$pulled] in $(secs "$pull_ms") s"
@@ -110,6 +118,11 @@ for client in "${CLIENTS[@]}"; do
         assert_eq "$want" "$(d "$m0" "$m1" regmeter_upload_session_size_bytes_count outcome=$outcome)" \
             "$client push: regmeter_upload_session_size_bytes_count{outcome=\"$outcome\"}"
     done
+    r0=$E2E_TMP/$client.r0 r1=$E2E_TMP/$client.r1 r2=$E2E_TMP/$client.r2 r3=$E2E_TMP/$client.r3
+    assert_eq 3 "$(d "$r0" "$r1" registry_http_requests_total handler=blob_upload_chunk method=put code=201)" \
+        "$client push: upload PUTs the registry answered 201"
+    assert_eq 0 "$(d "$r0" "$r1" registry_http_requests_total handler=blob_upload method=post code=201)" \
+        "$client push: mounts (POST 201) the registry answered"
     assert_eq "$blob_bytes" "$(d "$m0" "$m1" regmeter_upload_session_size_bytes_sum outcome=completed)" \
         "$client push: bytes of the completed sessions (config + layers of the pushed manifest)"
     assert_eq 1 "$(d "$m0" "$m1" registry_http_requests_total handler=manifest method=put code=201)" \
@@ -142,13 +155,19 @@ for client in "${CLIENTS[@]}"; do
     mark "$client-copy"
     client_push "$client" "$img" "$PROXY_HOSTPORT/$copy:v1" >/dev/null ||
         fail "$client push of the same image to $copy through regmeter failed"
-    scrape "$METRICS_URL" >"$E2E_TMP/$client.m3"
+    snap_both 3
     m3=$E2E_TMP/$client.m3
     completed=$(d "$m2" "$m3" regmeter_upload_session_duration_seconds_count outcome=completed)
     mounted=$(d "$m2" "$m3" regmeter_upload_session_duration_seconds_count outcome=mounted)
     cancelled=$(d "$m2" "$m3" regmeter_upload_session_duration_seconds_count outcome=cancelled)
     log "$client: second push to $copy: sessions completed $completed, mounted $mounted, cancelled $cancelled"
     assert_eq 3 "$((completed + mounted))" "$client push to $copy: completed + mounted sessions (3 blobs)"
+    assert_eq "$(d "$r2" "$r3" registry_http_requests_total handler=blob_upload_chunk method=put code=201)" "$completed" \
+        "$client push to $copy: completed sessions vs upload PUTs the registry answered 201"
+    assert_eq "$(d "$r2" "$r3" registry_http_requests_total handler=blob_upload method=post code=201)" "$mounted" \
+        "$client push to $copy: mounted sessions vs mounts (POST 201) the registry answered"
+    assert_eq "$(d "$r2" "$r3" registry_http_requests_total handler=blob_upload_chunk method=delete code=204)" "$cancelled" \
+        "$client push to $copy: cancelled sessions vs upload DELETEs the registry answered 204"
     for outcome in failed abandoned; do
         assert_eq 0 "$(d "$m2" "$m3" regmeter_upload_session_duration_seconds_count outcome=$outcome)" \
             "$client push to $copy: regmeter_upload_session_duration_seconds_count{outcome=\"$outcome\"}"
@@ -170,6 +189,8 @@ wait_metric 10 0 registry_http_in_flight_requests
 sleep 0.5
 PROXY_M=$(scrape "$METRICS_URL")
 REG_M=$(scrape "$REGISTRY_METRICS_URL")
+printf '%s\n' "$PROXY_M" >"$E2E_TMP/regmeter.metrics"   # kept with E2E_KEEP=1
+printf '%s\n' "$REG_M" >"$E2E_TMP/registry.metrics"
 # Left out on the proxy's side: handler="other" code="400". docker, podman,
 # buildah and skopeo try TLS first even for an insecure registry, and regmeter
 # counts each ClientHello on its plain port as a 400 of handler="other" (being
