@@ -250,6 +250,7 @@ make_client_image() { # DIR TAG REF SIZE...
 # REF is HOST:PORT/REPO:TAG; HOST:PORT is the registry (or the proxy) to use.
 # All talk plain HTTP: dockerd and ctr because the host is on 127.0.0.0/8 (ctr
 # also gets --plain-http), the containers/image clients by --tls-verify=false.
+# shellcheck disable=SC2034  # used by the scripts that source this file
 CLIENTS=(docker podman buildah skopeo ctr)
 
 client_load() {

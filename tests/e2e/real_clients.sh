@@ -4,8 +4,11 @@
 # 2-layer random image through the proxy to the real docker-registry, remove
 # it locally, pull it back and check its digests. Then:
 #   - per client: one completed upload session per pushed blob (config + 2
-#     layers), its size the blobs' sizes, no other session outcome, and every
-#     blob fetched on the pull;
+#     layers), its size the blobs' sizes, no other session outcome, one image
+#     push and one pull per repository, every blob byte fetched on the pull;
+#   - a second push of the same image to another repository (clients mount
+#     blobs they know): each blob's session completed or mounted, as many of
+#     each as the registry itself answered upload PUTs and mount POSTs with 201;
 #   - regmeter's registry_http_* series against the registry's own exporter
 #     for all that traffic;
 #   - the User-Agent each client sent, against tests/unit/data/user_agents.tsv
@@ -52,13 +55,16 @@ direct_diagnosis() {
     fi
 }
 
-d() { # FILE0 FILE1 NAME [label=value...]: counter delta
+# d FILE0 FILE1 NAME [label=value...]: how much a counter grew between two
+# scrapes (absent = 0); d_float for sums of seconds.
+d_float() {
     local a b
     a=$(val "$1" "${@:3}"); b=$(val "$2" "${@:3}")
     [[ $a == absent ]] && a=0
     [[ $b == absent ]] && b=0
-    awk -v a="$a" -v b="$b" 'BEGIN { printf "%.0f\n", b - a }'
+    awk -v a="$a" -v b="$b" 'BEGIN { printf "%.6f\n", b - a }'
 }
+d() { awk -v x="$(d_float "$@")" 'BEGIN { printf "%.0f\n", x }'; }
 # snap_both N: regmeter's and the registry's metrics now, in $client.mN and
 # $client.rN (the registry's own view of the same requests, for the session
 # outcomes: a completed session is one upload PUT answered 201, a mount one
@@ -113,9 +119,9 @@ for client in "${CLIENTS[@]}"; do
     for outcome in completed mounted cancelled failed abandoned; do
         want=0
         [[ $outcome == completed ]] && want=3
-        assert_eq "$want" "$(d "$m0" "$m1" regmeter_upload_session_duration_seconds_count outcome=$outcome)" \
+        assert_eq "$want" "$(d "$m0" "$m1" regmeter_upload_session_duration_seconds_count outcome="$outcome")" \
             "$client push: regmeter_upload_session_duration_seconds_count{outcome=\"$outcome\"}"
-        assert_eq "$want" "$(d "$m0" "$m1" regmeter_upload_session_size_bytes_count outcome=$outcome)" \
+        assert_eq "$want" "$(d "$m0" "$m1" regmeter_upload_session_size_bytes_count outcome="$outcome")" \
             "$client push: regmeter_upload_session_size_bytes_count{outcome=\"$outcome\"}"
     done
     r0=$E2E_TMP/$client.r0 r1=$E2E_TMP/$client.r1 r2=$E2E_TMP/$client.r2 r3=$E2E_TMP/$client.r3
@@ -127,23 +133,21 @@ for client in "${CLIENTS[@]}"; do
         "$client push: bytes of the completed sessions (config + layers of the pushed manifest)"
     assert_eq 1 "$(d "$m0" "$m1" registry_http_requests_total handler=manifest method=put code=201)" \
         "$client push: manifest PUT 201"
-    assert_eq 1 "$(d "$m0" "$m1" regmeter_image_pushes_total repository=$repo)" "$client push: regmeter_image_pushes_total"
-    assert_eq "$blob_bytes" "$(d "$m0" "$m1" regmeter_blob_bytes_total repository=$repo direction=upload)" \
+    assert_eq 1 "$(d "$m0" "$m1" regmeter_image_pushes_total repository="$repo")" "$client push: regmeter_image_pushes_total"
+    assert_eq "$blob_bytes" "$(d "$m0" "$m1" regmeter_blob_bytes_total repository="$repo" direction=upload)" \
         "$client push: regmeter_blob_bytes_total{direction=\"upload\"} (config + layers)"
     # Pull: every blob came through the proxy (none was left locally).
     got=$(d "$m1" "$m2" registry_http_requests_total handler=blob method=get code=200)
     (( got >= 3 )) || fail "$client pull: $got blob GETs answered 200 through the proxy, expected >= 3 (config + 2 layers)"
     # One image pull as Docker Hub counts it (one manifest GET 200; a HEAD by
     # tag before it is not one), and every blob byte came down once.
-    assert_eq 1 "$(d "$m1" "$m2" regmeter_image_pulls_total repository=$repo)" "$client pull: regmeter_image_pulls_total"
-    assert_eq "$blob_bytes" "$(d "$m1" "$m2" regmeter_blob_bytes_total repository=$repo direction=download)" \
+    assert_eq 1 "$(d "$m1" "$m2" regmeter_image_pulls_total repository="$repo")" "$client pull: regmeter_image_pulls_total"
+    assert_eq "$blob_bytes" "$(d "$m1" "$m2" regmeter_blob_bytes_total repository="$repo" direction=download)" \
         "$client pull: regmeter_blob_bytes_total{direction=\"download\"} (config + layers)"
-    # The sessions took no longer than the whole push.
-    dur=$(d "$m0" "$m1" regmeter_upload_session_duration_seconds_sum outcome=completed)
-    awk -v d="$(val "$m1" regmeter_upload_session_duration_seconds_sum outcome=completed)" \
-        -v b="$(val "$m0" regmeter_upload_session_duration_seconds_sum outcome=completed)" -v ms="$push_ms" \
-        'BEGIN { s = d - (b == "absent" ? 0 : b); exit !(s > 0 && s <= 3 * ms / 1000) }' ||
-        fail "$client push: completed sessions lasted [$dur] s in all, not within (0, 3 x $(secs "$push_ms")] s"
+    # The three sessions took some time, and no longer than the whole push.
+    dur=$(d_float "$m0" "$m1" regmeter_upload_session_duration_seconds_sum outcome=completed)
+    fgt "$dur" 0 && ! fgt "$dur" "$(awk -v ms="$push_ms" 'BEGIN { print 3 * ms / 1000 }')" ||
+        fail "$client push: its completed sessions lasted $dur s in all, not within (0, 3 x $(secs "$push_ms")] s"
     log "$client: push sessions completed 3 ($blob_bytes bytes), pull blob GETs $got"
 
     # The same image under a second repository of the same registry: the
@@ -169,13 +173,13 @@ for client in "${CLIENTS[@]}"; do
     assert_eq "$(d "$r2" "$r3" registry_http_requests_total handler=blob_upload_chunk method=delete code=204)" "$cancelled" \
         "$client push to $copy: cancelled sessions vs upload DELETEs the registry answered 204"
     for outcome in failed abandoned; do
-        assert_eq 0 "$(d "$m2" "$m3" regmeter_upload_session_duration_seconds_count outcome=$outcome)" \
+        assert_eq 0 "$(d "$m2" "$m3" regmeter_upload_session_duration_seconds_count outcome="$outcome")" \
             "$client push to $copy: regmeter_upload_session_duration_seconds_count{outcome=\"$outcome\"}"
     done
     assert_eq "$(d "$m2" "$m3" regmeter_upload_session_size_bytes_sum outcome=completed)" \
-        "$(d "$m2" "$m3" regmeter_blob_bytes_total repository=$copy direction=upload)" \
+        "$(d "$m2" "$m3" regmeter_blob_bytes_total repository="$copy" direction=upload)" \
         "$client push to $copy: upload bytes of the repository vs bytes of its completed sessions"
-    assert_eq 1 "$(d "$m2" "$m3" regmeter_image_pushes_total repository=$copy)" "$client push to $copy: regmeter_image_pushes_total"
+    assert_eq 1 "$(d "$m2" "$m3" regmeter_image_pushes_total repository="$copy")" "$client push to $copy: regmeter_image_pushes_total"
     mark "$client-copied"
 done
 
