@@ -7,15 +7,18 @@
 #   . "$(dirname "$0")/clients_lib.sh"
 #
 # Nothing here touches the host's own daemons or stores: every daemon gets its
-# root, state, exec root, sockets and config files under $E2E_TMP/clients, and
-# is stopped (then its leftover mounts unmounted) before lib.sh's cleanup
-# removes the temp dir. podman and buildah get private storage, registries.conf,
-# containers.conf, network config and TMPDIR. Every client command runs under
-# `timeout` (CLIENT_TIMEOUT seconds). A client that cannot run fails the test.
+# root, state, exec root, sockets and config files under $E2E_TMP/clients
+# (dockerd also a mount namespace with a private /run), and is stopped before
+# lib.sh's cleanup removes the temp dir. podman and buildah get private
+# storage, registries.conf, containers.conf, auth file, network config and
+# TMPDIR. check_global_state proves it after a run. Every client command runs
+# under `timeout` (CLIENT_TIMEOUT seconds). A client that cannot run fails the
+# test.
 #
-# Known global write left alone: skopeo (as root) records blob locations in
-# /var/lib/containers/cache/blob-info-cache-v1.boltdb and has no option to move
-# it; every test uses fresh random layers, so a later run never depends on it.
+# Known global write left alone: the containers/image tools (skopeo at least)
+# record, as root, where they have seen each blob in
+# /var/lib/containers/cache/blob-info-cache-v1.boltdb, and skopeo has no option
+# to move it; every test uses fresh random layers, so no run depends on it.
 #
 # Environment:
 #   DOCKER_CLI       the docker CLI (default /usr/bin/docker, Debian docker.io's;
@@ -50,9 +53,10 @@ require_cmd() {
     done
 }
 
-# Daemons are stopped here, before lib.sh's cleanup: dockerd must unmount its
-# bind-mounted data root and containerd its snapshots, which a KILL would leave
-# behind; whatever mount is still under the temp dir is then detached.
+# Daemons are stopped here, before lib.sh's cleanup, newest first and with
+# TERM, so each shuts down cleanly (containerd unmounts what it mounted; a
+# KILL would leave that behind); whatever mount is still under the temp dir is
+# then detached.
 clients_stop_daemons() {
     local pid i
     for ((i = ${#CLIENT_DAEMON_PIDS[@]} - 1; i >= 0; i--)); do
