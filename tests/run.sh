@@ -18,9 +18,12 @@ PACKAGES=(
     libhttp-parser-dev libbenchmark-dev zlib1g-dev libyaml-cpp-dev
     # end-to-end tests and tools
     docker-registry skopeo prometheus curl nginx wrk openssl python3
-    procps iproute2 coreutils python3-yaml
+    procps iproute2 coreutils python3-yaml util-linux
     # examples.sh lints and validates the operator examples with these
     yamllint docker-compose systemd
+    # real container clients (tests/e2e/real_clients.sh): a private dockerd and
+    # containerd, podman and buildah
+    docker.io containerd podman buildah
     # the /dashboard browser test (node >= 20 and npm come with the machine)
     chromium fonts-dejavu-core
     # libFuzzer targets (tests/fuzz) need clang and its runtime
