@@ -11,10 +11,26 @@ namespace {
 
 constexpr char kHexDigits[] = "0123456789abcdef";
 
+// Two hex digits per byte value: ids are formatted at every scrape, 26 per
+// histogram series with exemplars on its buckets.
+constexpr auto kHexPairs = [] {
+  std::array<char, 512> out{};
+  for (std::size_t b = 0; b < 256; ++b) {
+    out[2 * b] = kHexDigits[b >> 4];
+    out[2 * b + 1] = kHexDigits[b & 0xf];
+  }
+  return out;
+}();
+
+void put_hex_byte(std::uint8_t byte, char* out) {
+  out[0] = kHexPairs[2 * std::size_t{byte}];
+  out[1] = kHexPairs[2 * std::size_t{byte} + 1];
+}
+
 void put_hex(std::uint64_t value, char* out) {
-  for (int i = 15; i >= 0; --i) {
-    out[i] = kHexDigits[value & 0xf];
-    value >>= 4;
+  for (int i = 7; i >= 0; --i) {
+    put_hex_byte(static_cast<std::uint8_t>(value), out + 2 * i);
+    value >>= 8;
   }
 }
 
@@ -71,10 +87,7 @@ bool TraceId::empty() const { return all_zero(bytes); }
 
 std::array<char, kTraceIdChars> to_hex(const TraceId& id) {
   std::array<char, kTraceIdChars> out{};
-  for (std::size_t i = 0; i < id.bytes.size(); ++i) {
-    out[2 * i] = kHexDigits[id.bytes[i] >> 4];
-    out[2 * i + 1] = kHexDigits[id.bytes[i] & 0xf];
-  }
+  for (std::size_t i = 0; i < id.bytes.size(); ++i) put_hex_byte(id.bytes[i], out.data() + 2 * i);
   return out;
 }
 

@@ -35,12 +35,17 @@ class Encoder {
  public:
   explicit Encoder(std::string& out) : out_(out) {}
 
+  // Appends build each value in a small buffer first: one append per
+  // value, not one per byte.
   void varint(std::uint64_t v) {
+    char buf[10];
+    std::size_t n = 0;
     while (v >= 0x80) {
-      out_ += static_cast<char>(v | 0x80);
+      buf[n++] = static_cast<char>(v | 0x80);
       v >>= 7;
     }
-    out_ += static_cast<char>(v);
+    buf[n++] = static_cast<char>(v);
+    out_.append(buf, n);
   }
   void tag(int number, WireType type) { varint(static_cast<std::uint64_t>(number) << 3 | type); }
   void uint_field(int number, std::uint64_t v) {
@@ -54,7 +59,9 @@ class Encoder {
   void double_field(int number, double v) {
     tag(number, kFixed64);
     auto bits = std::bit_cast<std::uint64_t>(v);
-    for (int i = 0; i < 8; ++i) out_ += static_cast<char>(bits >> (8 * i));  // little-endian
+    char buf[8];
+    for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(bits >> (8 * i));  // little-endian
+    out_.append(buf, sizeof buf);
   }
   void string_field(int number, std::string_view s) {
     tag(number, kLengthDelimited);
