@@ -12,15 +12,17 @@ namespace {
 constexpr std::string_view kTotalSuffix = "_total";
 
 // OpenMetrics escapes the same three characters in label values and in HELP.
+// Runs without them (nearly every value) are appended whole.
 void append_escaped(std::string& out, std::string_view s) {
-  for (char c : s) {
-    switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
-    }
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char* escaped = s[i] == '\\' ? "\\\\" : s[i] == '"' ? "\\\"" : s[i] == '\n' ? "\\n" : nullptr;
+    if (escaped == nullptr) continue;
+    out.append(s.data() + run, i - run);
+    out.append(escaped, 2);
+    run = i + 1;
   }
+  out.append(s.data() + run, s.size() - run);
 }
 
 void append_uint(std::string& out, std::uint64_t v) {
