@@ -19,6 +19,8 @@ PACKAGES=(
     # end-to-end tests and tools
     docker-registry skopeo prometheus curl nginx wrk openssl python3
     procps iproute2 coreutils python3-yaml
+    # independent decoders of the protobuf and OpenMetrics encoder tests
+    protobuf-compiler python3-prometheus-client
     # the /dashboard browser test (node >= 20 and npm come with the machine)
     chromium fonts-dejavu-core
     # libFuzzer targets (tests/fuzz) need clang and its runtime
