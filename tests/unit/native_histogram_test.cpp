@@ -284,6 +284,17 @@ TEST(NativeHistogram, MergeIntoEmptyAndOfEmpty) {
   EXPECT_EQ(h.bucket(-8), 1u);
 }
 
+TEST(NativeHistogram, MergeWithItselfDoubles) {
+  NativeHistogram h({.max_buckets = 10});
+  for (double v : {0.001, 0.01, 0.1, 1.0, 10.0}) h.observe(v);
+  NativeHistogram twice = h;
+  twice.merge(h);
+  h.merge(h);
+  EXPECT_EQ(h.count(), 10u);
+  EXPECT_EQ(h.schema(), twice.schema());
+  for (std::int32_t k = -100; k <= 100; ++k) ASSERT_EQ(h.bucket(k), twice.bucket(k)) << k;
+}
+
 TEST(NativeHistogram, MergeRefusesADifferentZeroThreshold) {
   NativeHistogram a, b({.zero_threshold = 1e-3});
   EXPECT_THROW(a.merge(b), std::invalid_argument);
