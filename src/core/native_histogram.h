@@ -27,6 +27,7 @@
 
 #include <array>
 #include <bit>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -66,6 +67,12 @@ struct NativeBucketsView {
   std::span<const std::uint64_t> counts{};
 };
 
+// The index at schema - shift of the bucket that contains bucket `index`.
+constexpr std::int32_t coarser_index(std::int32_t index, int shift) {
+  // ceil(index / 2^shift); the right shift of a negative number floors (C++20).
+  return static_cast<std::int32_t>((static_cast<std::int64_t>(index) + (std::int64_t{1} << shift) - 1) >> shift);
+}
+
 namespace native_detail {
 
 // Mantissa bits (the 52 below the implicit 1) of the largest double <= 2^(j/8),
@@ -77,8 +84,8 @@ inline constexpr std::uint64_t kBoundMantissa[9] = {
 };
 // For each value p of the top 4 mantissa bits: how many bounds lie below
 // p * 2^48. Consecutive bounds are more than 2^48 apart (the narrowest
-// bucket, [1, 2^(1/8)], is 0.09 of an octave, a sixteenth is 0.0625), so at
-// most one more bound can fall inside the sixteenth: one comparison decides.
+// bucket, (1, 2^(1/8)], spans 0.09 of the mantissa range [1, 2), a sixteenth
+// 0.0625), so at most one more bound falls inside: one comparison decides.
 inline constexpr auto kBoundsBelowPrefix = [] {
   std::array<std::uint8_t, 16> out{};
   for (std::uint64_t p = 0; p < 16; ++p) {
@@ -102,14 +109,7 @@ inline std::int32_t native_bucket_index(double v, int schema) {
   std::uint32_t within = native_detail::kBoundsBelowPrefix[mantissa >> 48];
   within += mantissa > native_detail::kBoundMantissa[within];
   std::int32_t index = exponent * 8 + static_cast<std::int32_t>(within);  // at schema 3
-  int shift = kNativeMaxSchema - schema;
-  return static_cast<std::int32_t>((index + (std::int32_t{1} << shift) - 1) >> shift);
-}
-
-// The index at schema - shift of the bucket that contains bucket `index`.
-constexpr std::int32_t coarser_index(std::int32_t index, int shift) {
-  // ceil(index / 2^shift); the right shift of a negative number floors (C++20).
-  return static_cast<std::int32_t>((static_cast<std::int64_t>(index) + (std::int64_t{1} << shift) - 1) >> shift);
+  return coarser_index(index, kNativeMaxSchema - schema);
 }
 
 class NativeHistogram {
@@ -121,7 +121,7 @@ class NativeHistogram {
     ++count_;
     sum_ += value;
     if (!(value > zero_threshold_)) {  // zero, negative, -Inf; NaN compares false too
-      if (value == value) ++zero_count_;
+      if (!std::isnan(value)) ++zero_count_;
       return;
     }
     if (value == std::numeric_limits<double>::infinity()) [[unlikely]] return;
