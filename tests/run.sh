@@ -24,6 +24,8 @@ PACKAGES=(
     # real container clients (tests/e2e/real_clients.sh): a private dockerd and
     # containerd, podman and buildah
     docker.io containerd podman buildah
+    # independent decoders of the protobuf and OpenMetrics encoder tests
+    protobuf-compiler python3-prometheus-client
     # the /dashboard browser test (node >= 20 and npm come with the machine)
     chromium fonts-dejavu-core
     # libFuzzer targets (tests/fuzz) need clang and its runtime
