@@ -26,17 +26,22 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
   out.append(",\"").append(name).append("\":");
   append_json_string(out, value);
 }
-}  // namespace
 
-void format_access_line(std::string& out, const AccessRecord& r) {
-  std::time_t seconds = static_cast<std::time_t>(r.started_unix_ns / 1'000'000'000);
-  int millis = static_cast<int>((r.started_unix_ns / 1'000'000) % 1000);
+// Opens a line: {"time":"2026-11-25T10:48:20.579Z"
+void append_time(std::string& out, std::int64_t unix_ns) {
+  std::time_t seconds = static_cast<std::time_t>(unix_ns / 1'000'000'000);
+  int millis = static_cast<int>((unix_ns / 1'000'000) % 1000);
   std::tm utc{};
   gmtime_r(&seconds, &utc);
   char stamp[40];
   std::size_t n = std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
   std::snprintf(stamp + n, sizeof stamp - n, ".%03dZ", millis);
   out.append("{\"time\":\"").append(stamp).append("\"");
+}
+}  // namespace
+
+void format_access_line(std::string& out, const AccessRecord& r) {
+  append_time(out, r.started_unix_ns);
   append_field(out, "client", r.client);
   append_field(out, "method", r.method);
   append_field(out, "handler", r.handler);
@@ -49,6 +54,14 @@ void format_access_line(std::string& out, const AccessRecord& r) {
   if (!r.session_outcome.empty()) append_field(out, "session_outcome", r.session_outcome);
   append_field(out, "user_agent", r.user_agent);
   out.append("}\n");
+}
+
+void format_rejection_line(std::string& out, const RejectionRecord& r) {
+  append_time(out, r.unix_ns);
+  out.append(",\"event\":\"rejected\"");
+  append_field(out, "reason", r.reason);
+  append_field(out, "client", r.client);
+  out.append(fmt::format(",\"status\":{}}}\n", r.status));
 }
 
 AccessLogSink::AccessLogSink(const std::string& where) : where_(where) {
@@ -122,7 +135,7 @@ void AccessLogSink::run() {
         } else if (n < 0 && errno == EINTR) {
           continue;
         } else {
-          log_error("access log {}: write failed: {}", where_, std::strerror(errno));
+          log_limited(LogLevel::error, "access log {}: write failed: {}", where_, std::strerror(errno));
           break;
         }
       }
@@ -141,6 +154,16 @@ void AccessLogSink::run() {
 void AccessLogBuffer::add(const AccessRecord& record) {
   if (!sink_) return;
   format_access_line(buffer_, record);
+  line_added();
+}
+
+void AccessLogBuffer::add(const RejectionRecord& record) {
+  if (!sink_) return;
+  format_rejection_line(buffer_, record);
+  line_added();
+}
+
+void AccessLogBuffer::line_added() {
   ++lines_;
   if (buffer_.size() >= kBatchBytes) flush();
 }

@@ -50,10 +50,10 @@ void log_line_limited(LogLevel level, std::string_view message) {
   if (!line.empty()) log_line(level, line);
 }
 
-void flush_repeated_log_lines() {
+void flush_repeated_log_lines(bool at_exit) {
   std::int64_t now = monotonic_ns();
   for (LogLevel level : {LogLevel::debug, LogLevel::info, LogLevel::warn, LogLevel::error})
-    for (const std::string& line : limiter(level).take_summaries(now)) log_line(level, line);
+    for (const std::string& line : limiter(level).take_summaries(now, at_exit)) log_line(level, line);
 }
 
 void log_line(LogLevel level, std::string_view message) {

@@ -85,12 +85,12 @@ std::string RepeatLimiter::admit(std::string_view text, std::int64_t now_ns) {
   return written(*slot, text, slot->repeats.exchange(0, std::memory_order_acq_rel), last, now_ns);
 }
 
-std::vector<std::string> RepeatLimiter::take_summaries(std::int64_t now_ns) {
+std::vector<std::string> RepeatLimiter::take_summaries(std::int64_t now_ns, bool all) {
   std::vector<std::string> out;
   for (auto& slot : slots_) {
     if (slot.key.load(std::memory_order_acquire) == 0 || slot.repeats.load(std::memory_order_relaxed) == 0) continue;
     std::int64_t last = slot.last_written_ns.load(std::memory_order_acquire);
-    if (now_ns - last < interval_ns_ ||
+    if ((!all && now_ns - last < interval_ns_) ||
         !slot.last_written_ns.compare_exchange_strong(last, now_ns, std::memory_order_acq_rel))
       continue;
     if (std::uint64_t repeats = slot.repeats.exchange(0, std::memory_order_acq_rel)) {
@@ -99,7 +99,7 @@ std::vector<std::string> RepeatLimiter::take_summaries(std::int64_t now_ns) {
     }
   }
   std::int64_t since = untracked_since_ns_.load(std::memory_order_relaxed);
-  if (since >= 0 && now_ns - since >= interval_ns_) {
+  if (since >= 0 && (all || now_ns - since >= interval_ns_)) {
     untracked_since_ns_.store(-1, std::memory_order_relaxed);  // before the exchange: later counts set it again
     if (std::uint64_t lines = untracked_.exchange(0, std::memory_order_acq_rel))
       out.push_back(fmt::format("{} more log line{} not written in the last {:.0f} s (over {} different lines "

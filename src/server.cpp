@@ -225,6 +225,12 @@ int run_server(const Config& config) {
   event_add(sighup, nullptr);
   event* sigusr1 = evsignal_new(workers[0]->base(), SIGUSR1, &on_reopen_signal, &signal_context);
   event_add(sigusr1, nullptr);
+  // Counts of repeated warnings that stopped repeating (log_limit.h).
+  event* log_summaries = event_new(workers[0]->base(), -1, EV_PERSIST, [](int, short, void*) {
+    flush_repeated_log_lines();
+  }, nullptr);
+  timeval every_second{1, 0};
+  event_add(log_summaries, &every_second);
 
   HostPort bound = config.listen;
   bound.port = port;
@@ -241,11 +247,13 @@ int run_server(const Config& config) {
   event_free(sigint);
   event_free(sighup);
   event_free(sigusr1);
+  event_free(log_summaries);
   event_free(signal_context.drain_timer);
   admin.reset();
   trimmer.reset();  // its timer lives in worker 0's event base, freed next
   workers.clear();  // each worker hands over its last access-log lines
   access_log.reset();
+  flush_repeated_log_lines(true);
   log_info("stopped");
   return 0;
 }

@@ -131,8 +131,8 @@ void Worker::on_accept(evconnlistener*, int fd, sockaddr* address, int length, v
     // ones we have keep being served.
     worker->paused_at_limit_ = true;
     evconnlistener_disable(worker->listener_);
-    log_warn("thread {}: {} connections (its share of --max-connections); new ones wait", worker->index_,
-             worker->connections_.size());
+    log_warn_limited("thread {}: {} connections (its share of --max-connections); new ones wait", worker->index_,
+                     worker->connections_.size());
   }
   connection->start();
 }
@@ -142,7 +142,7 @@ void Worker::on_accept_error(evconnlistener* listener, void* arg) {
   int error = EVUTIL_SOCKET_ERROR();
   // Out of descriptors: keep serving the connections we have; stop
   // accepting for a second instead of spinning on the error.
-  log_error("accept failed: {} (pausing accepts for 1 s)", evutil_socket_error_to_string(error));
+  log_limited(LogLevel::error, "accept failed: {} (pausing accepts for 1 s)", evutil_socket_error_to_string(error));
   evconnlistener_disable(listener);
   timeval second{1, 0};
   event_base_once(worker->base_, -1, EV_TIMEOUT, [](int, short, void* listener_arg) {

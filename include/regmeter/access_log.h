@@ -35,6 +35,17 @@ struct AccessRecord {
 // Appends the JSON line (with '\n') for `record` to `out`.
 void format_access_line(std::string& out, const AccessRecord& record);
 
+// A connection refused before any request on it could be parsed (a TLS
+// probe on the plain port, a head too large or too slow, ...): a line of its
+// own, {"time":…,"event":"rejected","reason":…,"client":…,"status":…}.
+struct RejectionRecord {
+  std::int64_t unix_ns = 0;  // when the refused head began, or the refusal
+  std::string_view reason;   // reject_reason_name()
+  std::string_view client;
+  int status = 0;            // what the client was answered
+};
+void format_rejection_line(std::string& out, const RejectionRecord& record);
+
 class AccessLogSink {
  public:
   // "stdout" or a file path (appended to, created if missing). Throws
@@ -71,9 +82,11 @@ class AccessLogBuffer {
   ~AccessLogBuffer() { flush(); }
   bool enabled() const { return sink_ != nullptr; }
   void add(const AccessRecord& record);
+  void add(const RejectionRecord& record);
   void flush();
 
  private:
+  void line_added();
   AccessLogSink* sink_;
   std::string buffer_;
   std::size_t lines_ = 0;

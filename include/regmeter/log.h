@@ -23,8 +23,8 @@ bool log_enabled(LogLevel level);
 // stack buffer, so a counted line costs neither a lock nor an allocation.
 void log_line_limited(LogLevel level, std::string_view message);
 // Writes the counts of limited lines that stopped repeating: run every second
-// (server.cpp) and once at exit.
-void flush_repeated_log_lines();
+// (server.cpp), and at exit with `at_exit` (every count still held).
+void flush_repeated_log_lines(bool at_exit = false);
 inline constexpr std::size_t kMaxLimitedLine = 512;  // longer texts are cut
 
 template <typename... Args>

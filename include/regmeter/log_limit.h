@@ -39,8 +39,8 @@ class RepeatLimiter {
   // Summaries for lines that were counted but have not been written for an
   // interval (they stopped repeating, so no later occurrence carries their
   // count), and for lines the full table could not track. Call it now and
-  // then (a timer) and once at exit.
-  std::vector<std::string> take_summaries(std::int64_t now_ns);
+  // then (a timer), and once at exit with `all`: every count still held.
+  std::vector<std::string> take_summaries(std::int64_t now_ns, bool all = false);
 
  private:
   struct Slot {

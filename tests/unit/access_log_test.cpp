@@ -52,6 +52,19 @@ TEST(AccessLine, OmitsWhatDidNotHappenAndEscapesControls) {
   EXPECT_EQ(out.find('\n'), out.size() - 1);  // one line, whatever the input
 }
 
+TEST(AccessLine, RejectedConnectionIsAnEventLine) {
+  RejectionRecord r;
+  r.unix_ns = 1764064800123456789;
+  r.reason = "tls_on_plain_port";
+  r.client = "10.0.0.7";
+  r.status = 400;
+  std::string out;
+  format_rejection_line(out, r);
+  EXPECT_EQ(out,
+            "{\"time\":\"2025-11-25T10:00:00.123Z\",\"event\":\"rejected\",\"reason\":\"tls_on_plain_port\","
+            "\"client\":\"10.0.0.7\",\"status\":400}\n");
+}
+
 TEST(AccessLogSink, WritesBatchesToTheFileAndReopens) {
   char dir_template[] = "/tmp/regmeter-access-XXXXXX";
   ASSERT_NE(mkdtemp(dir_template), nullptr);

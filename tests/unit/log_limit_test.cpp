@@ -71,9 +71,20 @@ TEST(RepeatLimiter, SummariesOnlyAfterAnIntervalAndOnlyOnce) {
   ASSERT_EQ(summaries.size(), 1u);
   EXPECT_EQ(summaries[0], "x (repeated 2 times in the last 12 s)");
   EXPECT_TRUE(limiter.take_summaries(40 * kSecond).empty()) << "reported already";
+  EXPECT_TRUE(limiter.take_summaries(40 * kSecond, true).empty()) << "reported already, even at exit";
   // The summary started a new interval: the next one is counted, not written.
   EXPECT_EQ(limiter.admit("x", 13 * kSecond), "");
   EXPECT_EQ(limiter.admit("x", 22 * kSecond), "x (repeated 1 time in the last 10 s)");
+}
+
+TEST(RepeatLimiter, AtExitEveryCountIsWritten) {
+  RepeatLimiter limiter(kInterval);
+  limiter.admit("x", 0);
+  limiter.admit("x", kSecond);
+  EXPECT_TRUE(limiter.take_summaries(3 * kSecond).empty());
+  auto summaries = limiter.take_summaries(3 * kSecond, true);
+  ASSERT_EQ(summaries.size(), 1u);
+  EXPECT_EQ(summaries[0], "x (repeated 1 time in the last 3 s)");
 }
 
 TEST(RepeatLimiter, FullTableCountsTheRestWithoutLosingThem) {
