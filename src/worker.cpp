@@ -87,7 +87,9 @@ std::uint16_t Worker::listen(std::uint16_t port) {
       base_, &Worker::on_accept, this,
       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT, 1024,
       reinterpret_cast<sockaddr*>(&storage), length);
-  if (!listener_) throw std::runtime_error(fmt::format("{}: {}", address.to_string(), std::strerror(errno)));
+  if (!listener_)
+    throw std::runtime_error(fmt::format("{}: {}", address.to_string(),
+                                         errno == EADDRINUSE ? "address already in use" : std::strerror(errno)));
   evconnlistener_set_error_cb(listener_, &Worker::on_accept_error);
   sockaddr_storage bound{};
   socklen_t bound_length = sizeof bound;
@@ -95,6 +97,8 @@ std::uint16_t Worker::listen(std::uint16_t port) {
   if (bound.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
   return ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
 }
+
+int Worker::listener_fd() const { return listener_ ? evconnlistener_get_fd(listener_) : -1; }
 
 std::unique_ptr<Stream> Worker::client_stream(int fd, StreamHandler* handler) {
   if (tls_.client_side) return TlsStream::accept(base_, fd, tls_.client_side->current().get(), handler);
