@@ -179,26 +179,7 @@ ACCESS=$E2E_TMP/access.log
 start_regmeter --max-header-bytes 8192 --header-timeout 1 --access-log "$ACCESS"
 H="Host: $PROXY_HOSTPORT"
 
-# One TLS handshake attempt, as python's ssl makes it: how long until it
-# failed, and what came back.
-tls_hello() {
-    python3 - "$RM_PORT" <<'EOF'
-import socket, ssl, sys, time
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
-start = time.monotonic()
-try:
-    ctx.wrap_socket(s, server_hostname="registry.test")
-    print("handshake-succeeded")
-except ssl.SSLError as e:
-    print("%.2f %s" % (time.monotonic() - start, e.reason))
-except OSError as e:
-    print("%.2f %s" % (time.monotonic() - start, e))
-EOF
-}
-read -r secs reason < <(tls_hello)
+read -r secs reason < <(python3 "$TOOLS/tls_hello.py" "$RM_PORT")
 log "python TLS handshake on the plain port: failed after ${secs}s ($reason)"
 awk -v s="$secs" 'BEGIN { exit !(s < 2) }' || fail "the ClientHello was answered after ${secs}s, not at once"
 # What comes back is a plain HTTP answer (what a Go registry sends too).
