@@ -25,7 +25,7 @@ void log_line_limited(LogLevel level, std::string_view message);
 // Writes the counts of limited lines that stopped repeating: run every second
 // (server.cpp), and at exit with `at_exit` (every count still held).
 void flush_repeated_log_lines(bool at_exit = false);
-inline constexpr std::size_t kMaxLimitedLine = 512;  // longer texts are cut
+inline constexpr std::size_t kMaxLimitedLine = 1024;  // longer texts are cut
 
 template <typename... Args>
 void log_limited(LogLevel level, fmt::format_string<Args...> format, Args&&... args) {
