@@ -139,7 +139,11 @@ std::string usage_text() {
 Usage: regmeter [options]
 
   --listen HOST:PORT           where clients (docker, skopeo, containerd) connect
-                               (default 0.0.0.0:5080)
+                               (default 0.0.0.0:5080); a port another process
+                               listens on is an error (exit 2)
+  --reuse-port                 share --listen with another process on purpose: start
+                               the new regmeter with it while the old one drains
+                               (zero-downtime restart; default off)
   --upstream URL               the registry to forward to, http://HOST:PORT or
                                https://HOST:PORT (default http://127.0.0.1:5000)
   --metrics-listen HOST:PORT   /metrics and /healthz (default 127.0.0.1:9180)
@@ -218,6 +222,7 @@ const Option kOptions[] = {
     {"tls-client-ca", true, [](Config& c, const std::string& v) { c.tls_client_ca_file = take_readable_file(v); }},
     {"upstream-ca", true, [](Config& c, const std::string& v) { c.upstream_ca_file = take_readable_file(v); }},
     {"trust-forwarded-headers", false, [](Config& c, const std::string&) { c.trust_forwarded = true; }},
+    {"reuse-port", false, [](Config& c, const std::string&) { c.reuse_port = true; }},
     {"drain-delay", true, [](Config& c, const std::string& v) { c.drain_delay_s = v == "0" ? 0 : parse_seconds(v); }},
     {"upstream-insecure", false, [](Config& c, const std::string&) { c.upstream_insecure = true; }},
     {"metrics-tls-cert", true, [](Config& c, const std::string& v) { c.metrics_tls_cert_file = take_readable_file(v); }},

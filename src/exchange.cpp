@@ -14,6 +14,7 @@
 #include "regmeter/headers.h"
 #include "regmeter/json.h"
 #include "regmeter/log.h"
+#include "regmeter/tls.h"
 #include "regmeter/worker.h"
 
 namespace regmeter {
@@ -253,31 +254,32 @@ void ClientConnection::read_request_head() {
     arm_timer(Timer::header, worker_.config().header_timeout_s);
   }
   const std::size_t limit = worker_.config().max_header_bytes;
+  // Checked before looking for the end of the head: a TLS ClientHello or
+  // garbage may well contain a CRLFCRLF.
+  std::size_t peek = std::min<std::size_t>(available, 40);
+  const char* start = reinterpret_cast<const char*>(evbuffer_pullup(client_->input(), static_cast<ev_ssize_t>(peek)));
+  if (!plausible_request_start({start, peek})) {
+    reject_unparseable_start({start, peek});
+    return;
+  }
   std::size_t head_length = search_head_end(client_->input(), head_scan_from_);
   if (head_length == 0) {
-    std::size_t peek = std::min<std::size_t>(available, 40);
-    const char* start = reinterpret_cast<const char*>(evbuffer_pullup(client_->input(), static_cast<ev_ssize_t>(peek)));
-    if (!plausible_request_start({start, peek})) {
-      close_after_ = true;
-      send_local_response(400, "UNSUPPORTED", "not an HTTP/1.x request (TLS sent to a plain-HTTP port?)");
-      return;
-    }
     // Empty lines before the request line are allowed (RFC 9112 §2.2), bare
     // LFs included; after it, only CRLF ends a line.
     std::size_t leading = 0;
     while (leading < peek && (start[leading] == '\r' || start[leading] == '\n')) ++leading;
     if (leading < peek && has_bare_lf(client_->input(), std::max(head_scan_from_, leading))) {
-      close_after_ = true;
-      send_local_response(400, "UNSUPPORTED", "malformed request: bare LF in the head");
+      reject_connection(RejectReason::malformed_head, 400, "malformed request: bare LF in the head");
       return;
     }
     head_scan_from_ = available > 3 ? available - 3 : 0;
-    if (available > limit) send_local_response(431, "UNSUPPORTED", fmt::format("request head larger than {} bytes", limit));
+    if (available > limit)
+      reject_connection(RejectReason::head_too_large, 431, fmt::format("request head larger than {} bytes", limit));
     return;
   }
   head_scan_from_ = 0;
   if (head_length > limit) {
-    send_local_response(431, "UNSUPPORTED", fmt::format("request head larger than {} bytes", limit));
+    reject_connection(RejectReason::head_too_large, 431, fmt::format("request head larger than {} bytes", limit));
     return;
   }
   const char* bytes = reinterpret_cast<const char*>(evbuffer_pullup(client_->input(), static_cast<ev_ssize_t>(head_length)));
@@ -285,11 +287,12 @@ void ClientConnection::read_request_head() {
   bool parsed = request_parser_.parse_head({bytes, head_length});
   evbuffer_drain(client_->input(), head_length);
   if (!parsed) {
-    close_after_ = true;  // where this request ends is unknown: nothing after it can be trusted
+    // Where this request ends is unknown: nothing after it can be trusted
+    // (reject_connection closes).
     if (request_parser_.version_unsupported())
-      send_local_response(505, "UNSUPPORTED", request_parser_.error());
+      reject_connection(RejectReason::unsupported_version, 505, request_parser_.error());
     else
-      send_local_response(400, "UNSUPPORTED", "malformed request: " + request_parser_.error());
+      reject_connection(RejectReason::malformed_head, 400, "malformed request: " + request_parser_.error());
     return;
   }
   start_exchange(request_parser_.head());
@@ -602,7 +605,8 @@ void ClientConnection::upstream_failed(const std::string& what, bool timed_out) 
   if (response_head_sent_) {
     // Mid-response: close so the client sees a truncated transfer, never a
     // short body passed off as complete.
-    log_warn("upstream {} failed mid-response ({}): closing the client connection", worker_.pool().description(), what);
+    log_warn_limited("upstream {} failed mid-response ({}): closing the client connection",
+                     worker_.pool().description(), what);
     destroy();
     return;
   }
@@ -613,9 +617,11 @@ void ClientConnection::upstream_failed(const std::string& what, bool timed_out) 
     connect_upstream();
     return;
   }
-  log_warn("upstream {}: {}", worker_.pool().description(), what);
-  send_local_response(timed_out ? 504 : 502, "UNAVAILABLE", fmt::format("upstream registry {}: {}",
-                      timed_out ? "timed out" : "unavailable", what));
+  // The detail (addresses, certificate and resolver errors) is for the
+  // operator's log, not for whoever the client is.
+  log_warn_limited("upstream {}: {}", worker_.pool().description(), what);
+  send_local_response(timed_out ? 504 : 502, "UNAVAILABLE",
+                      timed_out ? "upstream registry timed out" : "upstream registry unavailable");
 }
 
 void ClientConnection::send_local_response(int status, std::string_view code, std::string_view message) {
@@ -624,11 +630,53 @@ void ClientConnection::send_local_response(int status, std::string_view code, st
     return;
   }
   if (!in_flight_) {
-    // Rejected before classification: counted as `other`.
+    // Parsed, then refused before classification (CONNECT, the target): counted as `other`.
     record_.handler = Handler::other;
     worker_.metrics().request_started(record_.handler);
     in_flight_ = true;
   }
+  queue_local_response(status, code, message);
+}
+
+// Bytes that cannot start a request. Most often a client trying TLS first:
+// docker, podman, buildah and skopeo do so even for an insecure registry, and
+// fall back to plain HTTP on this answer. A plain 400 is what a Go registry
+// sends them too, and Go clients then say "server gave HTTP response to HTTPS
+// client", which points at the cause.
+void ClientConnection::reject_unparseable_start(std::string_view first_bytes) {
+  if (looks_like_tls_handshake(first_bytes))
+    reject_connection(RejectReason::tls_on_plain_port, 400,
+                      "TLS handshake on a plain-HTTP port: use http:// (an insecure registry) here");
+  else
+    reject_connection(RejectReason::not_http, 400, "not an HTTP/1.x request");
+}
+
+void ClientConnection::reject_connection(RejectReason reason, int status, std::string_view message) {
+  count_rejection(reason, status);
+  close_after_ = true;
+  queue_local_response(status, "UNSUPPORTED", message);
+}
+
+// The one place where rejected connections are counted: a registry behind us
+// would have counted nothing, so neither do the registry_http_* families.
+void ClientConnection::count_rejection(RejectReason reason, int status) {
+  worker_.metrics().connection_rejected(reason);
+  AccessLogBuffer& log = worker_.access_log();
+  if (!log.enabled()) return;
+  log.add(AccessEvent{head_started_ ? started_unix_ns_ : unix_now_ns(),
+                      "rejected",
+                      {{"reason", reject_reason_name(reason)},
+                       {"client", std::string_view(client_address_)},
+                       {"status", static_cast<std::uint64_t>(status)}}});
+}
+
+void ClientConnection::on_plain_http_refused(Stream&) {
+  if (dead_) return;
+  count_rejection(RejectReason::http_on_tls_port, 400);
+  close_connection();  // lingers until the client has read the answer and closed
+}
+
+void ClientConnection::queue_local_response(int status, std::string_view code, std::string_view message) {
   release_upstream(false);
   if (!request_done_) close_after_ = true;
   std::string body = fmt::format(R"({{"errors":[{{"code":{},"message":{}}}]}})", json_string(code), json_string(message));
@@ -709,7 +757,7 @@ void ClientConnection::body_stalled() {
   }
   std::string why = fmt::format("no body progress for {} s", worker_.config().body_timeout_s);
   if (response_head_sent_) {
-    log_warn("client {}: {} while sending the response; closing", client_address_, why);
+    log_warn_limited("client {}: {} while sending the response; closing", client_address_, why);
     destroy();
     return;
   }
@@ -732,8 +780,8 @@ void ClientConnection::on_timer(int, short, void* arg) {
       self->destroy();
       return;
     case Timer::header:
-      self->send_local_response(408, "UNSUPPORTED",
-                                fmt::format("request head not received within {} s", self->worker_.config().header_timeout_s));
+      self->reject_connection(RejectReason::header_timeout, 408,
+                              fmt::format("request head not received within {} s", self->worker_.config().header_timeout_s));
       return;
     case Timer::body:
       self->body_stalled();

@@ -425,6 +425,19 @@ std::optional<double> rate_of(std::uint64_t bytes, Clock::time_point start, Cloc
 
 }  // namespace
 
+std::string_view reject_reason_name(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::tls_on_plain_port: return "tls_on_plain_port";
+    case RejectReason::http_on_tls_port: return "http_on_tls_port";
+    case RejectReason::not_http: return "not_http";
+    case RejectReason::malformed_head: return "malformed_head";
+    case RejectReason::unsupported_version: return "unsupported_version";
+    case RejectReason::head_too_large: return "head_too_large";
+    case RejectReason::header_timeout: return "header_timeout";
+  }
+  return "unknown";
+}
+
 // All numbers of one shard, or the merge of several.
 struct MetricsShard::Snapshot {
   std::array<std::int64_t, kHandlerCount> in_flight{};
@@ -439,6 +452,7 @@ struct MetricsShard::Snapshot {
   std::array<SessionDurationBuckets, kSessionOutcomeCount> session_duration{};  // [outcome]
   std::array<SessionSizeBuckets, kSessionOutcomeCount> session_size{};          // [outcome]
   std::array<std::uint64_t, kHandlerCount> auth_challenges{};
+  std::array<std::uint64_t, kRejectReasonCount> rejected{};  // [reason]
   std::vector<RepositoryCounters> repositories;  // [slot]; grows to at most max_repositories + 1
 
   // `repository_slot` matters only when counts_per_repository(e).
@@ -529,6 +543,7 @@ struct MetricsShard::Snapshot {
       session_duration[o].add(other.session_duration[o]);
       session_size[o].add(other.session_size[o]);
     }
+    for (std::size_t r = 0; r < kRejectReasonCount; ++r) rejected[r] += other.rejected[r];
     if (repositories.size() < other.repositories.size()) repositories.resize(other.repositories.size());
     for (std::size_t slot = 0; slot < other.repositories.size(); ++slot) repositories[slot].add(other.repositories[slot]);
   }
@@ -633,6 +648,18 @@ struct MetricsShard::Snapshot {
       challenges.metric.push_back(std::move(m));
     }
 
+    // Every reason from the start (at 0), so rate() and alerts see the first one.
+    auto rejections = family("regmeter_rejected_connections_total",
+                             "Connections refused before a request on them could be parsed (not counted in "
+                             "registry_http_*), by reason.",
+                             MetricType::Counter);
+    for (std::size_t r = 0; r < kRejectReasonCount; ++r) {
+      prometheus::ClientMetric m;
+      m.label = {label("reason", reject_reason_name(static_cast<RejectReason>(r)))};
+      m.counter.value = static_cast<double>(rejected[r]);
+      rejections.metric.push_back(std::move(m));
+    }
+
     auto pushes = family("regmeter_image_pushes_total", "Manifest PUTs answered 201 (image pushes), by repository.",
                          MetricType::Counter);
     auto pulls = family("regmeter_image_pulls_total",
@@ -670,7 +697,7 @@ struct MetricsShard::Snapshot {
 
     std::vector<prometheus::MetricFamily> out;
     for (auto* f : {&gauge, &total, &latency, &request_bytes, &response_bytes, &upstream_headers, &connect, &rate,
-                    &session_seconds, &session_bytes, &challenges, &pushes, &pulls, &blob_bytes}) {
+                    &session_seconds, &session_bytes, &challenges, &rejections, &pushes, &pulls, &blob_bytes}) {
       if (f->metric.empty()) continue;  // an empty family is a HELP/TYPE with no samples
       sort_series(*f);
       out.push_back(std::move(*f));
@@ -722,6 +749,11 @@ void MetricsShard::upstream_connected(Clock::duration connect_time) {
 void MetricsShard::upload_session_closed(SessionOutcome outcome, double seconds, std::uint64_t bytes) {
   std::lock_guard lock(impl_->mutex);
   impl_->data.record_session(outcome, seconds, bytes);
+}
+
+void MetricsShard::connection_rejected(RejectReason reason) {
+  std::lock_guard lock(impl_->mutex);
+  if (auto r = static_cast<std::size_t>(reason); r < kRejectReasonCount) ++impl_->data.rejected[r];
 }
 
 void MetricsShard::merge_into(Snapshot& out) const {

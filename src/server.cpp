@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <csignal>
 #include <cstdio>
@@ -12,11 +13,13 @@
 #include <atomic>
 
 #include <event2/event.h>
+#include <fmt/format.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
 #include "regmeter/admin_server.h"
+#include "regmeter/listen_guard.h"
 #include "regmeter/log.h"
 #include "regmeter/metrics.h"
 #include "regmeter/tls.h"
@@ -100,6 +103,30 @@ bool load_tls_contexts(const Config& config, TlsContexts& out) {
     return false;
   }
   return true;
+}
+
+// The --listen port must not be shared by accident (listen_guard.h); these
+// return the reason it is taken, or nothing. Before the workers bind:
+std::string listen_port_taken(const Config& config) {
+  if (config.reuse_port || config.listen.port == 0) return {};  // port 0: the kernel picks a free one
+  UpstreamAddress address = resolve_address(config.listen, true);
+  if (probe_bind(reinterpret_cast<const sockaddr*>(&address.storage), static_cast<socklen_t>(address.length)) == 0)
+    return {};
+  return "address already in use (another process listens on this port; --reuse-port shares it on purpose)";
+}
+
+// After they listen: a second instance that passed its probe in the same
+// instant as ours.
+std::string listen_port_shared(const Config& config, const std::vector<std::unique_ptr<Worker>>& workers) {
+  if (config.reuse_port) return {};
+  std::vector<int> fds;
+  for (const auto& worker : workers) fds.push_back(worker->listener_fd());
+  sockaddr_storage bound{};
+  socklen_t length = sizeof bound;
+  if (getsockname(fds.front(), reinterpret_cast<sockaddr*>(&bound), &length) != 0) return {};
+  if (foreign_listeners(reinterpret_cast<const sockaddr*>(&bound), fds) <= 0) return {};
+  return "address already in use (another process started listening on this port at the same time; "
+         "--reuse-port shares it on purpose)";
 }
 
 }  // namespace
@@ -195,12 +222,19 @@ int run_server(const Config& config) {
   std::vector<std::unique_ptr<Worker>> workers;
   std::uint16_t port = config.listen.port;
   try {
+    if (std::string taken = listen_port_taken(config); !taken.empty())
+      throw std::runtime_error(fmt::format("{}: {}", config.listen.to_string(), taken));
     for (unsigned i = 0; i < config.threads; ++i) {
       workers.push_back(std::make_unique<Worker>(config, i, metrics.shard(i), upstream, sessions, tls));
       port = workers.back()->listen(port);
     }
+    if (std::string shared = listen_port_shared(config, workers); !shared.empty()) {
+      HostPort bound = config.listen;
+      bound.port = port;
+      throw std::runtime_error(fmt::format("{}: {}", bound.to_string(), shared));
+    }
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "regmeter: --listen: %s\n", e.what());
+    std::fprintf(stderr, "regmeter: --listen %s\n", e.what());
     return 2;
   }
 
@@ -225,6 +259,12 @@ int run_server(const Config& config) {
   event_add(sighup, nullptr);
   event* sigusr1 = evsignal_new(workers[0]->base(), SIGUSR1, &on_reopen_signal, &signal_context);
   event_add(sigusr1, nullptr);
+  // Counts of repeated warnings that stopped repeating (log_limit.h).
+  event* log_summaries = event_new(workers[0]->base(), -1, EV_PERSIST, [](int, short, void*) {
+    flush_repeated_log_lines();
+  }, nullptr);
+  timeval every_second{1, 0};
+  event_add(log_summaries, &every_second);
 
   HostPort bound = config.listen;
   bound.port = port;
@@ -241,11 +281,13 @@ int run_server(const Config& config) {
   event_free(sigint);
   event_free(sighup);
   event_free(sigusr1);
+  event_free(log_summaries);
   event_free(signal_context.drain_timer);
   admin.reset();
   trimmer.reset();  // its timer lives in worker 0's event base, freed next
   workers.clear();  // each worker hands over its last access-log lines
   access_log.reset();
+  flush_repeated_log_lines(true);
   log_info("stopped");
   return 0;
 }

@@ -18,6 +18,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "regmeter/http_head.h"
+
 namespace regmeter {
 
 namespace {
@@ -69,6 +71,12 @@ std::string take_openssl_errors() {
     out += text;
   }
   return out.empty() ? "unknown TLS error" : out;
+}
+
+bool looks_like_tls_handshake(std::string_view first) {
+  if (first.empty() || first[0] != 0x16) return false;
+  if (first.size() >= 2 && first[1] != 0x03) return false;
+  return first.size() < 3 || static_cast<unsigned char>(first[2]) <= 0x04;
 }
 
 SslContextPtr make_server_context(const std::string& cert_file, const std::string& key_file,
@@ -231,6 +239,7 @@ std::unique_ptr<Stream> TlsStream::accept(event_base* base, int fd, SSL_CTX* con
   }
   SSL_set_accept_state(ssl);
   std::unique_ptr<TlsStream> stream(new TlsStream(base, fd, ssl, Phase::handshaking, handler));
+  stream->screen_first_bytes_ = true;
   // The handshake starts when the ClientHello arrives, not here: the caller
   // is still being constructed and must not be called back yet.
   stream->handshake_wait_ = Wait::readable;
@@ -284,6 +293,7 @@ void TlsStream::update_events() {
         want_write = read_wait_ == Wait::writable ||
                      (write_wait_ != Wait::readable && evbuffer_get_length(output_) > 0);
         break;
+      case Phase::refused: want_read = reading_; break;
     }
   }
   set_armed(read_event_, read_armed_, want_read);
@@ -309,7 +319,12 @@ void TlsStream::set_reading(bool enabled) {
 
 void TlsStream::handle_readable() {
   if (failed_) return;
+  if (phase_ == Phase::refused) {
+    drop_refused_input();
+    return;
+  }
   if (phase_ == Phase::handshaking) {
+    if (screen_first_bytes_ && !first_bytes_are_tls()) return;
     handshake();
     return;
   }
@@ -407,6 +422,63 @@ void TlsStream::handshake() {
     reason = std::string("certificate verification failed: ") + X509_verify_cert_error_string(verify);
   handshake_failed_ = true;
   fail("TLS handshake: " + reason);
+}
+
+// Before the first handshake step on the server side: is the client
+// speaking TLS at all? Peeked, so OpenSSL still reads every byte. Plain HTTP
+// is refused here (refuse_plain_http); other bytes go to OpenSSL, whose
+// handshake fails on them. False: do not go on with the handshake now.
+bool TlsStream::first_bytes_are_tls() {
+  char first[16];
+  ssize_t n = ::recv(fd_, first, sizeof first, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;  // not yet
+  screen_first_bytes_ = false;
+  if (n <= 0) return true;  // EOF or error: the handshake reports it
+  std::string_view bytes(first, static_cast<std::size_t>(n));
+  if (looks_like_tls_handshake(bytes) || !plausible_request_start(bytes)) return true;
+  refuse_plain_http();
+  return false;
+}
+
+// What Go's net/http answers plain HTTP on a TLS port (clients and people
+// recognise the sentence), then the client's close is awaited with input
+// dropped: closing on unread bytes would reset the connection and could
+// destroy the answer in flight.
+void TlsStream::refuse_plain_http() {
+  static const std::string kAnswer = [] {
+    constexpr std::string_view body = "Client sent an HTTP request to an HTTPS server.\n";
+    return fmt::format("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n"
+                       "Connection: close\r\n\r\n{}",
+                       body.size(), body);
+  }();
+  phase_ = Phase::refused;
+  reading_ = false;  // the handler turns reading on when it is ready to wait (lingering)
+  handshake_wait_ = Wait::nothing;
+  // A fresh connection's send buffer takes these bytes whole; if it did not,
+  // the client would only miss the sentence, never block us.
+  [[maybe_unused]] ssize_t sent = ::send(fd_, kAnswer.data(), kAnswer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  ::shutdown(fd_, SHUT_WR);
+  update_events();
+  handler_->on_plain_http_refused(*this);
+}
+
+void TlsStream::drop_refused_input() {
+  char sink[16384];
+  // Bounded: a few reads per wakeup, then other connections get a turn.
+  for (int round = 0; round < 8; ++round) {
+    ssize_t n = ::recv(fd_, sink, sizeof sink, MSG_DONTWAIT);
+    if (n > 0) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (n < 0) {
+      fail(std::strerror(errno));
+      return;
+    }
+    peer_closed_ = true;
+    reading_ = false;
+    update_events();
+    handler_->on_stream_readable(*this);
+    return;
+  }
 }
 
 // Decrypts into input() until OpenSSL needs the socket again or the budget is

@@ -87,7 +87,9 @@ std::uint16_t Worker::listen(std::uint16_t port) {
       base_, &Worker::on_accept, this,
       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT, 1024,
       reinterpret_cast<sockaddr*>(&storage), length);
-  if (!listener_) throw std::runtime_error(fmt::format("{}: {}", address.to_string(), std::strerror(errno)));
+  if (!listener_)
+    throw std::runtime_error(fmt::format("{}: {}", address.to_string(),
+                                         errno == EADDRINUSE ? "address already in use" : std::strerror(errno)));
   evconnlistener_set_error_cb(listener_, &Worker::on_accept_error);
   sockaddr_storage bound{};
   socklen_t bound_length = sizeof bound;
@@ -95,6 +97,8 @@ std::uint16_t Worker::listen(std::uint16_t port) {
   if (bound.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
   return ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
 }
+
+int Worker::listener_fd() const { return listener_ ? evconnlistener_get_fd(listener_) : -1; }
 
 std::unique_ptr<Stream> Worker::client_stream(int fd, StreamHandler* handler) {
   if (tls_.client_side) return TlsStream::accept(base_, fd, tls_.client_side->current().get(), handler);
@@ -131,8 +135,8 @@ void Worker::on_accept(evconnlistener*, int fd, sockaddr* address, int length, v
     // ones we have keep being served.
     worker->paused_at_limit_ = true;
     evconnlistener_disable(worker->listener_);
-    log_warn("thread {}: {} connections (its share of --max-connections); new ones wait", worker->index_,
-             worker->connections_.size());
+    log_warn_limited("thread {}: {} connections (its share of --max-connections); new ones wait", worker->index_,
+                     worker->connections_.size());
   }
   connection->start();
 }
@@ -142,7 +146,7 @@ void Worker::on_accept_error(evconnlistener* listener, void* arg) {
   int error = EVUTIL_SOCKET_ERROR();
   // Out of descriptors: keep serving the connections we have; stop
   // accepting for a second instead of spinning on the error.
-  log_error("accept failed: {} (pausing accepts for 1 s)", evutil_socket_error_to_string(error));
+  log_limited(LogLevel::error, "accept failed: {} (pausing accepts for 1 s)", evutil_socket_error_to_string(error));
   evconnlistener_disable(listener);
   timeval second{1, 0};
   event_base_once(worker->base_, -1, EV_TIMEOUT, [](int, short, void* listener_arg) {

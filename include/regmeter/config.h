@@ -36,7 +36,8 @@ struct Config {
   std::size_t max_header_bytes = 64 * 1024;
   unsigned max_connections = 10000;
   double drain_delay_s = 0;             // SIGTERM: keep accepting (healthz 503) this long first
-  bool trust_forwarded = false;         // keep client-sent X-Forwarded-Proto/-Host     // client connections; beyond, new ones wait in the backlog
+  bool trust_forwarded = false;         // keep client-sent X-Forwarded-Proto/-Host
+  bool reuse_port = false;              // share --listen with another process (zero-downtime restart)
   std::size_t max_repositories = 200;   // repository label values; 0 drops the label
   double upload_session_timeout_s = 3600;  // no request for a session this long: abandoned
 

@@ -51,6 +51,7 @@ class ClientConnection : private StreamHandler {
   void on_stream_drained(Stream& stream) override;
   void on_stream_error(Stream& stream, const std::string& what) override;
   void on_stream_connected(Stream& stream) override;
+  void on_plain_http_refused(Stream& stream) override;
 
   void read_request_head();
   void start_exchange(const MessageHead& request);
@@ -70,9 +71,16 @@ class ClientConnection : private StreamHandler {
   void client_closed_input();
   void close_connection();  // after the last response; lingers when needed
 
-  // A response generated here (errors); closes the connection afterwards
-  // when the request was not read to its end.
+  // A response generated here (errors) to a request that was parsed: counted
+  // as a request (handler "other" when not yet classified); closes the
+  // connection afterwards when the request was not read to its end.
   void send_local_response(int status, std::string_view code, std::string_view message);
+  // A connection refused before a request on it could be parsed: answered,
+  // closed, and counted as a rejection (metrics, access log), not a request.
+  void reject_connection(RejectReason reason, int status, std::string_view message);
+  void reject_unparseable_start(std::string_view first_bytes);
+  void count_rejection(RejectReason reason, int status);
+  void queue_local_response(int status, std::string_view code, std::string_view message);
   void release_upstream(bool reusable);
   void update_flow();
   void arm_timer(Timer purpose, double seconds);

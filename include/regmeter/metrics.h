@@ -41,6 +41,23 @@ struct Exchange {
   Clock::time_point response_body_start; // response head queued for the client
 };
 
+// Why a connection was refused before any request on it could be parsed.
+// A Go registry answers these before its metrics middleware and counts
+// nothing, so they are counted in regmeter_rejected_connections_total and
+// never in registry_http_*. Requests that parsed and were then refused by
+// policy (CONNECT, framing, the target) stay under handler="other".
+enum class RejectReason : std::uint8_t {
+  tls_on_plain_port,    // a TLS ClientHello on the plain-HTTP port (clients that try HTTPS first)
+  http_on_tls_port,     // plain HTTP on the TLS port
+  not_http,             // bytes that cannot start an HTTP request
+  malformed_head,       // a head the parser refused (400)
+  unsupported_version,  // an HTTP version other than 1.0/1.1 (505)
+  head_too_large,       // over --max-header-bytes (431)
+  header_timeout,       // no whole head within --header-timeout (408)
+};
+inline constexpr std::size_t kRejectReasonCount = 7;
+std::string_view reject_reason_name(RejectReason reason);
+
 struct MetricsOptions {
   // Distinct `repository` label values before the rest are counted under
   // "__other__"; 0 drops the label from the per-repository families.
@@ -112,6 +129,8 @@ class MetricsShard {
   // the last byte of the response that closed it (for `abandoned`: its last
   // request), `bytes` the body bytes all its requests carried.
   void upload_session_closed(SessionOutcome outcome, double seconds, std::uint64_t bytes);
+  // A connection was refused before a request on it could be parsed.
+  void connection_rejected(RejectReason reason);
 
   Metrics::Activity activity() const;
 

@@ -42,6 +42,10 @@ class StreamHandler {
   virtual void on_stream_error(Stream& stream, const std::string& what) = 0;
   // A connect() started by connect_to() finished successfully.
   virtual void on_stream_connected(Stream& stream) { (void)stream; }
+  // The TLS port received plain HTTP instead of a ClientHello: the stream has
+  // answered 400 in plain text itself and, once reading is on, only drops
+  // what the client still sends until it closes (see TlsStream).
+  virtual void on_plain_http_refused(Stream& stream) { (void)stream; }
 };
 
 // A connection's byte queues and its flow switches. Two kinds: plain

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "regmeter/config.h"
 #include "regmeter/stream.h"
@@ -48,6 +49,11 @@ class ServerTlsContext {
 // Everything OpenSSL has queued about the last failure, as one line.
 std::string take_openssl_errors();
 
+// Whether the first bytes of a connection can be a TLS handshake record
+// (content type 22, then version 3.x; SSL 3.0 to TLS 1.3 all say 3.0-3.4):
+// a ClientHello, as sent by clients that try HTTPS first.
+bool looks_like_tls_handshake(std::string_view first_bytes);
+
 class TlsStream final : public Stream {
  public:
   // Server side: wraps an accepted socket; the handshake runs first.
@@ -70,7 +76,12 @@ class TlsStream final : public Stream {
  private:
   // What OpenSSL is waiting for before a blocked operation can go on.
   enum class Wait { nothing, readable, writable };
-  enum class Phase { connecting, handshaking, open };
+  enum class Phase {
+    connecting,
+    handshaking,
+    open,
+    refused,  // plain HTTP on the TLS port: answered 400, dropping input until the client closes
+  };
 
   TlsStream(event_base* base, int fd, SSL* ssl, Phase phase, StreamHandler* handler);
   static void on_read_event(int fd, short what, void* arg);
@@ -79,6 +90,9 @@ class TlsStream final : public Stream {
   void handle_writable();
   void finish_connect();
   void handshake();
+  bool first_bytes_are_tls();
+  void refuse_plain_http();
+  void drop_refused_input();
   void read_records();
   bool write_output();
   void update_events();
@@ -98,6 +112,7 @@ class TlsStream final : public Stream {
   bool write_armed_ = false;
   bool handshake_done_ = false;
   bool handshake_failed_ = false;
+  bool screen_first_bytes_ = false;  // server side, until the first bytes have been looked at
   std::size_t low_watermark_ = 0;
   std::string error_;  // why write_output() failed
 };

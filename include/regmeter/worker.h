@@ -56,6 +56,7 @@ class Worker {
   // that every thread shares the port a port-0 listen picked). Returns the
   // bound port. Throws std::runtime_error naming the reason.
   std::uint16_t listen(std::uint16_t port);
+  int listener_fd() const;  // -1 before listen() and once draining
   void run();            // the event loop, until stopped
   void request_stop();   // from any thread: drain, then leave run()
 

@@ -30,6 +30,9 @@
 #    (client-sent Forwarded does: a known bug, a warning unless ABUSE_STRICT=1);
 #  * 200 pipelined requests are answered in order; 60 connections spewing
 #    garbage at once leave no trace;
+#  * the refusals before a request could be parsed are counted in
+#    regmeter_rejected_connections_total, not in registry_http_* (no 431, no
+#    505, no head-timeout 408 there); CONNECT and bad bodies are requests;
 #  * through a second proxy in front of tests/tools/misbehaving_upstream.py's
 #    /echo: what reaches an upstream has no hop-by-hop field, no field the
 #    client's Connection named, our own X-Forwarded-*, origin-form targets
@@ -404,6 +407,27 @@ ts = [threading.Thread(target=one, args=(p,)) for p in payloads]
 [t.join(10) for t in ts]
 EOF
 back_to_baseline "60 connections of garbage"
+
+# ---------------------------------------------------------------- how the refusals were counted
+# Refused before a request could be parsed: regmeter_rejected_connections_total,
+# never registry_http_* (the registry would not count them either). Requests
+# refused after their head parsed (CONNECT, bad chunked bodies, a stalled
+# body) are requests.
+rejected() { metric0 regmeter_rejected_connections_total "reason=$1"; }
+log "rejected connections: $(scrape | grep '^regmeter_rejected_connections_total' | sed 's/regmeter_rejected_connections_total//' | tr '\n' ' ')"
+(($(rejected malformed_head) >= 10)) || fail "malformed heads counted as rejected: $(rejected malformed_head)"
+(($(rejected head_too_large) >= 2)) || fail "heads over --max-header-bytes counted as rejected: $(rejected head_too_large)"
+(($(rejected header_timeout) >= 1)) || fail "slow heads counted as rejected: $(rejected header_timeout)"
+(($(rejected unsupported_version) >= 1)) || fail "HTTP/2.0 counted as rejected: $(rejected unsupported_version)"
+(($(rejected tls_on_plain_port) >= 1)) || fail "the ClientHello of the garbage crowd counted as rejected"
+(($(rejected not_http) >= 1)) || fail "the garbage crowd counted as rejected"
+for code in 431 505; do
+    assert_eq absent "$(metric registry_http_requests_total "code=$code")" "code=$code in registry_http_requests_total"
+done
+assert_eq absent "$(metric registry_http_requests_total code=408 handler=other)" "head timeouts in registry_http_requests_total"
+assert_eq 1 "$(metric registry_http_requests_total code=405 handler=other method=other)" "the CONNECT, a request"
+(($(metric0 registry_http_requests_total code=400 handler=blob_upload_chunk) >= 4)) ||
+    fail "the malformed chunked bodies (parsed heads) are not counted as requests"
 
 # ---------------------------------------------------------------- control bytes, log injection
 # known_bug WHAT: a reported bug shows; a warning, or a failure with ABUSE_STRICT=1.

@@ -142,20 +142,7 @@ assert_eq 200 "$(http_code "$PROXY_URL/v2/")" "/v2/ after a malformed request"
 # A TLS ClientHello on the plain-HTTP port (skopeo and docker try https first
 # and fall back to http only once that fails) must be refused at once, like
 # distribution does, not left hanging until the header timeout.
-secs=$(python3 - "$RM_PORT" <<'EOF'
-import socket, ssl, sys, time
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
-start = time.monotonic()
-try:
-    ctx.wrap_socket(s, server_hostname="registry.test")
-except (ssl.SSLError, OSError):
-    pass
-print("%.2f" % (time.monotonic() - start))
-EOF
-)
+read -r secs _ < <(python3 "$TOOLS/tls_hello.py" "$RM_PORT")
 log "TLS ClientHello refused after ${secs}s"
 awk -v s="$secs" 'BEGIN { exit !(s < 2) }' \
     || fail "a TLS ClientHello to the plain-HTTP listener was left hanging ${secs}s (expected an immediate 400/close)"

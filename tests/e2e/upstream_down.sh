@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The upstream is down: the proxy answers 502 with a distribution-style JSON
-# error, counts it, and recovers by itself once the registry comes up.
+# error that names no address or system error (those go to its log), counts
+# it, logs the failure once and then a count of its repeats at most every
+# 10 s (not a line per request), and recovers by itself once the registry
+# comes up.
 . "$(dirname "$0")/lib.sh"
 require_proxy
 
@@ -20,6 +23,10 @@ assert e["code"] == "UNAVAILABLE" and isinstance(e["message"], str) and e["messa
     || fail "502 body is not {\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":...}]}: $body"
 assert_contains json "$(header "$E2E_TMP/h1" Content-Type)" "502 Content-Type"
 assert_eq "$(stat -c %s "$E2E_TMP/b1")" "$(header "$E2E_TMP/h1" Content-Length)" "502 Content-Length"
+# Generic for the client; the detail (address, errno) is in the log.
+assert_eq "upstream registry unavailable" "$(json_get "$E2E_TMP/b1" 'j["errors"][0]["message"]')" "502 message"
+in_log() { grep -Eq -- "$1" "$RM_LOG"; }
+wait_until 5 "the refused connect in the log" in_log "warn upstream 127\.0\.0\.1:$UPORT: .*Connection refused"
 
 # A HEAD and a manifest GET fail the same way (no body for the HEAD).
 code=$(curl -sS --max-time 30 -I -o /dev/null -w '%{http_code}' "$PROXY_URL/v2/some/repo/manifests/latest")
@@ -42,6 +49,22 @@ assert_eq 0 "$(metric registry_http_in_flight_requests)" "in-flight gauge"
 
 # The proxy is still alive and healthy itself.
 assert_eq 200 "$(http_code "$HEALTH_URL")" "/healthz with the upstream down"
+
+# ---- one warning, then a count: 30 more failures do not make 30 lines
+for _ in $(seq 30); do
+    assert_eq 502 "$(http_code "$PROXY_URL/v2/")" "GET /v2/ with the upstream down"
+done
+failures=$(metric registry_http_requests_total code=502)
+refused_lines() { grep -c 'Connection refused' "$RM_LOG" || true; }
+assert_eq 1 "$(refused_lines)" "log lines about the refused connects after $failures failures (within 10 s)"
+# The count arrives once the 10 s interval of the first line is over.
+wait_until 15 "the summary of the repeated warning" in_log 'Connection refused \(repeated [0-9]+ times in the last 1[0-9] s\)'
+summary=$(grep 'Connection refused (repeated' "$RM_LOG")
+log "  after $failures failures: $(grep -m1 'Connection refused' "$RM_LOG" | cut -c1-120)"
+log "  then: $summary"
+assert_eq 2 "$(refused_lines)" "log lines about the refused connects: the first and one summary"
+repeats=$(sed -n 's/.*(repeated \([0-9]*\) times.*/\1/p' <<<"$summary")
+assert_eq "$((failures - 1))" "$repeats" "repeats in the summary (every failure after the first)"
 
 # ---- the registry comes up on that port: service resumes without a restart
 start_registry "$UPORT"

@@ -75,6 +75,18 @@ TEST(AccessEvent, EscapesTextLikeRequestLines) {
   EXPECT_EQ(out.find('\n'), out.size() - 1);
 }
 
+TEST(AccessEvent, RejectedConnectionIsAnEventLine) {
+  std::string out;
+  format_access_event(out, {1764064800123456789,
+                            "rejected",
+                            {{"reason", std::string_view("tls_on_plain_port")},
+                             {"client", std::string_view("10.0.0.7")},
+                             {"status", std::uint64_t{400}}}});
+  EXPECT_EQ(out,
+            "{\"time\":\"2025-11-25T10:00:00.123Z\",\"event\":\"rejected\",\"reason\":\"tls_on_plain_port\","
+            "\"client\":\"10.0.0.7\",\"status\":400}\n");
+}
+
 TEST(AccessLogSink, WritesBatchesToTheFileAndReopens) {
   char dir_template[] = "/tmp/regmeter-access-XXXXXX";
   ASSERT_NE(mkdtemp(dir_template), nullptr);

@@ -51,6 +51,15 @@ TEST_F(ConfigFile, MirrorsFlags) {
   EXPECT_EQ(cl.config.config_file, path);
 }
 
+TEST_F(ConfigFile, ReusePortKey) {
+  auto on = parse_command_line({"--config", write("reuse-port: true\n")});
+  ASSERT_EQ(on.action, CommandLine::Action::run) << on.error;
+  EXPECT_TRUE(on.config.reuse_port);
+  auto off = parse_command_line({"--config", write("reuse-port: false\n")});
+  ASSERT_EQ(off.action, CommandLine::Action::run) << off.error;
+  EXPECT_FALSE(off.config.reuse_port);
+}
+
 TEST_F(ConfigFile, FlagsOverrideTheFileWhateverTheirPosition) {
   auto path = write("threads: 3\nlisten: 127.0.0.1:7000\n");
   auto cl = parse_command_line({"--threads", "5", "--config", path});

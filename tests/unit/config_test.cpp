@@ -82,6 +82,14 @@ TEST(ConfigDefaults, NoArgumentsGivesDocumentedDefaults) {
   EXPECT_EQ(c.max_header_bytes, 64u * 1024);
   EXPECT_EQ(c.max_repositories, 200u);
   EXPECT_DOUBLE_EQ(c.upload_session_timeout_s, 3600);
+  EXPECT_FALSE(c.reuse_port) << "a busy --listen port is an error unless asked";
+}
+
+TEST(ConfigFlags, ReusePortTakesNoValue) {
+  EXPECT_TRUE(parse_command_line({"--reuse-port"}).config.reuse_port);
+  CommandLine cl = parse_command_line({"--reuse-port=yes"});
+  EXPECT_EQ(cl.action, Action::error);
+  EXPECT_EQ(cl.error, "regmeter: --reuse-port: takes no value");
 }
 
 TEST(ConfigDefaults, ThreadsResolvedToCoresWhenOtherFlagsGiven) {
@@ -307,7 +315,7 @@ TEST(ConfigActions, UsageMentionsEveryFlag) {
   std::string usage = usage_text();
   for (const char* flag : {"--listen", "--upstream", "--metrics-listen", "--threads", "--header-timeout",
                            "--idle-timeout", "--upstream-timeout", "--shutdown-grace", "--max-header-bytes",
-                           "--max-repositories", "--upload-session-timeout", "--help", "--version"})
+                           "--max-repositories", "--upload-session-timeout", "--reuse-port", "--help", "--version"})
     EXPECT_NE(usage.find(flag), std::string::npos) << flag;
   EXPECT_NE(usage.find("0.0.0.0:5080"), std::string::npos);
   EXPECT_NE(usage.find("127.0.0.1:9180"), std::string::npos);

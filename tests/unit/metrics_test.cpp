@@ -88,7 +88,26 @@ TEST(Metrics, FreshRegistryShowsOnlyInFlightGauges) {
   EXPECT_EQ(lines_starting(text, "registry_http_in_flight_requests{").size(), kHandlerCount);
   // Counter and histogram series appear once observed, as with client_golang vectors.
   EXPECT_EQ(text.find("registry_http_requests_total"), std::string::npos);
-  EXPECT_EQ(text.find("regmeter_"), std::string::npos);
+  // Except the rejection reasons, a fixed set present from the start at 0.
+  EXPECT_EQ(lines_starting(text, "regmeter_").size(), kRejectReasonCount);
+  EXPECT_EQ(lines_starting(text, "regmeter_rejected_connections_total{").size(), kRejectReasonCount);
+}
+
+TEST(Metrics, RejectedConnectionsAreCountedPerReasonAndNeverAsRequests) {
+  Metrics metrics(2);
+  metrics.shard(0).connection_rejected(RejectReason::tls_on_plain_port);
+  metrics.shard(1).connection_rejected(RejectReason::tls_on_plain_port);
+  metrics.shard(1).connection_rejected(RejectReason::header_timeout);
+  auto text = metrics.render_text();
+  EXPECT_LINE(text, "# HELP regmeter_rejected_connections_total Connections refused before a request on them could "
+                    "be parsed (not counted in registry_http_*), by reason.");
+  EXPECT_LINE(text, "# TYPE regmeter_rejected_connections_total counter");
+  EXPECT_LINE(text, "regmeter_rejected_connections_total{reason=\"tls_on_plain_port\"} 2");
+  EXPECT_LINE(text, "regmeter_rejected_connections_total{reason=\"header_timeout\"} 1");
+  for (const char* zero : {"http_on_tls_port", "not_http", "malformed_head", "unsupported_version", "head_too_large"})
+    EXPECT_LINE(text, std::string("regmeter_rejected_connections_total{reason=\"") + zero + "\"} 0");
+  EXPECT_EQ(text.find("registry_http_requests_total"), std::string::npos);
+  EXPECT_LINE(text, "registry_http_in_flight_requests{handler=\"other\"} 0");
 }
 
 TEST(Metrics, HelpAndTypeLinesInDistributionOrder) {
@@ -106,6 +125,10 @@ TEST(Metrics, HelpAndTypeLinesInDistributionOrder) {
       "# TYPE registry_http_requests_total counter",
       "# HELP registry_http_response_size_bytes The HTTP response sizes in bytes.",
       "# TYPE registry_http_response_size_bytes histogram",
+      // Then regmeter's own, here only the one present from the start.
+      "# HELP regmeter_rejected_connections_total Connections refused before a request on them could be parsed (not "
+      "counted in registry_http_*), by reason.",
+      "# TYPE regmeter_rejected_connections_total counter",
   };
   EXPECT_EQ(lines_starting(text, "# "), expected);
 }
@@ -420,6 +443,9 @@ TEST(RegmeterMetrics, HelpAndTypeLines) {
       "# TYPE regmeter_image_pulls_total counter",
       "# HELP regmeter_image_pushes_total Manifest PUTs answered 201 (image pushes), by repository.",
       "# TYPE regmeter_image_pushes_total counter",
+      "# HELP regmeter_rejected_connections_total Connections refused before a request on them could be parsed (not "
+      "counted in registry_http_*), by reason.",
+      "# TYPE regmeter_rejected_connections_total counter",
       "# HELP regmeter_upload_session_duration_seconds Seconds from the first byte of the request that opened a blob "
       "upload session to the last byte of the response that ended it, by outcome.",
       "# TYPE regmeter_upload_session_duration_seconds histogram",
@@ -799,6 +825,7 @@ TEST(RegmeterMetrics, PromtoolAcceptsEveryFamily) {
   for (std::size_t o = 0; o < kSessionOutcomeCount; ++o)
     b.upload_session_closed(static_cast<SessionOutcome>(o), 2.5 * static_cast<double>(o + 1), (o + 1) * kMiB);
   a.request_started(Handler::blob);  // one left in flight
+  b.connection_rejected(RejectReason::not_http);
   auto text = metrics.render_text();
 
   for (const char* family :
@@ -806,7 +833,7 @@ TEST(RegmeterMetrics, PromtoolAcceptsEveryFamily) {
         "registry_http_request_size_bytes", "registry_http_response_size_bytes", "regmeter_upload_session_duration_seconds",
         "regmeter_upload_session_size_bytes", "regmeter_upstream_header_seconds", "regmeter_upstream_connect_seconds",
         "regmeter_blob_throughput_bytes_per_second", "regmeter_image_pushes_total", "regmeter_image_pulls_total",
-        "regmeter_blob_bytes_total", "regmeter_auth_challenges_total"})
+        "regmeter_blob_bytes_total", "regmeter_auth_challenges_total", "regmeter_rejected_connections_total"})
     EXPECT_NE(text.find(std::string("# TYPE ") + family + " "), std::string::npos) << family;
   EXPECT_EQ(promtool_check(promtool, text), "");
 

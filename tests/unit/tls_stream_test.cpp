@@ -20,6 +20,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <string_view>
 
 namespace regmeter {
 namespace {
@@ -108,6 +109,11 @@ struct Recorder : StreamHandler {
   void on_stream_drained(Stream&) override {}
   void on_stream_error(Stream&, const std::string& what) override { error = what; }
   void on_stream_connected(Stream&) override { connected = true; }
+  void on_plain_http_refused(Stream& s) override {
+    refused_plain_http = true;
+    s.set_reading(true);  // as ClientConnection's lingering close does
+  }
+  bool refused_plain_http = false;
 };
 
 class TlsStreamTest : public ::testing::Test {
@@ -297,6 +303,70 @@ TEST_F(TlsStreamTest, CloseBeforeHandshakeIsNotAHandshakeError) {
   EXPECT_TRUE(server_side_.closed);
   EXPECT_FALSE(server_->handshake_failed());
   EXPECT_TRUE(server_side_.error.empty()) << server_side_.error;
+}
+
+// Reads what the peer sends on a blocking socket until it closes (5 s at most).
+std::string read_to_eof(int fd) {
+  timeval five{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &five, sizeof five);
+  std::string out;
+  char chunk[4096];
+  for (ssize_t n; (n = ::recv(fd, chunk, sizeof chunk, 0)) > 0;) out.append(chunk, static_cast<std::size_t>(n));
+  return out;
+}
+
+TEST_F(TlsStreamTest, PlainHttpIsAnsweredWithA400InPlainTextNotAHandshakeError) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(0, ::connect(fd, reinterpret_cast<sockaddr*>(&address_), sizeof address_));
+  int accepted = accept_one();
+  ASSERT_GE(accepted, 0);
+  server_ = TlsStream::accept(base_, accepted, server_context_.get(), &server_side_);
+  server_->set_reading(true);
+  const std::string request = "GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(static_cast<ssize_t>(request.size()), ::send(fd, request.data(), request.size(), 0));
+  ASSERT_TRUE(run_until([&] { return server_side_.refused_plain_http || !server_side_.error.empty(); }));
+  EXPECT_TRUE(server_side_.error.empty()) << server_side_.error;
+  EXPECT_FALSE(server_->handshake_failed());
+  // The answer arrives, then our half of the connection is shut.
+  std::string answer = read_to_eof(fd);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << answer;
+  EXPECT_NE(answer.find("Content-Type: text/plain"), std::string::npos) << answer;
+  EXPECT_EQ(answer.substr(answer.find("\r\n\r\n") + 4), "Client sent an HTTP request to an HTTPS server.\n");
+  // Whatever the client still sends is dropped; its close is reported.
+  EXPECT_EQ(20, ::send(fd, "more bytes, dropped\n", 20, 0));
+  ::close(fd);
+  ASSERT_TRUE(run_until([&] { return server_side_.closed || !server_side_.error.empty(); }));
+  EXPECT_TRUE(server_side_.received.empty()) << "plain bytes reached the handler: " << server_side_.received;
+  EXPECT_FALSE(server_->handshake_failed());
+}
+
+TEST_F(TlsStreamTest, BytesThatAreNeitherTlsNorHttpFailTheHandshake) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(0, ::connect(fd, reinterpret_cast<sockaddr*>(&address_), sizeof address_));
+  int accepted = accept_one();
+  ASSERT_GE(accepted, 0);
+  server_ = TlsStream::accept(base_, accepted, server_context_.get(), &server_side_);
+  server_->set_reading(true);
+  ASSERT_EQ(8, ::send(fd, "\x01\x02\x03\x04\x05\x06\r\n", 8, 0));
+  ASSERT_TRUE(run_until([&] { return !server_side_.error.empty() || server_side_.closed; }));
+  EXPECT_FALSE(server_side_.refused_plain_http);
+  EXPECT_TRUE(server_->handshake_failed()) << server_side_.error;
+  ::close(fd);
+}
+
+TEST(LooksLikeTlsHandshake, ClientHelloRecordHeaders) {
+  using namespace std::string_view_literals;
+  EXPECT_TRUE(looks_like_tls_handshake("\x16\x03\x01\x02\x00"sv));  // TLS 1.0 record version (most ClientHellos)
+  EXPECT_TRUE(looks_like_tls_handshake("\x16\x03\x03"sv));
+  EXPECT_TRUE(looks_like_tls_handshake("\x16\x03\x00"sv));  // SSL 3.0
+  EXPECT_TRUE(looks_like_tls_handshake("\x16"sv));             // too short to tell otherwise
+  EXPECT_TRUE(looks_like_tls_handshake("\x16\x03"sv));
+  EXPECT_FALSE(looks_like_tls_handshake(""sv));
+  EXPECT_FALSE(looks_like_tls_handshake("\x16\x02\x01"sv));
+  EXPECT_FALSE(looks_like_tls_handshake("\x16\x03\x05"sv));
+  EXPECT_FALSE(looks_like_tls_handshake("\x15\x03\x01"sv));  // an alert record
+  EXPECT_FALSE(looks_like_tls_handshake("GET / HTTP/1.1\r\n"sv));
+  EXPECT_FALSE(looks_like_tls_handshake("PRI * HTTP/2.0\r\n"sv));
 }
 
 TEST_F(TlsStreamTest, WrongCaFailsTheHandshakeWithTheVerifyReason) {
