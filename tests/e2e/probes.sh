@@ -41,7 +41,7 @@ refused_start() {
     log "$what: exit $rc: $err"
     assert_eq 2 "$rc" "$what: exit status"
     assert_eq 1 "$(wc -l <"$E2E_TMP/refused.err")" "$what: stderr lines [$err]"
-    assert_contains -- "$flag" "$err" "$what: the error names the flag"
+    assert_contains "$flag" "$err" "$what: the error names the flag"
     assert_contains "address already in use" "${err,,}" "$what: the error says why"
     assert_eq 0 "$(stat -c %s "$E2E_TMP/refused.out")" "$what: stdout bytes"
 }
