@@ -241,8 +241,11 @@ class ManifestHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, M
     return field;
   }
 
-  // Elements of layers/manifests/fsLayers must be objects.
+  // A scalar or array where the value of no field we read is expected: fine,
+  // unless it is the whole document or an element of layers/manifests/fsLayers
+  // (those must be objects).
   bool element_ok() const {
+    if (depth_ == 0) return false;
     Where where = top();
     return where != Where::layers && where != Where::manifests && where != Where::fs_layers;
   }
@@ -324,6 +327,7 @@ std::optional<Manifest> parse_manifest(std::string_view body, std::string_view c
   rapidjson::MemoryStream stream(body.data(), body.size());
   rapidjson::Reader reader;
   if (!reader.Parse<rapidjson::kParseNoFlags>(stream, handler)) return std::nullopt;
+  if (stream.Tell() != body.size()) return std::nullopt;  // stopped at a NUL byte, which reads as the end
 
   if (handler.body_media_type_unknown) return std::nullopt;
   std::optional<ManifestKind> header_kind = manifest_kind_of_media_type(content_type);

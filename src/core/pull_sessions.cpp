@@ -7,7 +7,6 @@ namespace regmeter {
 
 namespace {
 
-constexpr std::uint64_t kUnknownSize = std::numeric_limits<std::uint64_t>::max();
 
 std::optional<std::uint64_t> fingerprint_of(std::string_view digest) {
   auto parsed = Digest::parse(digest);
@@ -22,30 +21,6 @@ double seconds_between(PullTime from, PullTime to) {
 }
 
 }  // namespace
-
-// One blob or manifest a pull lists, by its digest's fingerprint.
-struct PullSessions::Item {
-  enum class Kind : std::uint8_t { blob, manifest };
-  enum class State : std::uint8_t { pending, fetched, redirected };
-  std::uint64_t fingerprint = 0;
-  std::uint64_t size = kUnknownSize;  // blobs: from the manifest's descriptor
-  std::uint64_t delivered = 0;        // blobs: body bytes of 200/206 answers so far
-  Kind kind = Kind::blob;
-  State state = State::pending;  // manifests: `fetched` once its own listing was added
-};
-
-struct PullSessions::Pull {
-  std::string key;
-  PullTime started;        // the first manifest request's start
-  PullTime last_activity;  // end of its latest request: what `idle` counts from
-  PullTime last_delivery;  // end of its latest manifest answer or blob body
-  std::uint64_t bytes = 0;
-  std::vector<Item> items;
-  std::size_t blobs_listed = 0;
-  std::size_t blobs_fetched = 0;
-  std::size_t blobs_redirected = 0;
-  bool overflowed = false;  // listed more than it could track: never `complete`
-};
 
 std::string_view pull_outcome_name(PullOutcome outcome) {
   switch (outcome) {
@@ -75,20 +50,24 @@ void PullSessions::make_key(const PullKey& key) {
 }
 
 std::optional<PullSessions::Match> PullSessions::find_item(std::uint64_t fingerprint, bool manifest) {
+  // Two pulls of one key may list the same blob: the oldest one still
+  // waiting for it gets it; failing that, the oldest that lists it.
   auto kind = manifest ? Item::Kind::manifest : Item::Kind::blob;
-  std::optional<Match> found;
+  std::optional<Match> pending, any;
+  auto older = [](const std::optional<Match>& best, PullList::iterator candidate) {
+    return !best || candidate->started < best->pull->started;
+  };
   auto [first, last] = by_key_.equal_range(key_);
   for (auto entry = first; entry != last; ++entry) {
     const auto& items = entry->second->items;
     for (std::size_t i = 0; i < items.size(); ++i) {
       if (items[i].fingerprint != fingerprint || items[i].kind != kind) continue;
-      // Two pulls of one key may list the same blob: the one still waiting
-      // for it gets it.
-      if (items[i].state == Item::State::pending) return Match{entry->second, i};
-      if (!found) found = Match{entry->second, i};
+      if (items[i].state == Item::State::pending && older(pending, entry->second)) pending = Match{entry->second, i};
+      if (older(any, entry->second)) any = Match{entry->second, i};
+      break;  // an item is listed once per pull
     }
   }
-  return found;
+  return pending ? pending : any;
 }
 
 std::vector<EndedPull> PullSessions::on_manifest(const PullKey& key, std::string_view reference,

@@ -100,8 +100,31 @@ class PullSessions {
   std::size_t tracked_items() const { return items_; }
 
  private:
-  struct Item;
-  struct Pull;
+  static constexpr std::uint64_t kUnknownSize = ~std::uint64_t{0};
+
+  // One blob or manifest a pull lists, by its digest's fingerprint.
+  struct Item {
+    enum class Kind : std::uint8_t { blob, manifest };
+    enum class State : std::uint8_t { pending, fetched, redirected };
+    std::uint64_t fingerprint = 0;
+    std::uint64_t size = kUnknownSize;  // blobs: from the manifest's descriptor
+    std::uint64_t delivered = 0;        // blobs: body bytes of 200/206 answers so far
+    Kind kind = Kind::blob;
+    State state = State::pending;  // manifests: `fetched` once its own listing was added
+  };
+
+  struct Pull {
+    std::string key;
+    PullTime started;        // the first manifest request's start
+    PullTime last_activity;  // end of its latest request: what `idle` counts from
+    PullTime last_delivery;  // end of its latest manifest answer or blob body
+    std::uint64_t bytes = 0;
+    std::vector<Item> items;
+    std::size_t blobs_listed = 0;
+    std::size_t blobs_fetched = 0;
+    std::size_t blobs_redirected = 0;
+    bool overflowed = false;  // listed more than it could track: never `complete`
+  };
   using PullList = std::list<Pull>;
   struct Match {
     PullList::iterator pull;

@@ -96,8 +96,11 @@ class Cursor {
     return true;
   }
 
+  // Spaces before ';' are not structured-field syntax, but harmless to allow.
   bool parameters(Item& item) {
-    while (take(';')) {
+    while (true) {
+      skip_ows();
+      if (!take(';')) return true;
       skip_ows();
       auto name = key();
       if (!name) return false;
@@ -111,7 +114,6 @@ class Cursor {
       if (*name == "r") item.r = number;
       if ((*name == "w" || *name == "q" || *name == "r") && !number) return false;
     }
-    return true;
   }
 
  private:

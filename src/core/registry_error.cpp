@@ -174,7 +174,8 @@ RegistryError RegistryErrorReader::parse_window() {
   rapidjson::InsituStringStream stream(window_.data());
   rapidjson::ParseResult result = reader.Parse<rapidjson::kParseInsituFlag>(stream, handler);
   if (!handler.found()) return RegistryError::none;
-  if (result) return handler.error();
+  // RapidJSON stops at a NUL byte as at the end: the document must reach the real end.
+  if (result) return stream.Tell() == length_ ? handler.error() : RegistryError::none;
   // Not one whole document. Past the window we cannot know: accept the code
   // when the parse failed only because the window ended.
   bool ran_out = overflowed_ && result.Code() != rapidjson::kParseErrorTermination &&

@@ -1,0 +1,74 @@
+// Test helpers shared by the issue-16 unit tests: digests that look like real
+// ones (random in every byte, as hashes are) and manifest bodies.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace regmeter::testing {
+
+// A valid sha256 digest string, different for each n in all its bytes.
+inline std::string fake_digest(std::uint64_t n, bool sha512 = false) {
+  std::mt19937_64 random(n * 0x9e3779b97f4a7c15ull + 1);
+  std::string out = sha512 ? "sha512:" : "sha256:";
+  for (int i = 0; i < (sha512 ? 8 : 4); ++i) {
+    char word[17];
+    std::snprintf(word, sizeof word, "%016llx", static_cast<unsigned long long>(random()));
+    out += word;
+  }
+  return out;
+}
+
+struct FakeBlob {
+  std::string digest;
+  std::uint64_t size;
+};
+
+// An OCI image manifest as containerd and buildx write it.
+inline std::string oci_image_manifest(const FakeBlob& config, const std::vector<FakeBlob>& layers) {
+  std::string body = "{\n  \"schemaVersion\": 2,\n  \"mediaType\": \"application/vnd.oci.image.manifest.v1+json\",\n"
+                     "  \"config\": {\n    \"mediaType\": \"application/vnd.oci.image.config.v1+json\",\n"
+                     "    \"digest\": \"" + config.digest + "\",\n    \"size\": " + std::to_string(config.size) +
+                     "\n  },\n  \"layers\": [";
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    body += i ? ",\n" : "\n";
+    body += "    {\n      \"mediaType\": \"application/vnd.oci.image.layer.v1.tar+gzip\",\n      \"digest\": \"" +
+            layers[i].digest + "\",\n      \"size\": " + std::to_string(layers[i].size) + "\n    }";
+  }
+  body += "\n  ],\n  \"annotations\": {\n    \"org.opencontainers.image.created\": \"2025-11-02T10:00:00Z\"\n  }\n}\n";
+  return body;
+}
+
+struct FakePlatform {
+  std::string digest;
+  std::uint64_t size;
+  std::string os, architecture, variant;
+};
+
+// An OCI index as buildx writes it (platform manifests, maybe attestations).
+inline std::string oci_index(const std::vector<FakePlatform>& children) {
+  std::string body = "{\n  \"schemaVersion\": 2,\n  \"mediaType\": \"application/vnd.oci.image.index.v1+json\",\n"
+                     "  \"manifests\": [";
+  for (std::size_t i = 0; i < children.size(); ++i) {
+    const auto& c = children[i];
+    body += i ? ",\n" : "\n";
+    body += "    {\n      \"mediaType\": \"application/vnd.oci.image.manifest.v1+json\",\n      \"digest\": \"" +
+            c.digest + "\",\n      \"size\": " + std::to_string(c.size) + ",\n      \"platform\": {\n"
+            "        \"architecture\": \"" + c.architecture + "\",\n        \"os\": \"" + c.os + "\"";
+    if (!c.variant.empty()) body += ",\n        \"variant\": \"" + c.variant + "\"";
+    body += "\n      }\n    }";
+  }
+  body += "\n  ]\n}\n";
+  return body;
+}
+
+inline std::vector<FakeBlob> fake_layers(std::size_t count, std::uint64_t seed) {
+  std::vector<FakeBlob> layers;
+  for (std::size_t i = 0; i < count; ++i) layers.push_back({fake_digest(seed + i), 1000 * (i + 1) + 7});
+  return layers;
+}
+
+}  // namespace regmeter::testing
