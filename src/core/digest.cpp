@@ -5,11 +5,16 @@ namespace regmeter {
 namespace {
 
 // Lower-case hex only: the OCI image spec's encoded form for sha256/sha512.
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
+// A table, as every manifest descriptor and blob URL goes through here.
+constexpr std::array<std::int8_t, 256> kHexValue = [] {
+  std::array<std::int8_t, 256> table{};
+  for (auto& value : table) value = -1;
+  for (int c = '0'; c <= '9'; ++c) table[c] = static_cast<std::int8_t>(c - '0');
+  for (int c = 'a'; c <= 'f'; ++c) table[c] = static_cast<std::int8_t>(c - 'a' + 10);
+  return table;
+}();
+
+int hex_value(char c) { return kHexValue[static_cast<unsigned char>(c)]; }
 
 constexpr std::string_view kSha256Prefix = "sha256:";
 constexpr std::string_view kSha512Prefix = "sha512:";

@@ -125,7 +125,7 @@ class ManifestHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, M
           body_kind = manifest_kind_of_media_type(value);
           body_media_type_unknown = !body_kind;
         } else {
-          child_.media_type = value;
+          child_.kind = manifest_kind_of_media_type(value);
         }
         return true;
       case Field::digest:
@@ -314,6 +314,8 @@ bool fields_fit(ManifestKind kind, const ManifestHandler& seen) {
 }  // namespace
 
 std::optional<ManifestKind> manifest_kind_of_media_type(std::string_view media_type) {
+  for (const auto& known : kManifestMediaTypes)  // as registries write them: one memcmp
+    if (media_type == known.media_type) return known.kind;
   media_type = ascii_trim(media_type.substr(0, media_type.find(';')));
   for (const auto& known : kManifestMediaTypes)
     if (ascii_iequals(media_type, known.media_type)) return known.kind;

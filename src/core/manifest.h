@@ -40,7 +40,7 @@ struct Platform {
 struct ChildManifest {
   Digest digest;
   std::uint64_t size = 0;
-  std::string media_type;   // may be empty
+  std::optional<ManifestKind> kind;  // what the entry's mediaType names; nothing when absent or another type
   Platform platform;        // all empty when the entry has none (attestations often have unknown/unknown)
 };
 

@@ -148,7 +148,7 @@ TEST(ParseManifest, OciIndexWithAttestations) {
   ASSERT_EQ(m->manifests.size(), 3u);
   EXPECT_EQ(m->manifests[0].digest.to_string(), kD1);
   EXPECT_EQ(m->manifests[0].size, 1051u);
-  EXPECT_EQ(m->manifests[0].media_type, kOciManifest);
+  EXPECT_EQ(m->manifests[0].kind, ManifestKind::image);
   EXPECT_EQ(m->manifests[0].platform.os, "linux");
   EXPECT_EQ(m->manifests[0].platform.architecture, "amd64");
   EXPECT_EQ(m->manifests[0].platform.variant, "");

@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -12,11 +11,17 @@ namespace regmeter::testing {
 
 // A valid sha256 digest string, different for each n in all its bytes.
 inline std::string fake_digest(std::uint64_t n, bool sha512 = false) {
-  std::mt19937_64 random(n * 0x9e3779b97f4a7c15ull + 1);
+  std::uint64_t state = n;
+  auto splitmix64 = [&state] {
+    std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  };
   std::string out = sha512 ? "sha512:" : "sha256:";
   for (int i = 0; i < (sha512 ? 8 : 4); ++i) {
     char word[17];
-    std::snprintf(word, sizeof word, "%016llx", static_cast<unsigned long long>(random()));
+    std::snprintf(word, sizeof word, "%016llx", static_cast<unsigned long long>(splitmix64()));
     out += word;
   }
   return out;

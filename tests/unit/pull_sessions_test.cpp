@@ -32,7 +32,7 @@ Manifest image(const std::vector<std::pair<std::string, std::uint64_t>>& blobs) 
 Manifest index(const std::vector<std::string>& children) {
   Manifest m;
   m.kind = ManifestKind::index;
-  for (const auto& child : children) m.manifests.push_back(ChildManifest{*Digest::parse(child), 500, "", {}});
+  for (const auto& child : children) m.manifests.push_back(ChildManifest{*Digest::parse(child), 500, ManifestKind::image, {}});
   return m;
 }
 
