@@ -50,8 +50,8 @@ constexpr unsigned kMaxDepth = 16;
 
 // How far before the end of a cut window RapidJSON may report the error the
 // cut caused: it reports a bad escape at its backslash, and the longest one
-// is a surrogate pair, \uD83D\uDE00.
-constexpr std::size_t kCutSlack = 12;
+// is a surrogate pair, \uD83D\uDE00, of which a cut leaves at most 11 bytes.
+constexpr std::size_t kCutSlack = 11;
 
 // SAX handler: follows root → "errors" → [0] → "code" and remembers that
 // string, mapped at once (in-situ strings live only as long as the window).
