@@ -331,10 +331,13 @@ TEST(ParseManifest, RefusesHostileAndMalformedBodies) {
 }
 
 TEST(ParseManifest, NestingUpToTheLimitIsRead) {
-  const std::string nested = std::string(25, '[') + std::string(25, ']');
-  std::string body = R"({"schemaVersion":2,"annotations":)" + nested + R"(,"config":{"digest":")" + kD1 +
-                     R"(","size":1},"layers":[]})";
-  EXPECT_TRUE(parse_manifest(body, kOciManifest));
+  // The root object is level 1; 31 arrays inside it reach the limit of 32.
+  auto with_nesting = [](std::size_t arrays) {
+    return R"({"schemaVersion":2,"annotations":)" + std::string(arrays, '[') + std::string(arrays, ']') +
+           R"(,"config":{"digest":")" + kD1 + R"(","size":1},"layers":[]})";
+  };
+  EXPECT_TRUE(parse_manifest(with_nesting(31), kOciManifest));
+  EXPECT_FALSE(parse_manifest(with_nesting(32), kOciManifest));
 }
 
 TEST(ParseManifest, EntryAndSizeLimits) {
