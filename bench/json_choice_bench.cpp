@@ -24,23 +24,10 @@ namespace {
 using namespace regmeter;
 using regmeter::testing::fake_digest;
 
-const std::string& image_body() {
-  static const std::string body =
-      regmeter::testing::oci_image_manifest({fake_digest(1), 7023}, regmeter::testing::fake_layers(10, 100));
-  return body;
-}
+using regmeter::testing::kMissingTagErrorBody;
 
-const std::string& index_body() {
-  static const std::string body = [] {
-    std::vector<regmeter::testing::FakePlatform> children;
-    for (int i = 0; i < 20; ++i) children.push_back({fake_digest(500 + i), 1051, "linux", "amd64", i % 3 ? "" : "v8"});
-    return regmeter::testing::oci_index(children);
-  }();
-  return body;
-}
-
-const std::string kErrorBody =
-    "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"manifest unknown\",\"detail\":{\"Tag\":\"latest\"}}]}\n";
+const std::string& image_body() { return regmeter::testing::ten_layer_manifest(); }
+const std::string& index_body() { return regmeter::testing::twenty_platform_index(); }
 
 // What each variant produces, so none can skip work.
 struct Extracted {
@@ -58,7 +45,7 @@ void BM_RapidJson_Index(benchmark::State& state) {
 void BM_RapidJson_Error(benchmark::State& state) {
   for (auto _ : state) {
     RegistryErrorReader reader;
-    reader.feed(kErrorBody);
+    reader.feed(kMissingTagErrorBody);
     benchmark::DoNotOptimize(reader.finish());
   }
 }
@@ -106,26 +93,21 @@ bool simdjson_index(simdjson::ondemand::parser& parser, const std::string& body,
   return true;
 }
 
-void BM_Simdjson_Image(benchmark::State& state) {
+void run_simdjson(benchmark::State& state, bool (*extract)(simdjson::ondemand::parser&, const std::string&, Extracted&),
+                  const std::string& body) {
   simdjson::ondemand::parser parser;  // reused, as a thread_local would be
   for (auto _ : state) {
     Extracted out;
-    if (!simdjson_image(parser, image_body(), out)) state.SkipWithError("parse failed");
+    if (!extract(parser, body, out)) state.SkipWithError("parse failed");
     benchmark::DoNotOptimize(out);
   }
 }
-void BM_Simdjson_Index(benchmark::State& state) {
-  simdjson::ondemand::parser parser;
-  for (auto _ : state) {
-    Extracted out;
-    if (!simdjson_index(parser, index_body(), out)) state.SkipWithError("parse failed");
-    benchmark::DoNotOptimize(out);
-  }
-}
+void BM_Simdjson_Image(benchmark::State& state) { run_simdjson(state, simdjson_image, image_body()); }
+void BM_Simdjson_Index(benchmark::State& state) { run_simdjson(state, simdjson_index, index_body()); }
 void BM_Simdjson_Error(benchmark::State& state) {
   simdjson::ondemand::parser parser;
   for (auto _ : state) {
-    simdjson::padded_string padded(kErrorBody);
+    simdjson::padded_string padded(kMissingTagErrorBody);
     simdjson::ondemand::document doc;
     std::string_view code;
     if (parser.iterate(padded).get(doc) || doc["errors"].at(0)["code"].get_string().get(code))
@@ -163,7 +145,7 @@ void BM_Nlohmann_Index(benchmark::State& state) {
 }
 void BM_Nlohmann_Error(benchmark::State& state) {
   for (auto _ : state) {
-    auto doc = nlohmann::json::parse(kErrorBody, nullptr, false);
+    auto doc = nlohmann::json::parse(kMissingTagErrorBody, nullptr, false);
     benchmark::DoNotOptimize(registry_error_from_code(doc.at("errors").at(0).at("code").get_ref<const std::string&>()));
   }
 }

@@ -20,52 +20,32 @@ namespace {
 using namespace regmeter;
 using regmeter::testing::fake_digest;
 
-// A 10-layer OCI image manifest (about 2.6 KB, pretty-printed as buildx writes it).
-const std::string& ten_layer_manifest() {
-  static const std::string body =
-      regmeter::testing::oci_image_manifest({fake_digest(1), 7023}, regmeter::testing::fake_layers(10, 100));
-  return body;
-}
+using regmeter::testing::ten_layer_manifest;
+using regmeter::testing::twenty_platform_index;
 
-// A 20-platform OCI index (about 5 KB).
-const std::string& twenty_platform_index() {
-  static const std::string body = [] {
-    std::vector<regmeter::testing::FakePlatform> children;
-    const char* archs[] = {"amd64", "arm64", "arm", "ppc64le", "s390x", "386", "riscv64", "mips64le", "loong64", "arm"};
-    for (int i = 0; i < 20; ++i)
-      children.push_back({fake_digest(500 + i), 1051, i < 10 ? "linux" : "windows", archs[i % 10], i % 10 == 2 ? "v7" : ""});
-    return regmeter::testing::oci_index(children);
-  }();
-  return body;
-}
-
-void BM_ParseManifest10Layers(benchmark::State& state) {
-  const std::string& body = ten_layer_manifest();
+void run_parse_manifest(benchmark::State& state, const std::string& body, std::string_view content_type) {
   for (auto _ : state) {
-    auto manifest = parse_manifest(body, "application/vnd.oci.image.manifest.v1+json");
+    auto manifest = parse_manifest(body, content_type);
+    if (!manifest) state.SkipWithError("the manifest did not parse");
     benchmark::DoNotOptimize(manifest);
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * body.size()));
+}
+
+void BM_ParseManifest10Layers(benchmark::State& state) {
+  run_parse_manifest(state, ten_layer_manifest(), "application/vnd.oci.image.manifest.v1+json");
 }
 BENCHMARK(BM_ParseManifest10Layers);
 
 void BM_ParseIndex20Platforms(benchmark::State& state) {
-  const std::string& body = twenty_platform_index();
-  for (auto _ : state) {
-    auto manifest = parse_manifest(body, "application/vnd.oci.image.index.v1+json");
-    benchmark::DoNotOptimize(manifest);
-  }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * body.size()));
+  run_parse_manifest(state, twenty_platform_index(), "application/vnd.oci.image.index.v1+json");
 }
 BENCHMARK(BM_ParseIndex20Platforms);
 
-// What distribution 2.8 answers for a tag that does not exist.
 void BM_ErrorCodeOfA404(benchmark::State& state) {
-  const std::string body =
-      "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"manifest unknown\",\"detail\":{\"Tag\":\"latest\"}}]}\n";
   for (auto _ : state) {
     RegistryErrorReader reader;
-    reader.feed(body);
+    reader.feed(regmeter::testing::kMissingTagErrorBody);
     benchmark::DoNotOptimize(reader.finish());
   }
 }

@@ -76,4 +76,28 @@ inline std::vector<FakeBlob> fake_layers(std::size_t count, std::uint64_t seed) 
   return layers;
 }
 
+// The bodies the benchmarks measure: a 10-layer OCI image manifest (2.2 KB)
+// and a 20-platform OCI index (5.3 KB), pretty-printed as buildx writes them.
+inline const std::string& ten_layer_manifest() {
+  static const std::string body = oci_image_manifest({fake_digest(1), 7023}, fake_layers(10, 100));
+  return body;
+}
+
+inline const std::string& twenty_platform_index() {
+  static const std::string body = [] {
+    const char* architectures[] = {"amd64", "arm64", "arm", "ppc64le", "s390x", "386", "riscv64", "mips64le", "loong64",
+                                   "arm"};
+    std::vector<FakePlatform> children;
+    for (int i = 0; i < 20; ++i)
+      children.push_back({fake_digest(500 + i), 1051, i < 10 ? "linux" : "windows", architectures[i % 10],
+                          i % 10 == 2 ? "v7" : ""});
+    return oci_index(children);
+  }();
+  return body;
+}
+
+// distribution 2.8's answer for a tag that does not exist.
+inline const std::string kMissingTagErrorBody =
+    "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"manifest unknown\",\"detail\":{\"Tag\":\"latest\"}}]}\n";
+
 }  // namespace regmeter::testing
