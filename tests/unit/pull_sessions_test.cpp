@@ -298,7 +298,8 @@ TEST(PullSessions, TheItemBudgetEndsOldPullsToMakeRoom) {
   std::size_t budget = 10 * 32;
   std::size_t evicted = 0;
   for (int i = 0; i < 10; ++i) {
-    Client c{table, {"10.0.0.1", "ua", "repo" + std::to_string(i)}};
+    const std::string repository = "repo" + std::to_string(i);  // PullKey holds views
+    Client c{table, {"10.0.0.1", "ua", repository}};
     std::vector<std::pair<std::string, std::uint64_t>> blobs;
     for (int b = 0; b < 100; ++b) blobs.push_back({fake_digest(i * 1000 + b), 1});
     evicted += c.manifest("t", fake_digest(i), image(blobs), t0, t0 + 1ms).size();
@@ -347,13 +348,13 @@ TEST(PullSessions, HostileTrafficStaysBounded) {
     ++ended_count;
   };
   PullTime now = t0;
-  std::vector<std::string> listed;
   for (int round = 0; round < 20000; ++round) {
     now += std::chrono::microseconds(random() % 5000);
     std::string address = "10." + std::to_string(random() % 256) + "." + std::to_string(random() % 256) + ".1";
     std::string ua(random() % 300, 'x');
     for (char& ch : ua) ch = static_cast<char>(32 + random() % 95);
-    PullKey key{address, ua, "repo" + std::to_string(random() % 50)};
+    std::string repository = "repo" + std::to_string(random() % 50);
+    PullKey key{address, ua, repository};
     std::vector<std::pair<std::string, std::uint64_t>> blobs;
     std::size_t count = 1 + random() % 40;
     for (std::size_t b = 0; b < count; ++b) blobs.push_back({fake_digest(random()), random() % 100000});
