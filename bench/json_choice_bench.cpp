@@ -5,8 +5,13 @@
 // RapidJSON rows are the real code (parse_manifest, RegistryErrorReader,
 // with all their checks); the others do the extraction only, without the
 // duplicate-key, depth and type checks, so they are if anything flattered.
-// Built only when simdjson and nlohmann-json are installed (not needed by
-// regmeter itself): build-tests/bench/json_choice_bench.
+// Not part of the meson build: simdjson and nlohmann-json are no dependency
+// of regmeter (tests/e2e/examples.sh holds the Dockerfile to every meson
+// dependency). Build and run it by hand, after building build-tests/:
+//   apt-get install libsimdjson-dev nlohmann-json3-dev
+//   g++ -std=c++20 -O2 -DNDEBUG -Isrc bench/json_choice_bench.cpp build-tests/src/libregmeter_core_metering.a
+//       -lsimdjson -lbenchmark -lbenchmark_main -lpthread -o build-tests/json_choice_bench    (one line)
+//   build-tests/json_choice_bench --benchmark_repetitions=5
 #include <benchmark/benchmark.h>
 
 #include <nlohmann/json.hpp>
