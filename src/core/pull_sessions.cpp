@@ -1,7 +1,6 @@
 #include "core/pull_sessions.h"
 
 #include <algorithm>
-#include <limits>
 
 namespace regmeter {
 
