@@ -24,7 +24,8 @@ die() { printf 'quickstart: %s\n' "$*" >&2; exit 1; }
 
 # ---- 1. packages: only what is missing
 need=(build-essential g++ meson ninja-build pkg-config libevent-dev libssl-dev prometheus-cpp-dev
-      libfmt-dev libgtest-dev libhttp-parser-dev libbenchmark-dev zlib1g-dev curl python3)
+      libfmt-dev libgtest-dev libhttp-parser-dev libbenchmark-dev zlib1g-dev libyaml-cpp-dev rapidjson-dev
+      curl python3)
 [[ -n "${UPSTREAM:-}" ]] || need+=(docker-registry)
 command -v skopeo >/dev/null || need+=(skopeo)
 missing=()

@@ -15,7 +15,7 @@ PACKAGES=(
     # build
     build-essential g++ meson ninja-build pkg-config
     libevent-dev libssl-dev prometheus-cpp-dev libfmt-dev libgtest-dev googletest
-    libhttp-parser-dev libbenchmark-dev zlib1g-dev libyaml-cpp-dev
+    libhttp-parser-dev libbenchmark-dev zlib1g-dev libyaml-cpp-dev rapidjson-dev
     # end-to-end tests and tools
     docker-registry skopeo prometheus curl nginx wrk openssl python3
     procps iproute2 coreutils python3-yaml util-linux
