@@ -1,5 +1,7 @@
 #include "regmeter/headers.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace regmeter {
@@ -10,19 +12,16 @@ bool starts_with_ci(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
 }
 
-// Whether `token` appears in a comma-separated header value, ignoring case
-// and optional whitespace.
-bool list_contains(std::string_view list, std::string_view token) {
-  while (!list.empty()) {
-    auto comma = list.find(',');
-    std::string_view item = list.substr(0, comma);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-    if (iequals(item, token)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+// Case-insensitive (ASCII) order, for the sorted Connection options.
+bool iless(std::string_view a, std::string_view b) {
+  std::size_t n = std::min(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    char x = ascii_lower(a[i]), y = ascii_lower(b[i]);
+    if (x != y) return static_cast<unsigned char>(x) < static_cast<unsigned char>(y);
   }
-  return false;
+  return a.size() < b.size();
 }
 
 void append_header(std::string& out, std::string_view name, std::string_view value) {
@@ -34,36 +33,28 @@ void append_header(std::string& out, std::string_view name, std::string_view val
 
 }  // namespace
 
-namespace {
-
-bool has_connection_field(const MessageHead& head) {
+HopByHopFields::HopByHopFields(const MessageHead& head) {
   for (const auto& field : head.headers)
-    if (iequals(field.name, "Connection")) return true;
-  return false;
+    if (iequals(field.name, "Connection"))
+      for_each_list_element(field.value, [this](std::string_view option) {
+        if (!option.empty()) named_.push_back(option);
+      });
+  std::sort(named_.begin(), named_.end(), iless);
 }
 
-// `has_connection`: whether the head has a Connection field at all, found
-// once per message; most clients send none, and then no field needs the
-// per-field rescan of the head below.
-bool is_hop_by_hop(std::string_view name, const MessageHead& head, bool has_connection) {
+bool HopByHopFields::contains(std::string_view name) const {
   if (iequals(name, "Connection") || iequals(name, "Keep-Alive") || iequals(name, "TE") ||
       iequals(name, "Trailer") || iequals(name, "Upgrade") || starts_with_ci(name, "Proxy-"))
     return true;
-  if (!has_connection) return false;
+  if (named_.empty()) return false;
   // Connection may name further hop-by-hop fields, but never the fields that
   // frame the body we relay unchanged (dropping those would let the body be
   // read as a next request) nor Host.
   if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") || iequals(name, "Host")) return false;
-  for (const auto& field : head.headers)
-    if (iequals(field.name, "Connection") && list_contains(field.value, name)) return true;
-  return false;
+  return std::binary_search(named_.begin(), named_.end(), name, iless);
 }
 
-}  // namespace
-
-bool is_hop_by_hop(std::string_view name, const MessageHead& head) {
-  return is_hop_by_hop(name, head, has_connection_field(head));
-}
+bool is_hop_by_hop(std::string_view name, const MessageHead& head) { return HopByHopFields(head).contains(name); }
 
 std::string upstream_request_head(const MessageHead& request, std::string_view origin_target,
                                   const ForwardContext& context) {
@@ -73,9 +64,9 @@ std::string upstream_request_head(const MessageHead& request, std::string_view o
   std::string forwarded_for;
   const std::string* host = nullptr;
   bool client_proto = false, client_host = false;
-  const bool has_connection = has_connection_field(request);
+  const HopByHopFields hop_by_hop(request);
   for (const auto& field : request.headers) {
-    if (is_hop_by_hop(field.name, request, has_connection)) continue;
+    if (hop_by_hop.contains(field.name)) continue;
     if (iequals(field.name, "X-Forwarded-For")) {
       if (!forwarded_for.empty()) forwarded_for.append(", ");
       forwarded_for.append(field.value);
@@ -123,9 +114,9 @@ std::string client_response_head(const MessageHead& response, const ResponseCont
   out.reserve(256 + response.headers.size() * 48);
   out.append("HTTP/1.1 ").append(fmt::format_int(response.status).c_str()).append(" ");
   out.append(response.reason).append("\r\n");
-  const bool has_connection = has_connection_field(response);
+  const HopByHopFields hop_by_hop(response);
   for (const auto& field : response.headers) {
-    if (is_hop_by_hop(field.name, response, has_connection)) continue;
+    if (hop_by_hop.contains(field.name)) continue;
     if (iequals(field.name, "Location")) {
       std::string location = rewrite_location(field.value, context);
       if (context.location_token) location = with_session_token(location, *context.location_token);

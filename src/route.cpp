@@ -174,6 +174,52 @@ bool is_clean_path(std::string_view path) {
   return true;
 }
 
+// A "." or ".." segment anywhere in the path.
+bool has_dot_segment(std::string_view path) {
+  std::size_t segment_start = 1;  // path[0] is '/'
+  while (segment_start <= path.size()) {
+    std::size_t segment_end = path.find('/', segment_start);
+    if (segment_end == std::string_view::npos) segment_end = path.size();
+    const std::string_view segment = path.substr(segment_start, segment_end - segment_start);
+    if (segment == "." || segment == "..") return true;
+    segment_start = segment_end + 1;
+  }
+  return false;
+}
+
+// The path with its dot-segments resolved (RFC 3986 §5.2.4), as a server
+// that normalises before routing would see it.
+std::string without_dot_segments(std::string_view path) {
+  std::string out;
+  std::size_t segment_start = 1;
+  while (segment_start <= path.size()) {
+    std::size_t segment_end = path.find('/', segment_start);
+    const bool last = segment_end == std::string_view::npos;
+    if (last) segment_end = path.size();
+    const std::string_view segment = path.substr(segment_start, segment_end - segment_start);
+    if (segment == "..") {
+      out.resize(out.empty() ? 0 : out.rfind('/'));
+      if (last) out.push_back('/');
+    } else if (segment == ".") {
+      if (last) out.push_back('/');
+    } else {
+      out.push_back('/');
+      out.append(segment);
+    }
+    segment_start = segment_end + 1;
+  }
+  return out.empty() ? std::string("/") : out;
+}
+
+bool is_v2_path(std::string_view path) { return path.starts_with("/v2/") || path == "/v2"; }
+
+bool has_encoded_slash(std::string_view raw_path) {
+  for (std::size_t at = raw_path.find('%'); at != std::string_view::npos; at = raw_path.find('%', at + 1))
+    if (at + 2 < raw_path.size() && raw_path[at + 1] == '2' && (raw_path[at + 2] == 'f' || raw_path[at + 2] == 'F'))
+      return true;
+  return false;
+}
+
 // ---- the route grammars ----
 
 // [a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*
@@ -401,6 +447,23 @@ Method method_from_string(std::string_view token) {
   if (token == "DELETE") return Method::delete_;
   if (token == "OPTIONS") return Method::options;
   return Method::other;
+}
+
+std::string_view ambiguous_path_reason(std::string_view target) {
+  std::string_view raw_path;
+  if (!extract_raw_path(target, raw_path)) return {};
+  std::string decoded;
+  std::string_view path = raw_path;
+  const bool escaped = raw_path.find('%') != std::string_view::npos;
+  if (escaped) {
+    if (!percent_decode(raw_path, decoded)) return {};  // not a route at all (Go answers 400)
+    path = decoded;
+  }
+  const bool dots = has_dot_segment(path);
+  if (!is_v2_path(path) && !(dots && is_v2_path(without_dot_segments(path)))) return {};
+  if (dots) return "dot-segment (\".\" or \"..\") in a /v2/ path";
+  if (escaped && has_encoded_slash(raw_path)) return "encoded '/' (%2F) in a /v2/ path";
+  return {};
 }
 
 Route classify(Method /*method*/, std::string_view target) {

@@ -5,15 +5,30 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "regmeter/http_head.h"
 #include "regmeter/upload_session.h"
 
 namespace regmeter {
 
-// True for headers that describe one connection and must not be forwarded:
-// Connection, Keep-Alive, TE, Trailer, Upgrade, Proxy-*, and any header the
-// message's own Connection header names.
+// The fields of one message that describe its connection and must not be
+// forwarded: Connection, Keep-Alive, TE, Trailer, Upgrade, Proxy-*, and any
+// field the message's own Connection fields name (except Content-Length,
+// Transfer-Encoding and Host, which frame what we relay). The Connection
+// options are collected and sorted once, so asking about every field of a
+// head is O(fields × log options), not fields × options (a hostile head of
+// thousands of both took seconds). Holds views into `head`'s values.
+class HopByHopFields {
+ public:
+  explicit HopByHopFields(const MessageHead& head);
+  bool contains(std::string_view name) const;
+
+ private:
+  std::vector<std::string_view> named_;  // Connection options, sorted ignoring case
+};
+
+// One question about one field (builds a HopByHopFields: not for loops).
 bool is_hop_by_hop(std::string_view name, const MessageHead& head);
 
 struct ForwardContext {
