@@ -1,6 +1,8 @@
 #include "regmeter/headers.h"
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
 
 #include <fmt/format.h>
 
@@ -14,15 +16,14 @@ bool starts_with_ci(std::string_view text, std::string_view prefix) {
 
 char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 
-// Case-insensitive (ASCII) order, for the sorted Connection options.
-bool iless(std::string_view a, std::string_view b) {
-  std::size_t n = std::min(a.size(), b.size());
-  for (std::size_t i = 0; i < n; ++i) {
-    char x = ascii_lower(a[i]), y = ascii_lower(b[i]);
-    if (x != y) return static_cast<unsigned char>(x) < static_cast<unsigned char>(y);
-  }
-  return a.size() < b.size();
+// FNV-1a over the ASCII-lowered bytes: equal under iequals, equal hash.
+std::size_t ihash(std::string_view text) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (char c : text) h = (h ^ static_cast<unsigned char>(ascii_lower(c))) * 1099511628211ull;
+  return static_cast<std::size_t>(h ^ (h >> 32));
 }
+
+std::uint64_t length_bit(std::size_t length) { return std::uint64_t{1} << std::min<std::size_t>(length, 63); }
 
 void append_header(std::string& out, std::string_view name, std::string_view value) {
   out.append(name);
@@ -34,24 +35,39 @@ void append_header(std::string& out, std::string_view name, std::string_view val
 }  // namespace
 
 HopByHopFields::HopByHopFields(const MessageHead& head) {
+  std::vector<std::string_view> options;
   for (const auto& field : head.headers)
     if (iequals(field.name, "Connection"))
-      for_each_list_element(field.value, [this](std::string_view option) {
-        if (!option.empty()) named_.push_back(option);
+      for_each_list_element(field.value, [&options](std::string_view option) {
+        if (!option.empty()) options.push_back(option);
       });
-  std::sort(named_.begin(), named_.end(), iless);
+  if (options.empty()) return;
+  // Open addressing, at most half full: a lookup is one hash and about one
+  // comparison, whatever the number of options.
+  slots_.resize(std::bit_ceil(options.size() * 2));
+  const std::size_t mask = slots_.size() - 1;
+  for (std::string_view option : options) {
+    lengths_ |= length_bit(option.size());
+    std::size_t at = ihash(option) & mask;
+    while (!slots_[at].empty() && !iequals(slots_[at], option)) at = (at + 1) & mask;
+    slots_[at] = option;
+  }
 }
 
 bool HopByHopFields::contains(std::string_view name) const {
   if (iequals(name, "Connection") || iequals(name, "Keep-Alive") || iequals(name, "TE") ||
       iequals(name, "Trailer") || iequals(name, "Upgrade") || starts_with_ci(name, "Proxy-"))
     return true;
-  if (named_.empty()) return false;
+  // Most names are ruled out by their length alone.
+  if ((lengths_ & length_bit(name.size())) == 0) return false;
   // Connection may name further hop-by-hop fields, but never the fields that
   // frame the body we relay unchanged (dropping those would let the body be
   // read as a next request) nor Host.
   if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") || iequals(name, "Host")) return false;
-  return std::binary_search(named_.begin(), named_.end(), name, iless);
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t at = ihash(name) & mask; !slots_[at].empty(); at = (at + 1) & mask)
+    if (iequals(slots_[at], name)) return true;
+  return false;
 }
 
 bool is_hop_by_hop(std::string_view name, const MessageHead& head) { return HopByHopFields(head).contains(name); }

@@ -6,17 +6,6 @@
 
 namespace regmeter {
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
-}
-
 const std::string* MessageHead::find(std::string_view name) const {
   for (const auto& field : headers)
     if (iequals(field.name, name)) return &field.value;
@@ -135,9 +124,11 @@ HeadScanner::Status HeadScanner::scan(std::string_view bytes) {
           break;
         }
         case Where::line_start:  // an empty line after the start line: the end
+          ++lines_;
           status_ = Status::complete;
           break;
         case Where::in_line:
+          ++lines_;
           where_ = Where::line_start;
           break;
       }
@@ -155,17 +146,26 @@ HeadScanner::Status HeadScanner::scan(std::string_view bytes) {
       case Where::before_start:
         where_ = Where::start_line;
         [[fallthrough]];
-      case Where::start_line:
+      case Where::start_line: {
         if (c == ' ') {
           ++spaces_;
           since_space_ = 0;
-        } else {
-          ++since_space_;
+          tail_ = (tail_ << 8) | c;
+          ++i;
+          ++scanned_;
+          break;
         }
-        tail_ = (tail_ << 8) | c;
-        ++i;
-        ++scanned_;
+        // A run of bytes up to the next SP, CR, LF or NUL (a long target):
+        // only its last 8 bytes can be the version.
+        std::size_t next = i + 1;
+        while (next < n && static_cast<unsigned char>(bytes[next]) > '\r' && bytes[next] != ' ') ++next;
+        for (std::size_t k = next - std::min<std::size_t>(next - i, 8); k < next; ++k)
+          tail_ = (tail_ << 8) | static_cast<unsigned char>(bytes[k]);
+        since_space_ += next - i;
+        scanned_ += next - i;
+        i = next;
         break;
+      }
       case Where::line_start:
         if (c == ' ' || c == '\t') return fail("obs-fold (a header line starting with whitespace)");
         where_ = Where::in_line;
@@ -303,6 +303,9 @@ bool MessageParser::parse_head(std::string_view bytes) {
       if (scanner.scanned() != bytes.size()) return refuse("the head does not end where its blank line is");
       break;
   }
+  // One allocation for the fields (growing a vector of thousands of them
+  // moved and faulted more than http-parser cost).
+  head_.headers.reserve(std::min(scanner.lines() - 1, limits_.max_fields));
   std::size_t parsed = http_parser_execute(&parser_, &settings_, bytes.data(), bytes.size());
   auto err = HTTP_PARSER_ERRNO(&parser_);
   if (err != HPE_OK && err != HPE_PAUSED) return false;  // error() says why (ours, when a callback refused)

@@ -3,6 +3,7 @@
 // points at the upstream itself is turned back toward the proxy. Pure.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,8 +17,8 @@ namespace regmeter {
 // forwarded: Connection, Keep-Alive, TE, Trailer, Upgrade, Proxy-*, and any
 // field the message's own Connection fields name (except Content-Length,
 // Transfer-Encoding and Host, which frame what we relay). The Connection
-// options are collected and sorted once, so asking about every field of a
-// head is O(fields × log options), not fields × options (a hostile head of
+// options are collected once into a small hash set, so asking about every
+// field of a head is linear, not fields × options (a hostile head of
 // thousands of both took seconds). Holds views into `head`'s values.
 class HopByHopFields {
  public:
@@ -25,7 +26,8 @@ class HopByHopFields {
   bool contains(std::string_view name) const;
 
  private:
-  std::vector<std::string_view> named_;  // Connection options, sorted ignoring case
+  std::vector<std::string_view> slots_;  // the options, open addressing; empty: free
+  std::uint64_t lengths_ = 0;            // bit min(length, 63) of each option
 };
 
 // One question about one field (builds a HopByHopFields: not for loops).

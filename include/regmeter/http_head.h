@@ -107,6 +107,8 @@ class HeadScanner {
   std::size_t scanned() const { return scanned_; }
   // Why the head is malformed.
   const char* problem() const { return problem_; }
+  // Lines ended so far after the start line (field lines and the blank one).
+  std::size_t lines() const { return lines_; }
 
  private:
   enum class Where { before_start, start_line, line_start, in_line };
@@ -122,6 +124,7 @@ class HeadScanner {
   std::size_t since_space_ = 0;  // start-line bytes after its last SP
   std::uint64_t tail_ = 0;    // the last 8 bytes of the start line
   std::size_t scanned_ = 0;
+  std::size_t lines_ = 0;
   const char* problem_ = "";
 };
 
@@ -213,6 +216,17 @@ class MessageParser {
   bool dropping_trailers_ = false;
 };
 
-bool iequals(std::string_view a, std::string_view b);
+// ASCII case-insensitive equality (header names). Inline: the header path
+// calls it a few times per field.
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
+    if (x != y) return false;
+  }
+  return true;
+}
 
 }  // namespace regmeter

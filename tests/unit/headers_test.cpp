@@ -512,3 +512,41 @@ TEST(UpstreamRequestHeadForwarded, DropsAClientsForwardedUnlessTrusted) {
 
 }  // namespace
 }  // namespace regmeter
+
+namespace regmeter {
+namespace {
+
+TEST(HopByHopFields, OneSetForTheWholeHead) {
+  MessageHead head = request("GET", "/", {{"Host", "a"},
+                                          {"Connection", "keep-alive, X-Foo ,\tx-bar\t,, ,X-Baz"},
+                                          {"connection", "X-Second-Field, Host, content-length, TRANSFER-ENCODING"},
+                                          {"X-Foo", "1"}});
+  const HopByHopFields hop(head);
+  for (const char* name : {"X-Foo", "x-foo", "X-FOO", "X-Bar", "X-Baz", "x-second-field", "Keep-Alive", "Connection",
+                           "TE", "Trailer", "Upgrade", "Proxy-Authorization"})
+    EXPECT_TRUE(hop.contains(name)) << name;
+  for (const char* name : {"X-Fo", "X-Foo ", "X-Qux", "Host", "Content-Length", "Transfer-Encoding", "", "X-Baz2"})
+    EXPECT_FALSE(hop.contains(name)) << "[" << name << "]";
+  EXPECT_FALSE(HopByHopFields(request("GET", "/", {{"Host", "a"}})).contains("X-Foo"));
+}
+
+// Many options and many fields: every field named by an option is dropped,
+// every other kept (the order of options does not matter: they are sorted).
+TEST(HopByHopFields, ManyOptionsManyFields) {
+  std::vector<HeaderField> fields{{"Host", "a"}};
+  std::string options;
+  for (int i = 0; i < 500; ++i) {
+    if (i % 2 == 0) options += (options.empty() ? "" : ", ") + std::string("X-N") + std::to_string(499 - i);
+    fields.push_back({"X-N" + std::to_string(i), "v"});
+  }
+  fields.push_back({"Connection", options});
+  MessageHead head = request("GET", "/v2/", fields);
+  std::string out = upstream_request_head(head, "/v2/", forward());
+  for (int i = 0; i < 500; ++i) {
+    bool named = (499 - i) % 2 == 0;  // i odd
+    EXPECT_EQ(out.find("\r\nX-N" + std::to_string(i) + ": v\r\n") == std::string::npos, named) << i;
+  }
+}
+
+}  // namespace
+}  // namespace regmeter
