@@ -323,7 +323,8 @@ void ClientConnection::start_exchange(const MessageHead& request) {
   in_flight_ = true;
   const std::string* host = request.find("Host");
   client_host_ = host ? *host : worker_.config().listen.to_string();
-  upstream_head_ = upstream_request_head(request, target, {client_address_, worker_.client_scheme(), worker_.config().trust_forwarded});
+  upstream_head_ = upstream_request_head(request, target, {client_address_, worker_.client_scheme(),
+                                                          worker_.config().trust_forwarded, client_host_});
 
   if (auto idle = worker_.pool().take_idle(this)) {
     upstream_ = std::move(idle);

@@ -101,6 +101,7 @@ std::string upstream_request_head(const MessageHead& request, std::string_view o
     if (iequals(field.name, "Host") && !host) host = &field.value;
     append_header(out, field.name, field.value);
   }
+  if (!host) append_header(out, "Host", context.host_if_missing);
   if (!forwarded_for.empty()) forwarded_for.append(", ");
   forwarded_for.append(context.client_address);
   append_header(out, "X-Forwarded-For", forwarded_for);

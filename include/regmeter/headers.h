@@ -37,11 +37,14 @@ struct ForwardContext {
   std::string_view client_address;  // peer IP, for X-Forwarded-For
   std::string_view proxy_scheme;    // "http" or "https", for X-Forwarded-Proto
   bool trust_forwarded = false;     // keep X-Forwarded-Proto/-Host a load balancer in front of us set
+  // Sent as Host when the client sent none (HTTP/1.0): the request goes
+  // upstream as HTTP/1.1, which requires one (RFC 9112 §3.2).
+  std::string_view host_if_missing;
 };
 
 // The request head sent upstream: origin-form target, HTTP/1.1, end-to-end
-// headers byte for byte (Host as the client sent it), X-Forwarded-For
-// appended to, X-Forwarded-Proto/-Host set by us.
+// headers byte for byte (Host as the client sent it, or host_if_missing),
+// X-Forwarded-For appended to, X-Forwarded-Proto/-Host set by us.
 std::string upstream_request_head(const MessageHead& request, std::string_view origin_target,
                                   const ForwardContext& context);
 

@@ -140,12 +140,19 @@ TEST(UpstreamRequestHead, UsesTheGivenOriginTargetAndHttp11) {
   // An HTTP/1.0 client with an absolute-form target and no Host.
   MessageHead head = parsed(MessageParser::Kind::request, "GET http://evil:1/v2/x?y HTTP/1.0\r\nAccept: */*\r\n\r\n");
   ASSERT_EQ(head.http_minor, 0u);
-  EXPECT_EQ(upstream_request_head(head, origin_form(head.target), forward()),
+  // HTTP/1.1 requires a Host: the proxy supplies the one it answers to.
+  ForwardContext context = forward();
+  context.host_if_missing = "proxy.local:5080";
+  std::string out = upstream_request_head(head, origin_form(head.target), context);
+  EXPECT_EQ(out,
             "GET /v2/x?y HTTP/1.1\r\n"
             "Accept: */*\r\n"
+            "Host: proxy.local:5080\r\n"
             "X-Forwarded-For: 192.0.2.7\r\n"
             "X-Forwarded-Proto: http\r\n"
             "\r\n");
+  MessageParser strict(MessageParser::Kind::request);
+  EXPECT_TRUE(strict.parse_head(out)) << strict.error();
 }
 
 TEST(UpstreamRequestHead, ForwardedForChainsAreJoinedInOrder) {
