@@ -118,7 +118,6 @@ class HeadScanner {
   Status status_ = Status::need_more;
   Where where_ = Where::before_start;
   bool after_cr_ = false;     // the previous byte was CR: only LF may follow
-  bool line_empty_ = true;    // no byte of the current line yet (CR aside)
   int empty_lines_ = 0;       // before the start line
   int spaces_ = 0;            // in the start line
   std::size_t since_space_ = 0;  // start-line bytes after its last SP
