@@ -169,6 +169,8 @@ Usage: regmeter [options]
                                front (default: replace them; regmeter is the edge)
   --shutdown-grace S           seconds in-flight requests may take after SIGTERM (default 30)
   --max-header-bytes N         largest request head accepted (default 65536)
+  --max-header-fields N        most header fields in one request head; beyond, 431
+                               (default 100, at most 10000)
   --max-repositories N         repository label values kept; the rest count as
                                "__other__"; 0 drops the label (default 200)
   --upload-session-timeout S   an upload session with no request for this long
@@ -217,6 +219,7 @@ const Option kOptions[] = {
     {"max-repositories", true, [](Config& c, const std::string& v) { c.max_repositories = parse_count(v, 0, 100000); }},
     {"upload-session-timeout", true, [](Config& c, const std::string& v) { c.upload_session_timeout_s = parse_seconds(v); }},
     {"max-header-bytes", true, [](Config& c, const std::string& v) { c.max_header_bytes = parse_count(v, 1024, 1024 * 1024); }},
+    {"max-header-fields", true, [](Config& c, const std::string& v) { c.max_header_fields = parse_count(v, 1, 10000); }},
     {"tls-cert", true, [](Config& c, const std::string& v) { c.tls_cert_file = take_readable_file(v); }},
     {"tls-key", true, [](Config& c, const std::string& v) { c.tls_key_file = take_readable_file(v); }},
     {"tls-client-ca", true, [](Config& c, const std::string& v) { c.tls_client_ca_file = take_readable_file(v); }},

@@ -21,7 +21,6 @@ namespace regmeter {
 
 namespace {
 
-constexpr std::size_t kMaxResponseHead = 256 * 1024;
 constexpr double kLingerSeconds = 2.0;
 
 std::string peer_ip(const sockaddr* address) {
@@ -39,6 +38,7 @@ std::string_view reason_phrase(int status) {
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
@@ -59,38 +59,28 @@ std::string upload_id_of(const MessageHead& response) {
   return route.handler == Handler::blob_upload_chunk ? route.reference : std::string();
 }
 
-// Finds the end of a head in `buffer`, starting at `from`; returns the head's
-// length including the blank line, or 0.
-std::size_t search_head_end(evbuffer* buffer, std::size_t from) {
-  evbuffer_ptr start;
-  if (evbuffer_ptr_set(buffer, &start, from, EVBUFFER_PTR_SET) != 0) return 0;
-  evbuffer_ptr found = evbuffer_search(buffer, "\r\n\r\n", 4, &start);
-  return found.pos < 0 ? 0 : static_cast<std::size_t>(found.pos) + 4;
-}
-
-// Whether `buffer` has an LF without a CR before it at or after `from`. A
-// head with bare LFs never gets its CRLFCRLF, so without this check the
-// client would hear nothing until --header-timeout. Each call scans only
-// the bytes that are new since the last one (the caller's `from`).
-bool has_bare_lf(evbuffer* buffer, std::size_t from) {
-  evbuffer_ptr at;
-  if (evbuffer_ptr_set(buffer, &at, from, EVBUFFER_PTR_SET) != 0) return false;
-  // Bounded: every round moves past one LF of the buffer.
-  for (evbuffer_ptr found = evbuffer_search(buffer, "\n", 1, &at); found.pos >= 0;
-       found = evbuffer_search(buffer, "\n", 1, &at)) {
-    if (found.pos == 0) return true;
-    evbuffer_ptr before;
-    char previous = 0;
-    if (evbuffer_ptr_set(buffer, &before, static_cast<std::size_t>(found.pos) - 1, EVBUFFER_PTR_SET) != 0 ||
-        evbuffer_copyout_from(buffer, &before, &previous, 1) != 1 || previous != '\r')
-      return true;
-    if (evbuffer_ptr_set(buffer, &at, static_cast<std::size_t>(found.pos) + 1, EVBUFFER_PTR_SET) != 0) break;
+// Feeds `scanner` the bytes of `buffer` it has not seen yet (it counts what
+// it has), segment by segment without copying, so a head arriving a byte at
+// a time is still scanned once.
+HeadScanner::Status scan_new_bytes(HeadScanner& scanner, evbuffer* buffer) {
+  constexpr int kSegments = 16;
+  // Bounded: every round scans bytes or stops.
+  while (scanner.status() == HeadScanner::Status::need_more && scanner.scanned() < evbuffer_get_length(buffer)) {
+    evbuffer_ptr from;
+    if (evbuffer_ptr_set(buffer, &from, scanner.scanned(), EVBUFFER_PTR_SET) != 0) break;
+    evbuffer_iovec segments[kSegments];
+    int count = std::min(evbuffer_peek(buffer, -1, &from, segments, kSegments), kSegments);
+    if (count <= 0) break;
+    for (int i = 0; i < count && scanner.status() == HeadScanner::Status::need_more; ++i)
+      scanner.scan({static_cast<const char*>(segments[i].iov_base), segments[i].iov_len});
   }
-  return false;
+  return scanner.status();
 }
 
 // Feeds the front of `source` to `parser` until its message ends, then moves
-// exactly those bytes onto `destination` (chain moves, no copies).
+// exactly those bytes onto `destination` (chain moves, no copies), except a
+// chunked body's trailer section, which the parser checked and which is
+// replaced by the empty line that ends the body.
 struct BodyMove {
   std::uint64_t body_bytes = 0;
   std::size_t moved = 0;
@@ -103,10 +93,11 @@ BodyMove move_body(MessageParser& parser, evbuffer* source, evbuffer* destinatio
   while (!parser.complete() && evbuffer_get_length(source) > 0) {
     evbuffer_iovec segments[kSegments];
     int count = std::min(evbuffer_peek(source, -1, nullptr, segments, kSegments), kSegments);
-    std::size_t consumed = 0;
+    std::size_t consumed = 0, relayed = 0;  // relayed: a prefix of consumed
     for (int i = 0; i < count && !parser.complete(); ++i) {
       auto progress = parser.parse_body({static_cast<const char*>(segments[i].iov_base), segments[i].iov_len});
       consumed += progress.consumed;
+      relayed += progress.relayed;
       result.body_bytes += progress.body_bytes;
       if (!progress.ok) {
         result.ok = false;
@@ -114,9 +105,12 @@ BodyMove move_body(MessageParser& parser, evbuffer* source, evbuffer* destinatio
       }
       if (progress.consumed < segments[i].iov_len) break;
     }
-    if (consumed > 0) {
-      evbuffer_remove_buffer(source, destination, consumed);
-      result.moved += consumed;
+    if (relayed > 0) evbuffer_remove_buffer(source, destination, relayed);
+    if (consumed > relayed) evbuffer_drain(source, consumed - relayed);
+    result.moved += relayed;
+    if (parser.complete() && parser.trailers_dropped()) {
+      evbuffer_add(destination, "\r\n", 2);
+      result.moved += 2;
     }
     if (!result.ok || consumed == 0) break;
   }
@@ -126,7 +120,11 @@ BodyMove move_body(MessageParser& parser, evbuffer* source, evbuffer* destinatio
 }  // namespace
 
 ClientConnection::ClientConnection(Worker& worker, int fd, const sockaddr* peer, int)
-    : worker_(worker), client_(worker.client_stream(fd, this)), client_address_(peer_ip(peer)) {
+    : worker_(worker),
+      client_(worker.client_stream(fd, this)),
+      client_address_(peer_ip(peer)),
+      request_parser_(MessageParser::Kind::request,
+                      HeadLimits{worker.config().max_header_bytes, worker.config().max_header_fields}) {
   timer_ = event_new(worker_.base(), -1, 0, &ClientConnection::on_timer, this);
 }
 
@@ -262,22 +260,21 @@ void ClientConnection::read_request_head() {
     reject_unparseable_start({start, peek});
     return;
   }
-  std::size_t head_length = search_head_end(client_->input(), head_scan_from_);
-  if (head_length == 0) {
-    // Empty lines before the request line are allowed (RFC 9112 §2.2), bare
-    // LFs included; after it, only CRLF ends a line.
-    std::size_t leading = 0;
-    while (leading < peek && (start[leading] == '\r' || start[leading] == '\n')) ++leading;
-    if (leading < peek && has_bare_lf(client_->input(), std::max(head_scan_from_, leading))) {
-      reject_connection(RejectReason::malformed_head, 400, "malformed request: bare LF in the head");
+  HeadScanner::Status scan = scan_new_bytes(request_scanner_, client_->input());
+  if (scan != HeadScanner::Status::complete) {
+    // Bare LF or CR, NUL, obs-fold, an HTTP/0.9 request line: refused as
+    // soon as seen, not at --header-timeout (such a head may never show the
+    // blank line we wait for).
+    if (scan == HeadScanner::Status::malformed) {
+      reject_connection(RejectReason::malformed_head, 400, fmt::format("malformed request: {}", request_scanner_.problem()));
       return;
     }
-    head_scan_from_ = available > 3 ? available - 3 : 0;
     if (available > limit)
       reject_connection(RejectReason::head_too_large, 431, fmt::format("request head larger than {} bytes", limit));
     return;
   }
-  head_scan_from_ = 0;
+  std::size_t head_length = request_scanner_.scanned();
+  request_scanner_.reset();
   if (head_length > limit) {
     reject_connection(RejectReason::head_too_large, 431, fmt::format("request head larger than {} bytes", limit));
     return;
@@ -288,11 +285,15 @@ void ClientConnection::read_request_head() {
   evbuffer_drain(client_->input(), head_length);
   if (!parsed) {
     // Where this request ends is unknown: nothing after it can be trusted
-    // (reject_connection closes).
-    if (request_parser_.version_unsupported())
-      reject_connection(RejectReason::unsupported_version, 505, request_parser_.error());
-    else
-      reject_connection(RejectReason::malformed_head, 400, "malformed request: " + request_parser_.error());
+    // (reject_connection closes). A Go registry's own HTTP server refuses
+    // these heads before its handlers run, so they count as rejected
+    // connections, never under registry_http_*.
+    int status = request_parser_.refusal_status();
+    RejectReason reason = status == 505   ? RejectReason::unsupported_version
+                          : status == 431 ? RejectReason::head_too_large
+                                          : RejectReason::malformed_head;
+    reject_connection(reason, status,
+                      status == 400 ? "malformed request: " + request_parser_.error() : request_parser_.error());
     return;
   }
   start_exchange(request_parser_.head());
@@ -313,6 +314,11 @@ void ClientConnection::start_exchange(const MessageHead& request) {
     send_local_response(400, "UNSUPPORTED", "request target is neither origin-form nor absolute-form");
     return;
   }
+  if (std::string_view why = ambiguous_path_reason(target); !why.empty()) {
+    // Counted under handler="other": the path names no repository we could trust.
+    send_local_response(400, "NAME_INVALID", fmt::format("invalid repository name or reference: {}", why));
+    return;
+  }
   client_target_ = target;
   // Our upload-session token never reaches the registry.
   session_token_ = take_session_token(target);
@@ -329,7 +335,8 @@ void ClientConnection::start_exchange(const MessageHead& request) {
     session_request_in_table_ = worker_.sessions().request_began(route_.reference, started_unix_ns_);
   const std::string* host = request.find("Host");
   client_host_ = host ? *host : worker_.config().listen.to_string();
-  upstream_head_ = upstream_request_head(request, target, {client_address_, worker_.client_scheme(), worker_.config().trust_forwarded});
+  upstream_head_ = upstream_request_head(request, target, {client_address_, worker_.client_scheme(),
+                                                          worker_.config().trust_forwarded, client_host_});
 
   if (auto idle = worker_.pool().take_idle(this)) {
     upstream_ = std::move(idle);
@@ -354,6 +361,7 @@ void ClientConnection::connect_upstream() {
 
 void ClientConnection::send_request_head() {
   phase_ = Phase::exchanging;
+  response_scanner_.reset();  // this connection's answer starts now
   upstream_->stream->set_low_watermark(worker_.limits().low_watermark);
   evbuffer_add(upstream_->stream->output(), upstream_head_.data(), upstream_head_.size());
   if (request_done_)
@@ -393,11 +401,17 @@ void ClientConnection::read_response_head() {
     evbuffer* input = upstream_->stream->input();
     std::size_t available = evbuffer_get_length(input);
     if (available == 0) return;
-    std::size_t head_length = search_head_end(input, 0);
-    if (head_length == 0) {
-      if (available > kMaxResponseHead) upstream_failed("upstream response head too large", false);
+    HeadScanner::Status scan = scan_new_bytes(response_scanner_, input);
+    if (scan == HeadScanner::Status::malformed) {
+      upstream_failed(fmt::format("malformed upstream response: {}", response_scanner_.problem()), false);
       return;
     }
+    if (scan == HeadScanner::Status::need_more) {
+      if (available > kResponseHeadLimits.max_bytes) upstream_failed("upstream response head too large", false);
+      return;
+    }
+    std::size_t head_length = response_scanner_.scanned();
+    response_scanner_.reset();
     const char* bytes = reinterpret_cast<const char*>(evbuffer_pullup(input, static_cast<ev_ssize_t>(head_length)));
     response_parser_.reset(head_request_);
     bool parsed = response_parser_.parse_head({bytes, head_length});

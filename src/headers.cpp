@@ -1,5 +1,9 @@
 #include "regmeter/headers.h"
 
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+
 #include <fmt/format.h>
 
 namespace regmeter {
@@ -10,20 +14,16 @@ bool starts_with_ci(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
 }
 
-// Whether `token` appears in a comma-separated header value, ignoring case
-// and optional whitespace.
-bool list_contains(std::string_view list, std::string_view token) {
-  while (!list.empty()) {
-    auto comma = list.find(',');
-    std::string_view item = list.substr(0, comma);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-    if (iequals(item, token)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return false;
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+// FNV-1a over the ASCII-lowered bytes: equal under iequals, equal hash.
+std::size_t ihash(std::string_view text) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (char c : text) h = (h ^ static_cast<unsigned char>(ascii_lower(c))) * 1099511628211ull;
+  return static_cast<std::size_t>(h ^ (h >> 32));
 }
+
+std::uint64_t length_bit(std::size_t length) { return std::uint64_t{1} << std::min<std::size_t>(length, 63); }
 
 void append_header(std::string& out, std::string_view name, std::string_view value) {
   out.append(name);
@@ -34,36 +34,43 @@ void append_header(std::string& out, std::string_view name, std::string_view val
 
 }  // namespace
 
-namespace {
-
-bool has_connection_field(const MessageHead& head) {
+HopByHopFields::HopByHopFields(const MessageHead& head) {
+  std::vector<std::string_view> options;
   for (const auto& field : head.headers)
-    if (iequals(field.name, "Connection")) return true;
-  return false;
+    if (iequals(field.name, "Connection"))
+      for_each_list_element(field.value, [&options](std::string_view option) {
+        if (!option.empty()) options.push_back(option);
+      });
+  if (options.empty()) return;
+  // Open addressing, at most half full: a lookup is one hash and about one
+  // comparison, whatever the number of options.
+  slots_.resize(std::bit_ceil(options.size() * 2));
+  const std::size_t mask = slots_.size() - 1;
+  for (std::string_view option : options) {
+    lengths_ |= length_bit(option.size());
+    std::size_t at = ihash(option) & mask;
+    while (!slots_[at].empty() && !iequals(slots_[at], option)) at = (at + 1) & mask;
+    slots_[at] = option;
+  }
 }
 
-// `has_connection`: whether the head has a Connection field at all, found
-// once per message; most clients send none, and then no field needs the
-// per-field rescan of the head below.
-bool is_hop_by_hop(std::string_view name, const MessageHead& head, bool has_connection) {
+bool HopByHopFields::contains(std::string_view name) const {
   if (iequals(name, "Connection") || iequals(name, "Keep-Alive") || iequals(name, "TE") ||
       iequals(name, "Trailer") || iequals(name, "Upgrade") || starts_with_ci(name, "Proxy-"))
     return true;
-  if (!has_connection) return false;
+  // Most names are ruled out by their length alone.
+  if ((lengths_ & length_bit(name.size())) == 0) return false;
   // Connection may name further hop-by-hop fields, but never the fields that
   // frame the body we relay unchanged (dropping those would let the body be
   // read as a next request) nor Host.
   if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") || iequals(name, "Host")) return false;
-  for (const auto& field : head.headers)
-    if (iequals(field.name, "Connection") && list_contains(field.value, name)) return true;
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t at = ihash(name) & mask; !slots_[at].empty(); at = (at + 1) & mask)
+    if (iequals(slots_[at], name)) return true;
   return false;
 }
 
-}  // namespace
-
-bool is_hop_by_hop(std::string_view name, const MessageHead& head) {
-  return is_hop_by_hop(name, head, has_connection_field(head));
-}
+bool is_hop_by_hop(std::string_view name, const MessageHead& head) { return HopByHopFields(head).contains(name); }
 
 std::string upstream_request_head(const MessageHead& request, std::string_view origin_target,
                                   const ForwardContext& context) {
@@ -73,9 +80,9 @@ std::string upstream_request_head(const MessageHead& request, std::string_view o
   std::string forwarded_for;
   const std::string* host = nullptr;
   bool client_proto = false, client_host = false;
-  const bool has_connection = has_connection_field(request);
+  const HopByHopFields hop_by_hop(request);
   for (const auto& field : request.headers) {
-    if (is_hop_by_hop(field.name, request, has_connection)) continue;
+    if (hop_by_hop.contains(field.name)) continue;
     if (iequals(field.name, "X-Forwarded-For")) {
       if (!forwarded_for.empty()) forwarded_for.append(", ");
       forwarded_for.append(field.value);
@@ -94,6 +101,7 @@ std::string upstream_request_head(const MessageHead& request, std::string_view o
     if (iequals(field.name, "Host") && !host) host = &field.value;
     append_header(out, field.name, field.value);
   }
+  if (!host) append_header(out, "Host", context.host_if_missing);
   if (!forwarded_for.empty()) forwarded_for.append(", ");
   forwarded_for.append(context.client_address);
   append_header(out, "X-Forwarded-For", forwarded_for);
@@ -123,9 +131,9 @@ std::string client_response_head(const MessageHead& response, const ResponseCont
   out.reserve(256 + response.headers.size() * 48);
   out.append("HTTP/1.1 ").append(fmt::format_int(response.status).c_str()).append(" ");
   out.append(response.reason).append("\r\n");
-  const bool has_connection = has_connection_field(response);
+  const HopByHopFields hop_by_hop(response);
   for (const auto& field : response.headers) {
-    if (is_hop_by_hop(field.name, response, has_connection)) continue;
+    if (hop_by_hop.contains(field.name)) continue;
     if (iequals(field.name, "Location")) {
       std::string location = rewrite_location(field.value, context);
       if (context.location_token) location = with_session_token(location, *context.location_token);

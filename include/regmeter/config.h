@@ -34,6 +34,7 @@ struct Config {
   double body_timeout_s = 60;           // a body transfer with no progress at all
   double shutdown_grace_s = 30;         // SIGTERM: how long in-flight requests may finish
   std::size_t max_header_bytes = 64 * 1024;
+  std::size_t max_header_fields = 100;  // fields in one request head (and its trailers); 431 beyond
   unsigned max_connections = 10000;
   double drain_delay_s = 0;             // SIGTERM: keep accepting (healthz 503) this long first
   bool trust_forwarded = false;         // keep client-sent X-Forwarded-Proto/-Host

@@ -103,8 +103,9 @@ class ClientConnection : private StreamHandler {
   std::uint64_t progress_mark_ = 0;  // progress() when the body timer was armed
 
   Phase phase_ = Phase::reading_head;
-  std::size_t head_scan_from_ = 0;  // where to resume looking for the end of a head
-  MessageParser request_parser_{MessageParser::Kind::request};
+  HeadScanner request_scanner_{true};  // the head being received; each byte scanned once
+  HeadScanner response_scanner_{false};
+  MessageParser request_parser_;  // with --max-header-bytes / --max-header-fields (constructor)
   MessageParser response_parser_{MessageParser::Kind::response};
 
   // The exchange in progress.

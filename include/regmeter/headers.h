@@ -3,28 +3,48 @@
 // points at the upstream itself is turned back toward the proxy. Pure.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "regmeter/http_head.h"
 #include "regmeter/upload_session.h"
 
 namespace regmeter {
 
-// True for headers that describe one connection and must not be forwarded:
-// Connection, Keep-Alive, TE, Trailer, Upgrade, Proxy-*, and any header the
-// message's own Connection header names.
+// The fields of one message that describe its connection and must not be
+// forwarded: Connection, Keep-Alive, TE, Trailer, Upgrade, Proxy-*, and any
+// field the message's own Connection fields name (except Content-Length,
+// Transfer-Encoding and Host, which frame what we relay). The Connection
+// options are collected once into a small hash set, so asking about every
+// field of a head is linear, not fields × options (a hostile head of
+// thousands of both took seconds). Holds views into `head`'s values.
+class HopByHopFields {
+ public:
+  explicit HopByHopFields(const MessageHead& head);
+  bool contains(std::string_view name) const;
+
+ private:
+  std::vector<std::string_view> slots_;  // the options, open addressing; empty: free
+  std::uint64_t lengths_ = 0;            // bit min(length, 63) of each option
+};
+
+// One question about one field (builds a HopByHopFields: not for loops).
 bool is_hop_by_hop(std::string_view name, const MessageHead& head);
 
 struct ForwardContext {
   std::string_view client_address;  // peer IP, for X-Forwarded-For
   std::string_view proxy_scheme;    // "http" or "https", for X-Forwarded-Proto
   bool trust_forwarded = false;     // keep X-Forwarded-Proto/-Host a load balancer in front of us set
+  // Sent as Host when the client sent none (HTTP/1.0): the request goes
+  // upstream as HTTP/1.1, which requires one (RFC 9112 §3.2).
+  std::string_view host_if_missing;
 };
 
 // The request head sent upstream: origin-form target, HTTP/1.1, end-to-end
-// headers byte for byte (Host as the client sent it), X-Forwarded-For
-// appended to, X-Forwarded-Proto/-Host set by us.
+// headers byte for byte (Host as the client sent it, or host_if_missing),
+// X-Forwarded-For appended to, X-Forwarded-Proto/-Host set by us.
 std::string upstream_request_head(const MessageHead& request, std::string_view origin_target,
                                   const ForwardContext& context);
 

@@ -36,12 +36,44 @@ struct MessageHead {
   std::vector<HeaderField> headers;  // in order, names as received
 
   bool keep_alive = true;    // http_should_keep_alive() for this message
-  bool chunked = false;      // Transfer-Encoding whose final coding is chunked
+  bool chunked = false;      // requests: Transfer-Encoding is exactly "chunked"; responses: its final coding is
   std::optional<std::uint64_t> content_length;
 
-  // First header with this name (case-insensitive), or nullptr.
+  // First header with this name (case-insensitive), or nullptr. Linear in
+  // the fields: the proxy asks a constant number of times per head (Host and
+  // User-Agent of a request, Location of an answer that opens an upload).
   const std::string* find(std::string_view name) const;
 };
+
+// What one head may hold. A chunked body's trailer section counts against
+// the same budget as the head it follows (bytes and fields together).
+struct HeadLimits {
+  std::size_t max_bytes = 64 * 1024;  // --max-header-bytes
+  std::size_t max_fields = 100;       // --max-header-fields
+};
+// An upstream's answer: fixed and generous (a registry sends a dozen fields).
+inline constexpr HeadLimits kResponseHeadLimits{256 * 1024, 1000};
+// Options the Connection fields of one head may list, all fields together.
+// Each names a field to drop; real clients send one or two.
+inline constexpr std::size_t kMaxConnectionOptions = 64;
+// Bytes of extensions (and whitespace before them) on one chunk-size line.
+inline constexpr std::size_t kMaxChunkExtensionBytes = 4096;
+
+// Calls `visit(element)` for each element of a comma-separated field value
+// (RFC 9110 §5.6.1), without its surrounding whitespace. Empty elements are
+// visited too, so that framing fields can refuse them.
+template <class Visit>
+void for_each_list_element(std::string_view list, Visit&& visit) {
+  while (true) {
+    auto comma = list.find(',');
+    std::string_view element = list.substr(0, comma);
+    while (!element.empty() && (element.front() == ' ' || element.front() == '\t')) element.remove_prefix(1);
+    while (!element.empty() && (element.back() == ' ' || element.back() == '\t')) element.remove_suffix(1);
+    visit(element);
+    if (comma == std::string_view::npos) return;
+    list.remove_prefix(comma + 1);
+  }
+}
 
 // Whether `prefix` (the first bytes of a request, head not complete yet)
 // can still become an HTTP/1.x request line: optional empty lines, then a
@@ -53,10 +85,55 @@ bool plausible_request_start(std::string_view prefix);
 // including that terminator, or 0 when it is not there yet.
 std::size_t find_head_end(std::string_view data);
 
+// Reads a head as its bytes arrive, each byte once (a head trickling in a
+// byte per read costs no rescans), and says as soon as it can where the head
+// ends or that it can never become a valid one. The line rules of every head:
+// lines end in CRLF (a bare LF or CR could end the head earlier for one
+// reader than for another), no NUL, no obs-fold, at most a few empty lines
+// before the start line; a request line ends in an HTTP-version (an HTTP/0.9
+// "GET /" would otherwise wait for a blank line that never comes).
+// parse_head applies the same rules to a complete head.
+class HeadScanner {
+ public:
+  enum class Status { need_more, complete, malformed };
+  explicit HeadScanner(bool request) : request_(request) {}
+
+  void reset() { *this = HeadScanner(request_); }
+  // Scans `bytes`, which follow those scanned so far; stops at the end of
+  // the head (bytes after it are not looked at).
+  Status scan(std::string_view bytes);
+  Status status() const { return status_; }
+  // Bytes scanned so far; once complete, the length of the head.
+  std::size_t scanned() const { return scanned_; }
+  // Why the head is malformed.
+  const char* problem() const { return problem_; }
+  // Lines ended so far after the start line (field lines and the blank one).
+  std::size_t lines() const { return lines_; }
+
+ private:
+  enum class Where { before_start, start_line, line_start, in_line };
+  Status fail(const char* why);
+
+  bool request_;
+  Status status_ = Status::need_more;
+  Where where_ = Where::before_start;
+  bool after_cr_ = false;     // the previous byte was CR: only LF may follow
+  int empty_lines_ = 0;       // before the start line
+  int spaces_ = 0;            // in the start line
+  std::size_t since_space_ = 0;  // start-line bytes after its last SP
+  std::uint64_t tail_ = 0;    // the last 8 bytes of the start line
+  std::size_t scanned_ = 0;
+  std::size_t lines_ = 0;
+  const char* problem_ = "";
+};
+
 class MessageParser {
  public:
   enum class Kind { request, response };
+  // Requests default to the default --max-header-bytes / --max-header-fields,
+  // responses to kResponseHeadLimits.
   explicit MessageParser(Kind kind);
+  MessageParser(Kind kind, HeadLimits limits);
   MessageParser(const MessageParser&) = delete;
   MessageParser& operator=(const MessageParser&) = delete;
 
@@ -64,13 +141,17 @@ class MessageParser {
   // head may announce a length, but no body follows.
   void reset(bool no_body = false);
 
-  // Parses one complete head (as found by find_head_end). Returns false on a
-  // malformed head; error() says why. Afterwards head() is filled and
-  // complete() is true when the message has no body at all.
+  // Parses one complete head (as found by HeadScanner). Returns false on a
+  // malformed head; error() says why and refusal_status() what to answer.
+  // Afterwards head() is filled and complete() is true when the message has
+  // no body at all.
   bool parse_head(std::string_view head_bytes);
 
   struct BodyProgress {
     std::size_t consumed = 0;    // bytes of input that belong to this message
+    // Of those, how many (always a prefix) are relayed. The rest is a chunked
+    // body's trailer section: validated, then dropped (see trailers_dropped).
+    std::size_t relayed = 0;
     std::uint64_t body_bytes = 0;  // of those, payload bytes (chunk framing excluded)
     bool ok = true;
   };
@@ -83,8 +164,12 @@ class MessageParser {
 
   const MessageHead& head() const { return head_; }
   bool complete() const { return complete_; }
-  // parse_head failed because the version is not HTTP/1.0 or 1.1 (→ 505).
-  bool version_unsupported() const { return version_unsupported_; }
+  // The chunked body had trailer fields, which were checked and not relayed:
+  // the relay ends the body with the empty line ("\r\n") in their place.
+  bool trailers_dropped() const { return dropping_trailers_; }
+  // The status a refused request gets: 400, 431 (a head limit), 501 (a
+  // transfer coding we do not implement) or 505 (not HTTP/1.0 or 1.1).
+  int refusal_status() const { return refusal_status_; }
   // True when the body runs until the connection closes (response without
   // Content-Length or chunked).
   bool body_until_eof() const;
@@ -97,17 +182,19 @@ class MessageParser {
   static int on_header_value(http_parser*, const char*, std::size_t);
   static int on_headers_complete(http_parser*);
   static int on_message_complete(http_parser*);
-  bool check_raw_head(std::string_view bytes);
-  bool decide_framing();
+  bool refuse(const char* why, int status = 400);
+  bool check_fields();
+  bool decide_framing(std::size_t transfer_encodings);
   BodyProgress parse_chunked(std::string_view data);
 
   // How the body ends.
   enum class Framing { none, length, chunked, until_eof };
   // Where a chunked body is.
-  enum class ChunkState { size, size_spaces, extension, size_lf, data, data_cr, data_lf, trailer_start, trailer,
-                          trailer_lf, final_lf };
+  enum class ChunkState { size, size_spaces, extension, size_lf, data, data_cr, data_lf, trailer_start, trailer_name,
+                          trailer_value, trailer_lf, final_lf };
 
   Kind kind_;
+  HeadLimits limits_;
   http_parser parser_{};
   http_parser_settings settings_{};
   MessageHead head_;
@@ -115,15 +202,30 @@ class MessageParser {
   bool in_value_ = false;
   bool headers_done_ = false;
   bool complete_ = false;
-  bool version_unsupported_ = false;
+  int refusal_status_ = 400;
   std::string local_error_;
   Framing framing_ = Framing::none;
   std::uint64_t remaining_ = 0;  // body bytes left (length) or in this chunk (chunked)
   ChunkState chunk_state_ = ChunkState::size;
   int size_digits_ = 0;
-  std::size_t trailer_bytes_ = 0;
+  std::size_t extension_bytes_ = 0;  // on the current chunk-size line
+  // What the trailer section may still take: the head's budget minus the head.
+  std::size_t trailer_bytes_left_ = 0;
+  std::size_t trailer_fields_left_ = 0;
+  bool dropping_trailers_ = false;
 };
 
-bool iequals(std::string_view a, std::string_view b);
+// ASCII case-insensitive equality (header names). Inline: the header path
+// calls it a few times per field.
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
+    if (x != y) return false;
+  }
+  return true;
+}
 
 }  // namespace regmeter

@@ -45,4 +45,16 @@ struct Route {
 // Handler::other. Never throws for any input.
 Route classify(Method method, std::string_view target);
 
+// Why a request target must be refused (400 NAME_INVALID) before anything
+// is forwarded, or empty when it is fine: a /v2/ path (percent-decoded; also
+// one that becomes /v2/... once its dot-segments are resolved) with a "." or
+// ".." segment (%2e counts as '.') or an encoded '/' (%2F). No OCI name or
+// reference holds one, and the servers on the way to a registry read such
+// paths differently (one resolves "a/../b" to "b", one decodes "%2F" into a
+// separator, distribution redirects), so the repository regmeter counts
+// could differ from the one the registry serves. Targets that are not /v2/
+// paths are left alone. classify() is unchanged by this: it is a separate
+// question, asked once per request by the connection.
+std::string_view ambiguous_path_reason(std::string_view target);
+
 }  // namespace regmeter

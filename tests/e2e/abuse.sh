@@ -14,8 +14,21 @@
 #    and nothing reached the registry;
 #  * malformed chunked bodies (bad size, no CRLF after the data, size
 #    overflow) → 400, closed, the upstream request aborted;
-#  * HTTP/2.0, HTTP/0.9 → 505; the HTTP/2 preface → refused; CONNECT → 405
-#    and no connection to its target;
+#  * HTTP/2.0, "HTTP/0.9" → 505; a bare "GET /" request line → 400 at once;
+#    the HTTP/2 preface → refused; CONNECT → 405 and no connection to its
+#    target;
+#  * RFC 9112 framing: Transfer-Encoding other than exactly "chunked" → 400
+#    (an unknown coding alone → 501), no Host on HTTP/1.1 or two Host fields,
+#    Content-Length above 2^63-1, a chunk extension over 4 KiB → 400; every
+#    shape of bare LF (and bare CR) in a head that never completes → 400 at
+#    once, not 408 at --header-timeout;
+#  * head limits: 101 fields (--max-header-fields 100) and 65 Connection
+#    options → 431;
+#  * a request smuggled as a chunked "trailer" → 400, the upstream request
+#    aborted;
+#  * dot-segments and encoded slashes in /v2/ paths → 400 NAME_INVALID,
+#    counted under handler="other" with the method as sent, nothing reaching
+#    the registry;
 #  * absolute-form targets naming another host are served by the configured
 #    upstream only (a trap listener named in the target sees no connection;
 #    a closed port named there still gets the registry's 200);
@@ -236,6 +249,62 @@ assert_eq closed "$how" "bare-LF-only head: connection closed"
 back_to_baseline "bare-LF-only head"
 assert_eq "$before" "$SETTLED_REQUESTS" "bare-LF-only head reached the registry"
 
+# refused_at_once WHAT: a head that never completes (no CRLF blank line will
+# come) must get its 400 at once, not a 408 at --header-timeout (1 s here).
+refused_at_once() {
+    local what=$1 status count how secs before
+    read -r status count how secs before < <(probe 5)
+    log "$what: $status after ${secs}s ($how)"
+    assert_eq 400 "$status" "$what: status"
+    awk -v s="$secs" 'BEGIN {exit !(s < 0.9)}' || fail "$what answered after ${secs}s, not at once"
+    assert_eq closed "$how" "$what: connection closed"
+    back_to_baseline "$what"
+    assert_eq "$before" "$SETTLED_REQUESTS" "$what reached the registry"
+}
+# Bare LF in every place a line can end, and bare CR; none of these heads
+# ever shows the proxy a CRLF blank line.
+printf 'GET /v2/ HTTP/1.1\r\n%s\r\n\n' "$H" | refused_at_once "CRLF LF (bare-LF blank line)"
+printf 'GET /v2/ HTTP/1.1\r\n%s\n\r\n' "$H" | refused_at_once "bare LF ending the last field"
+printf 'GET /v2/ HTTP/1.1\n' | refused_at_once "bare LF ending the request line"
+printf '\n\n\n' | refused_at_once "nothing but bare LFs"
+printf '\nGET /v2/ HTTP/1.1\r\n%s\r\n' "$H" | refused_at_once "a bare LF before the request line"
+printf 'GET /v2/ HTTP/1.1\r\n%s\rX' "$H" | refused_at_once "bare CR"
+printf 'GET /v2/ HTTP/1.1\r\n%s\r\nX-A: 1\r\n b' "$H" | refused_at_once "obs-fold in an unfinished head"
+printf 'GET /v2/\r\n' | refused_at_once "HTTP/0.9 request line without a blank line"
+printf '\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n' | refused_at_once "ten empty lines before any request line"
+
+# ---------------------------------------------------------------- RFC 9112 framing
+for te in 'identity, chunked' ',chunked' 'chunked,' 'gzip, chunked' 'chunked;q=1'; do
+    printf 'POST /v2/abuse/blobs/uploads/ HTTP/1.1\r\n%s\r\nTransfer-Encoding: %s\r\n\r\n3\r\nabc\r\n0\r\n\r\n' "$H" "$te" |
+        refused "Transfer-Encoding: $te" 400
+done
+printf 'POST /v2/abuse/blobs/uploads/ HTTP/1.1\r\n%s\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding:\r\n\r\n3\r\nabc\r\n0\r\n\r\n' "$H" |
+    refused "an empty second Transfer-Encoding field" 400
+printf 'POST /v2/abuse/blobs/uploads/ HTTP/1.1\r\n%s\r\nTransfer-Encoding: foo\r\n\r\nabc' "$H" |
+    refused "Transfer-Encoding: foo (a coding we do not implement)" 501
+printf 'GET /v2/ HTTP/1.1\r\nUser-Agent: x\r\n\r\n' | refused "HTTP/1.1 without Host" 400
+printf 'GET /v2/ HTTP/1.1\r\n%s\r\nHost: other.invalid\r\n\r\n' "$H" | refused "two Host fields" 400
+printf 'GET /v2/ HTTP/1.0\r\n%s\r\n%s\r\n\r\n' "$H" "$H" | refused "two Host fields on HTTP/1.0" 400
+printf 'GET /v2/ HTTP/1.1\r\nHost: a/b@evil\r\n\r\n' | refused "a Host that is not host[:port]" 400
+printf 'PUT /v2/abuse/manifests/t HTTP/1.1\r\n%s\r\nContent-Length: 9223372036854775808\r\n\r\nx' "$H" |
+    refused "Content-Length 2^63" 400
+read -r status count how secs _ < <(printf 'GET /v2/ HTTP/1.0\r\n\r\n' | probe 3)
+assert_eq 200 "$status" "HTTP/1.0 without Host (allowed)"
+back_to_baseline "HTTP/1.0 without Host"
+
+# ---------------------------------------------------------------- head limits
+head_with_fields() { # N: a GET /v2/ head with Host and N-1 more fields
+    printf 'GET /v2/ HTTP/1.1\r\n%s\r\n' "$H"
+    for ((i = 1; i < $1; i++)); do printf 'X-F%d: v\r\n' "$i"; done
+    printf '\r\n'
+}
+head_with_fields 101 | refused "101 header fields (--max-header-fields 100)" 431
+read -r status count how secs _ < <(head_with_fields 100 | probe 3)
+assert_eq 200 "$status" "100 header fields"
+back_to_baseline "100 header fields"
+OPTIONS=$(seq -s ', o' 0 64)
+printf 'GET /v2/ HTTP/1.1\r\n%s\r\nConnection: o%s\r\n\r\n' "$H" "$OPTIONS" | refused "65 Connection options" 431
+
 # ---------------------------------------------------------------- malformed chunked bodies
 # The head is fine and goes upstream; the body turns out bad. The proxy must
 # answer 400, close, and abort the registry's request (its in-flight gauge
@@ -251,10 +320,29 @@ printf 'PATCH %s HTTP/1.1\r\n%s\r\nTransfer-Encoding: chunked\r\n\r\n10000000000
 printf 'PATCH %s HTTP/1.1\r\n%s\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\n0\n\n' "$UPATH" "$H" |
     refused "bare LF in chunk framing" 400 upstream
 
+printf 'PATCH %s HTTP/1.1\r\n%s\r\nTransfer-Encoding: chunked\r\n\r\n3;%s\r\nabc\r\n0\r\n\r\n' "$UPATH" "$H" "$(head -c 4100 /dev/zero | tr '\0' e)" |
+    refused "chunk extension over 4 KiB" 400 upstream
+# A request hidden in the trailer section: refused, never relayed (an
+# upstream expecting "0\r\n\r\n" would read it as a second request).
+printf 'PATCH %s HTTP/1.1\r\n%s\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nGET /v2/SMUGGLED HTTP/1.1\r\nHost: h\r\n\r\n' "$UPATH" "$H" |
+    refused "a request smuggled as a trailer" 400 upstream
+
+# ---------------------------------------------------------------- dot-segments
+# No OCI name or reference has a "." or ".." segment or an encoded '/': the
+# proxy refuses them (NAME_INVALID) instead of counting one repository while
+# the registry may serve another. Counted under handler="other".
+for path in '/v2/a/../b/manifests/x' '/v2/a/%2e%2e/b/manifests/x' '/v2/a/.%2e/b/manifests/x' '/v2/a/./b/manifests/x' \
+    '/v2/a%2Fb/manifests/x' '/v2/a%2fb/tags/list' '/v2/a/manifests/x/.' '/x/../v2/b/manifests/x'; do
+    before_other=$(metric0 registry_http_requests_total code=400 handler=other method=delete)
+    printf 'DELETE %s HTTP/1.1\r\n%s\r\nConnection: close\r\n\r\n' "$path" "$H" | refused "dot-segment path $path" 400
+    assert_contains '"code":"NAME_INVALID"' "$(cat "$ANSWER")" "$path: error code"
+    wait_metric 5 $((before_other + 1)) registry_http_requests_total code=400 handler=other method=delete
+done
+
 # ---------------------------------------------------------------- versions, CONNECT
 printf 'GET /v2/ HTTP/2.0\r\n%s\r\n\r\n' "$H" | refused "HTTP/2.0" 505
 printf 'GET /v2/ HTTP/0.9\r\n%s\r\n\r\n' "$H" | refused "HTTP/0.9" 505
-printf 'GET /v2/\r\n\r\n' | refused "HTTP/0.9 simple request" 505
+printf 'GET /v2/\r\n\r\n' | refused "HTTP/0.9 simple request" 400
 read -r status count how secs before < <(printf 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' | probe 5)
 log "HTTP/2 preface: $status ($how)"
 [[ "$status" == 400 || "$status" == 505 ]] || fail "HTTP/2 preface answered $status"

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # HTTP/1.1 details through the proxy: Expect: 100-continue, keep-alive reuse,
 # HEAD without a body, Range, pipelining, CONNECT, absolute-form targets,
-# malformed and oversized requests.
+# malformed and oversized requests; then, against a raw upstream that shows
+# what reached it: chunked trailers (checked, never relayed, in both
+# directions), upstream status codes outside 100-599 (502, counted as 502),
+# and --max-header-fields.
 . "$(dirname "$0")/lib.sh"
 
 start_registry
@@ -153,4 +156,185 @@ sys.stdout.write("GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: " + "a" * (2 << 20) + "
 assert_eq None "$(rj 'j["error"]')" "2 MiB header: a response"
 assert_match '^4[0-9][0-9]$' "$(rj 'j["responses"][0]["status"]')" "2 MiB header status"
 assert_eq 200 "$(http_code "$PROXY_URL/v2/")" "/v2/ after an oversized header"
+
+# ---------------------------------------------------------------- a raw upstream
+# RAW_LOG gets every byte the upstream receives. By repository name:
+#   statusNNN   answers "HTTP/1.1 NNN Odd" (NNN: any three digits)
+#   capture     reads the request body raw (Content-Length or chunked, its
+#               trailer section included) and answers 202 with those bytes
+#   trailer-ok  answers a chunked body with a valid trailer field
+#   trailer-bad answers a chunked body whose "trailer" is a second response
+RAW_UP=$E2E_TMP/raw_upstream.py
+RAW_LOG=$E2E_TMP/raw_upstream.bytes
+cat >"$RAW_UP" <<'PYEOF'
+import os, socket, sys, threading
+portfile, rawlog = sys.argv[1], sys.argv[2]
+lock = threading.Lock()
+def serve(c):
+    buf = b""
+    def more():
+        nonlocal buf
+        d = c.recv(65536)
+        if not d:
+            raise EOFError
+        with lock, open(rawlog, "ab") as f:
+            f.write(d)
+        buf += d
+    def line():
+        nonlocal buf
+        while b"\r\n" not in buf:
+            more()
+        l, buf = buf.split(b"\r\n", 1)
+        return l
+    def take(n):
+        nonlocal buf
+        while len(buf) < n:
+            more()
+        d, buf = buf[:n], buf[n:]
+        return d
+    try:
+        while True:
+            while b"\r\n\r\n" not in buf:
+                more()
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            lines = head.decode("latin-1").split("\r\n")
+            target = lines[0].split(" ")[1]
+            fields = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
+            body = b""
+            if "chunked" in fields.get("transfer-encoding", ""):
+                while True:
+                    size_line = line()
+                    body += size_line + b"\r\n"
+                    size = int(size_line.split(b";")[0], 16)
+                    if size == 0:
+                        while True:
+                            t = line()
+                            body += t + b"\r\n"
+                            if t == b"":
+                                break
+                        break
+                    body += take(size + 2)
+            else:
+                body = take(int(fields.get("content-length", "0")))
+            repo = target.split("/")[2] if target.startswith("/v2/") else ""
+            if repo.startswith("status"):
+                c.sendall(b"HTTP/1.1 " + repo[6:].encode() + b" Odd\r\nContent-Length: 0\r\n\r\n")
+            elif repo == "capture":
+                c.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            elif repo == "trailer-ok":
+                c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 1\r\n\r\n")
+            elif repo == "trailer-bad":
+                c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n"
+                          b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            else:
+                c.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}")
+    except (EOFError, OSError):
+        pass
+    c.close()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+open(portfile + ".tmp", "w").write("%d\n" % s.getsockname()[1])
+os.replace(portfile + ".tmp", portfile)
+while True:
+    conn, _ = s.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+PYEOF
+python3 "$RAW_UP" "$E2E_TMP/raw.port" "$RAW_LOG" &
+register_pid $!
+wait_until 10 "raw upstream" test -s "$E2E_TMP/raw.port"
+MAIN_PORT=$RM_PORT
+RM_UPSTREAM=http://127.0.0.1:$(cat "$E2E_TMP/raw.port") start_regmeter --max-header-fields 5
+H="Host: $PROXY_HOSTPORT"
+
+# exchange FILE: stdin to the proxy, everything it answers (until it closes,
+# 5 s at most) to FILE; prints "closed" or "open".
+EXCHANGE=$E2E_TMP/exchange.py
+cat >"$EXCHANGE" <<'PYEOF'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(sys.stdin.buffer.read())
+data, how, end = b"", "open", time.monotonic() + 5
+while time.monotonic() < end:
+    try:
+        d = s.recv(65536)
+    except socket.timeout:
+        break
+    except OSError:
+        how = "closed"
+        break
+    if not d:
+        how = "closed"
+        break
+    data += d
+open(sys.argv[2], "wb").write(data)
+print(how)
+PYEOF
+exchange() { python3 "$EXCHANGE" "$RM_PORT" "$1"; }
+OUT=$E2E_TMP/exchange.bin
+body_of() { python3 -c 'import sys; d = open(sys.argv[1], "rb").read(); print(repr(d.split(b"\r\n\r\n", 1)[1]))' "$1"; }
+status_of() { head -c 12 "$1" | cut -d' ' -f2; }
+DIGEST=sha256:$(printf 'a%.0s' {1..64})
+
+# Request trailers: checked, then dropped; the upstream gets "0\r\n\r\n".
+printf 'PATCH /v2/capture/blobs/uploads/u1 HTTP/1.1\r\n%s\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3;e=1\r\nabc\r\n0\r\nX-Checksum: sha256:ab\r\n\r\n' "$H" |
+    exchange "$OUT" >/dev/null
+assert_eq 202 "$(status_of "$OUT")" "chunked PATCH with a trailer"
+assert_eq "b'3;e=1\\r\\nabc\\r\\n0\\r\\n\\r\\n'" "$(body_of "$OUT")" \
+    "the request body as the upstream received it (trailer dropped, the rest byte for byte)"
+# Trailer fields count against --max-header-fields with the head's (Host,
+# Transfer-Encoding, Connection: 3 of 5): two more fit, a third does not.
+TWO=$'T1: 1\r\nT2: 2\r\n'
+printf 'PATCH /v2/capture/blobs/uploads/u2 HTTP/1.1\r\n%s\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n%s\r\n' "$H" "$TWO" |
+    exchange "$OUT" >/dev/null
+assert_eq 202 "$(status_of "$OUT")" "two trailer fields within --max-header-fields 5"
+printf 'PATCH /v2/capture/blobs/uploads/u3 HTTP/1.1\r\n%s\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n%sT3: 3\r\n\r\n' "$H" "$TWO" |
+    exchange "$OUT" >/dev/null
+assert_eq 400 "$(status_of "$OUT")" "three trailer fields over --max-header-fields 5"
+# A second request smuggled as a trailer never reaches the upstream.
+how=$(printf 'PATCH /v2/capture/blobs/uploads/u4 HTTP/1.1\r\n%s\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nGET /v2/SMUGGLED HTTP/1.1\r\nHost: h\r\n\r\n' "$H" |
+    exchange "$OUT")
+assert_eq 400 "$(status_of "$OUT")" "a request smuggled as a trailer"
+assert_eq closed "$how" "the connection after the smuggled trailer"
+sleep 0.3
+if grep -qa SMUGGLED "$RAW_LOG"; then fail "the smuggled trailer reached the upstream"; fi
+log "request trailers: dropped when valid, refused otherwise; nothing smuggled upstream"
+
+# Response trailers: dropped too; a malformed one cuts the client connection.
+printf 'GET /v2/trailer-ok/blobs/%s HTTP/1.1\r\n%s\r\nConnection: close\r\n\r\n' "$DIGEST" "$H" | exchange "$OUT" >/dev/null
+assert_eq 200 "$(status_of "$OUT")" "chunked answer with a trailer"
+assert_eq "b'2\\r\\nok\\r\\n0\\r\\n\\r\\n'" "$(body_of "$OUT")" "the answer's body as the client got it (trailer dropped)"
+how=$(printf 'GET /v2/trailer-bad/blobs/%s HTTP/1.1\r\n%s\r\n\r\n' "$DIGEST" "$H" | exchange "$OUT")
+assert_eq closed "$how" "the client connection after a malformed response trailer"
+# Closed before or after the head reached the client (as for any malformed
+# response body): never a second response, never a completed body.
+assert_le 1 "$(grep -ac '^HTTP/1.1 ' "$OUT")" "responses the client saw (the 'trailer' must not become a second one)"
+python3 -c 'import sys; sys.exit(b"0\r\n\r\n" in open(sys.argv[1], "rb").read())' "$OUT" ||
+    fail "the cut answer was passed off as complete"
+log "response trailers: dropped when valid; a bad one closes the client connection"
+
+# Status codes outside 100-599: 502 with the registry-style JSON error,
+# counted as 502 (not as 499, the client closing).
+for code in 000 099 600 999; do
+    before=$(metric0 registry_http_requests_total code=502 handler=manifest method=get)
+    before499=$(metric0 registry_http_requests_total code=499)
+    got=$(curl -sS --max-time 10 -o "$OUT" -w '%{http_code}' "$PROXY_URL/v2/status$code/manifests/t" || true)
+    assert_eq 502 "$got" "upstream status $code"
+    assert_contains '"errors"' "$(cat "$OUT")" "upstream status $code: JSON error body"
+    wait_metric 5 $((before + 1)) registry_http_requests_total code=502 handler=manifest method=get
+    assert_eq "$before499" "$(metric0 registry_http_requests_total code=499)" "upstream status $code counted as 499"
+done
+for code in 204 599; do
+    assert_eq "$code" "$(http_code "$PROXY_URL/v2/status$code/manifests/t")" "upstream status $code relayed"
+done
+log "upstream status codes outside 100-599: 502, counted as 502"
+
+# --max-header-fields 5: five fields pass, six get 431.
+printf 'GET /v2/x/manifests/t HTTP/1.1\r\n%s\r\nA: 1\r\nB: 2\r\nC: 3\r\nConnection: close\r\n\r\n' "$H" | exchange "$OUT" >/dev/null
+assert_eq 404 "$(status_of "$OUT")" "five header fields with --max-header-fields 5"
+printf 'GET /v2/x/manifests/t HTTP/1.1\r\n%s\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nConnection: close\r\n\r\n' "$H" | exchange "$OUT" >/dev/null
+assert_eq 431 "$(status_of "$OUT")" "six header fields with --max-header-fields 5"
+is_running "$RM_PID" || fail "the proxy in front of the raw upstream died"
+assert_eq 200 "$(http_code "http://127.0.0.1:$MAIN_PORT/v2/")" "the first proxy still answers"
 log "PASS"

@@ -1,32 +1,38 @@
 // libFuzzer target: request and response framing, and the heads the proxy
 // rebuilds for the other hop.
 //
-// The input is read the way the proxy reads a client connection: a head up to
-// the first "\r\n\r\n" (find_head_end), MessageParser::parse_head, then the
-// rest as body bytes fed to parse_body in slices whose sizes come from the
-// input (several pipelined messages in a row, like a keep-alive connection).
+// The input is read the way the proxy reads a client connection: a head as
+// HeadScanner delimits it (scanned in input-chosen slices, as bytes arrive),
+// MessageParser::parse_head, then the rest as body bytes fed to parse_body in
+// slices whose sizes come from the input (several pipelined messages in a
+// row, like a keep-alive connection).
 // The same bytes are also run through a response parser (as if they came from
 // the upstream), with and without "response to HEAD".
 //
 // Invariants checked besides "no crash, no sanitizer report":
-//  * find_head_end returns the end of the FIRST blank line, or 0;
-//  * a head without its blank line never parses;
+//  * HeadScanner gives the same answer in slices as in one piece, a complete
+//    head ends in "\r\n\r\n", and what it refuses early parse_head refuses
+//    too (a head without its blank line never parses);
 //  * an accepted head is strict: HTTP/1.0 or 1.1, visible-ASCII target,
 //    token header names, values without control bytes (HTAB aside) or outer
-//    whitespace, at
-//    most one Content-Length, never Content-Length together with
-//    Transfer-Encoding, requests with Transfer-Encoding are chunked;
-//  * parse_body: consumed <= slice, body_bytes <= consumed, a slice is only
-//    left partly consumed when the message is complete or malformed,
-//    complete() stays true once true (and consumes nothing more), and
-//    feeding the body in slices gives exactly the same result (end offset,
-//    payload bytes, ok, complete) as feeding it in one piece;
+//    whitespace, at most the limit's fields and 64 Connection options, at
+//    most one Content-Length (at most 2^63-1), never Content-Length together
+//    with Transfer-Encoding; requests: Transfer-Encoding exactly "chunked",
+//    at most one Host and exactly one on HTTP/1.1; responses: status 100-599;
+//  * parse_body: relayed <= consumed <= slice, body_bytes <= consumed, a
+//    slice is only left partly consumed when the message is complete or
+//    malformed, complete() stays true once true (and consumes nothing more),
+//    and feeding the body in slices gives exactly the same result (end
+//    offset, relayed bytes, payload bytes, ok, complete) as feeding it in
+//    one piece; what is relayed of a chunked body (its trailer section
+//    replaced by the empty line) is a chunked body without trailers that
+//    parses to the same payload;
 //  * Content-Length bodies carry exactly that many payload bytes;
 //  * the head sent upstream (upstream_request_head over origin_form of the
 //    target, with our _rm session parameter taken out) is itself accepted by
 //    our strict parser, has the same method, the same framing (same
 //    Content-Length / Transfer-Encoding fields and values), the same Host
-//    fields, no hop-by-hop field, no field the client's Connection named,
+//    fields (or ours when the client sent none), no hop-by-hop field, no field the client's Connection named,
 //    exactly one X-Forwarded-Proto (ours; with --trust-forwarded-headers the
 //    client's, when it sent any) and X-Forwarded-For ending in the peer
 //    address, and no _rm parameter;
@@ -52,6 +58,10 @@ using fuzz::shown;
 namespace {
 
 constexpr std::string_view kPeer = "192.0.2.7";
+// The heads we build for the other hop are re-parsed with room above the
+// limits a received head gets: those bound what a peer sends us, and we add
+// fields (X-Forwarded-*, Connection: close) to a head that was at the limit.
+constexpr regmeter::HeadLimits kRebuiltHeadLimits{4 * 1024 * 1024, 20000};
 
 bool is_tchar(unsigned char c) {
   if (c >= '0' && c <= '9') return true;
@@ -103,7 +113,7 @@ void check_head(const MessageHead& head, Kind kind, bool complete_after_head, bo
     for (unsigned char c : head.target)
       FUZZ_CHECK(c > 0x20 && c < 0x7f, "target byte 0x%02x accepted: %s", c, shown(head.target).c_str());
   } else {
-    FUZZ_CHECK(head.status >= 0 && head.status <= 999, "status %d", head.status);
+    FUZZ_CHECK(head.status >= 100 && head.status <= 599, "status %d accepted", head.status);
     for (char c : head.reason) FUZZ_CHECK(c != '\r' && c != '\n' && c != '\0', "CR/LF/NUL in the reason phrase");
   }
   for (const auto& f : head.headers) {
@@ -116,13 +126,28 @@ void check_head(const MessageHead& head, Kind kind, bool complete_after_head, bo
                  "untrimmed value of %s: [%s]", shown(f.name).c_str(), shown(f.value).c_str());
     }
   }
+  const std::size_t max_fields = kind == Kind::request ? regmeter::HeadLimits{}.max_fields
+                                                       : regmeter::kResponseHeadLimits.max_fields;
+  FUZZ_CHECK(head.headers.size() <= max_fields, "%zu fields accepted", head.headers.size());
+  FUZZ_CHECK(list_items(head, "Connection").size() <= regmeter::kMaxConnectionOptions, "%zu Connection options accepted",
+             list_items(head, "Connection").size());
+  if (head.content_length) FUZZ_CHECK(*head.content_length <= 0x7fffffffffffffffull, "Content-Length above 2^63-1");
+  if (kind == Kind::request) {
+    std::size_t hosts = count_fields(head, "Host");
+    FUZZ_CHECK(hosts <= 1, "%zu Host fields accepted", hosts);
+    if (head.http_minor == 1) FUZZ_CHECK(hosts == 1, "HTTP/1.1 request without Host accepted");
+  }
   std::size_t lengths = count_fields(head, "Content-Length");
   std::size_t codings = count_fields(head, "Transfer-Encoding");
   FUZZ_CHECK(lengths <= 1, "%zu Content-Length fields accepted", lengths);
   FUZZ_CHECK(!(lengths && codings), "Content-Length together with Transfer-Encoding accepted");
   FUZZ_CHECK(!(head.chunked && head.content_length), "chunked and a Content-Length");
   FUZZ_CHECK(head.content_length.has_value() == (lengths == 1), "content_length vs fields");
-  if (kind == Kind::request && codings) FUZZ_CHECK(head.chunked, "request with a non-chunked Transfer-Encoding accepted");
+  if (kind == Kind::request && codings) {
+    FUZZ_CHECK(head.chunked, "request with a non-chunked Transfer-Encoding accepted");
+    auto te = values_of(head, "Transfer-Encoding");
+    FUZZ_CHECK(te.size() == 1 && regmeter::iequals(te[0], "chunked"), "request Transfer-Encoding other than \"chunked\"");
+  }
   if (head.chunked) {
     auto items = list_items(head, "Transfer-Encoding");
     FUZZ_CHECK(!items.empty() && regmeter::iequals(items.back(), "chunked"), "chunked but the final coding is not");
@@ -141,6 +166,7 @@ void check_head(const MessageHead& head, Kind kind, bool complete_after_head, bo
 
 struct Fed {
   std::size_t consumed = 0;
+  std::string relayed;  // what move_body would send on (trailers replaced by the empty line)
   std::uint64_t body_bytes = 0;
   bool ok = true;
   bool complete = false;
@@ -152,7 +178,10 @@ Fed feed_whole(MessageParser& parser, std::string_view data) {
   auto p = parser.parse_body(data);
   FUZZ_CHECK(p.consumed <= data.size(), "consumed %zu of %zu", p.consumed, data.size());
   FUZZ_CHECK(p.body_bytes <= p.consumed, "body_bytes %llu > consumed %zu", (unsigned long long)p.body_bytes, p.consumed);
+  FUZZ_CHECK(p.relayed <= p.consumed, "relayed %zu > consumed %zu", p.relayed, p.consumed);
   fed.consumed = p.consumed;
+  fed.relayed.assign(data.substr(0, p.relayed));
+  if (parser.complete() && parser.trailers_dropped()) fed.relayed += "\r\n";
   fed.body_bytes = p.body_bytes;
   fed.ok = p.ok;
   fed.complete = parser.complete();
@@ -166,6 +195,7 @@ Fed feed_sliced(MessageParser& parser, std::string_view data, fuzz::Rng& rng) {
   Fed fed;
   std::size_t at = 0;
   bool was_complete = parser.complete();
+  bool dropping = false;
   for (int guard = 0; guard < 100000 && at < data.size(); ++guard) {
     // Now and then an empty slice: it must change nothing.
     if ((rng.next() & 15) == 0) {
@@ -179,6 +209,12 @@ Fed feed_sliced(MessageParser& parser, std::string_view data, fuzz::Rng& rng) {
     FUZZ_CHECK(p.consumed <= slice.size(), "consumed %zu of a %zu-byte slice", p.consumed, slice.size());
     FUZZ_CHECK(p.body_bytes <= p.consumed, "body_bytes %llu > consumed %zu", (unsigned long long)p.body_bytes,
                p.consumed);
+    FUZZ_CHECK(p.relayed <= p.consumed, "relayed %zu > consumed %zu", p.relayed, p.consumed);
+    // A prefix: once a call relays less than it consumed, the rest of the
+    // message is the trailer section and nothing more is relayed.
+    if (dropping) FUZZ_CHECK(p.relayed == 0, "relayed bytes after the trailer section began");
+    if (p.relayed < p.consumed) dropping = true;
+    fed.relayed.append(slice.substr(0, p.relayed));
     if (was_complete) FUZZ_CHECK(p.consumed == 0 && parser.complete(), "a complete message took more bytes");
     fed.consumed += p.consumed;
     fed.body_bytes += p.body_bytes;
@@ -190,6 +226,7 @@ Fed feed_sliced(MessageParser& parser, std::string_view data, fuzz::Rng& rng) {
     if (parser.complete()) {
       was_complete = true;
       fed.complete = true;
+      if (parser.trailers_dropped()) fed.relayed += "\r\n";
       // Stable: more bytes (a pipelined request) are not taken.
       auto again = parser.parse_body(data.substr(at));
       FUZZ_CHECK(again.consumed == 0 && again.body_bytes == 0 && again.ok && parser.complete(),
@@ -211,6 +248,8 @@ void compare(const Fed& whole, const Fed& sliced, std::string_view what) {
              sliced.consumed);
   FUZZ_CHECK(whole.body_bytes == sliced.body_bytes, "%s: body bytes whole=%llu sliced=%llu", what.data(),
              (unsigned long long)whole.body_bytes, (unsigned long long)sliced.body_bytes);
+  FUZZ_CHECK(whole.relayed == sliced.relayed, "%s: relayed bytes differ (whole %zu, sliced %zu)", what.data(),
+             whole.relayed.size(), sliced.relayed.size());
 }
 
 bool has_session_param(std::string_view target) {
@@ -242,9 +281,10 @@ void check_forwarding(const MessageHead& request, bool trust) {
   context.client_address = kPeer;
   context.proxy_scheme = "http";
   context.trust_forwarded = trust;
+  context.host_if_missing = "proxy.test:5080";
   std::string up = regmeter::upstream_request_head(request, target, context);
   FUZZ_CHECK(regmeter::find_head_end(up) == up.size(), "upstream head has an early blank line: %s", shown(up).c_str());
-  MessageParser parser(Kind::request);
+  MessageParser parser(Kind::request, kRebuiltHeadLimits);
   bool ok = parser.parse_head(up);
   FUZZ_CHECK(ok, "our own upstream head is refused (%s): %s", parser.error().c_str(), shown(up).c_str());
   const MessageHead& sent = parser.head();
@@ -256,7 +296,10 @@ void check_forwarding(const MessageHead& request, bool trust) {
   FUZZ_CHECK(values_of(sent, "Content-Length") == values_of(request, "Content-Length"), "Content-Length fields changed");
   FUZZ_CHECK(values_of(sent, "Transfer-Encoding") == values_of(request, "Transfer-Encoding"),
              "Transfer-Encoding fields changed");
-  FUZZ_CHECK(values_of(sent, "Host") == values_of(request, "Host"), "Host fields changed");
+  if (count_fields(request, "Host") == 0)
+    FUZZ_CHECK(values_of(sent, "Host") == std::vector<std::string>{"proxy.test:5080"}, "no Host supplied upstream");
+  else
+    FUZZ_CHECK(values_of(sent, "Host") == values_of(request, "Host"), "Host fields changed");
   FUZZ_CHECK(parser.complete() == (!request.chunked && request.content_length.value_or(0) == 0), "body framing changed");
 
   auto named = list_items(request, "Connection");
@@ -299,7 +342,7 @@ void check_response_rebuild(const MessageHead& response, const MessageParser& or
                                     with_token ? &token : nullptr};
   std::string out = regmeter::client_response_head(response, context);
   FUZZ_CHECK(regmeter::find_head_end(out) == out.size(), "client head has an early blank line: %s", shown(out).c_str());
-  MessageParser parser(Kind::response);
+  MessageParser parser(Kind::response, kRebuiltHeadLimits);
   parser.reset(no_body);
   bool ok = parser.parse_head(out);
   FUZZ_CHECK(ok, "our own client response head is refused (%s): %s", parser.error().c_str(), shown(out).c_str());
@@ -334,17 +377,29 @@ void run(std::string_view input, Kind kind, bool no_body, fuzz::Rng& rng) {
   MessageParser reference(kind);
   std::string_view rest = input;
   for (int round = 0; round < 6 && !rest.empty(); ++round) {
-    std::size_t head_length = regmeter::find_head_end(rest);
-    if (head_length == 0) {
-      FUZZ_CHECK(rest.find("\r\n\r\n") == std::string_view::npos, "find_head_end missed a blank line");
+    // The head as the proxy delimits it: scanned as bytes arrive.
+    regmeter::HeadScanner scanner(kind == Kind::request), whole_scan(kind == Kind::request);
+    whole_scan.scan(rest);
+    for (std::size_t at = 0; at < rest.size() && scanner.status() == regmeter::HeadScanner::Status::need_more;) {
+      std::string_view slice = rest.substr(at, rng.slice(rest.size() - at));
+      scanner.scan(slice);
+      at += slice.size();
+    }
+    FUZZ_CHECK(scanner.status() == whole_scan.status(), "HeadScanner: slices %d, one piece %d",
+               static_cast<int>(scanner.status()), static_cast<int>(whole_scan.status()));
+    std::size_t blank = regmeter::find_head_end(rest);
+    if (scanner.status() != regmeter::HeadScanner::Status::complete) {
+      // Refused early (or never complete): parse_head must agree.
       parser.reset(no_body);
-      FUZZ_CHECK(!parser.parse_head(rest), "a head without its blank line parsed: %s", shown(rest).c_str());
+      FUZZ_CHECK(!parser.parse_head(blank ? rest.substr(0, blank) : rest),
+                 "HeadScanner refused or is still waiting, parse_head accepted: %s", shown(rest).c_str());
       return;
     }
+    const std::size_t head_length = scanner.scanned();
+    FUZZ_CHECK(head_length == whole_scan.scanned(), "HeadScanner: the head ends at %zu in slices, %zu in one piece",
+               head_length, whole_scan.scanned());
     FUZZ_CHECK(head_length >= 4 && head_length <= rest.size() && rest.substr(head_length - 4, 4) == "\r\n\r\n",
-               "find_head_end returned %zu", head_length);
-    FUZZ_CHECK(rest.substr(0, head_length - 1).find("\r\n\r\n") == std::string_view::npos,
-               "find_head_end did not return the first blank line");
+               "HeadScanner ended a head at %zu", head_length);
     std::string_view head_bytes = rest.substr(0, head_length);
     parser.reset(no_body);
     bool ok = parser.parse_head(head_bytes);
@@ -378,6 +433,15 @@ void run(std::string_view input, Kind kind, bool no_body, fuzz::Rng& rng) {
                  (unsigned long long)sliced.body_bytes);
     if (parser.head().chunked && sliced.complete && !no_body && kind == Kind::request)
       FUZZ_CHECK(sliced.consumed >= sliced.body_bytes + 5, "chunked body without its last chunk");
+    if (sliced.complete && !sliced.relayed.empty() && parser.trailers_dropped()) {
+      // What went on is a chunked body with no trailer section, same payload.
+      MessageParser again(kind);
+      FUZZ_CHECK(again.parse_head(head_bytes), "head parsed twice, different answers");
+      auto p = again.parse_body(sliced.relayed);
+      FUZZ_CHECK(p.ok && again.complete() && p.consumed == sliced.relayed.size() && !again.trailers_dropped() &&
+                     p.body_bytes == sliced.body_bytes,
+                 "the relayed chunked body does not parse cleanly: %s", shown(sliced.relayed).c_str());
+    }
     if (!sliced.ok) return;
     if (!sliced.complete) {
       // The peer closes here.

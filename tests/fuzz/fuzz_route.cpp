@@ -11,7 +11,11 @@
 //  * the query does not matter: "<path>?x=y" classifies like "<path>";
 //  * an absolute-form target classifies like its origin form
 //    ("http://h" + "/v2/..."), since only the path ever reaches the registry;
-//  * method_from_string / method_name round-trip for the known methods.
+//  * method_from_string / method_name round-trip for the known methods;
+//  * ambiguous_path_reason (the connection's 400 NAME_INVALID): the query
+//    and absolute form do not change it; it refuses only targets with a '.'
+//    or a '%'; of the targets classify names a route, only those with an
+//    encoded '/' (classify already finds no route in a dot-segment path).
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -103,6 +107,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Route a = regmeter::classify(Method::get, absolute);
     FUZZ_CHECK(same(a, first), "absolute form differs: %s vs %s for %s", describe(a).c_str(), describe(first).c_str(),
                fuzz::shown(target).c_str());
+  }
+
+  // The path refusal.
+  const bool refused = !regmeter::ambiguous_path_reason(target).empty();
+  if (refused)
+    FUZZ_CHECK(target.find('.') != std::string_view::npos || target.find('%') != std::string_view::npos,
+               "refused without a dot or an escape: %s", fuzz::shown(target).c_str());
+  if (refused && first.handler != Handler::other) {
+    std::string lower(target);
+    for (char& c : lower) c = static_cast<char>(c + 32 * (c >= 'A' && c <= 'Z'));
+    FUZZ_CHECK(lower.find("%2f") != std::string::npos, "a route refused without an encoded slash: %s",
+               fuzz::shown(target).c_str());
+  }
+  if (target.find('?') == std::string_view::npos) {
+    bool with_query = !regmeter::ambiguous_path_reason(std::string(target) + "?a=/../%2F").empty();
+    FUZZ_CHECK(with_query == refused, "a query changed the path refusal: %s", fuzz::shown(target).c_str());
+  }
+  if (!target.empty() && target.front() == '/') {
+    bool absolute = !regmeter::ambiguous_path_reason("http://registry.test:5000" + std::string(target)).empty();
+    FUZZ_CHECK(absolute == refused, "absolute form changed the path refusal: %s", fuzz::shown(target).c_str());
   }
 
   // Method tokens: known ones round-trip, anything else is "other".

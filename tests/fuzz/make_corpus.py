@@ -129,6 +129,40 @@ request_head = {
     "options-star": req("OPTIONS", "*"),
     "target-ctl": b"GET /v2/\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
     "target-utf8": "GET /v2/\u00e9/manifests/t HTTP/1.1\r\nHost: x\r\n\r\n".encode("utf-8"),
+    # issue 13: RFC 9112 framing refusals, head limits, trailers, paths
+    "te-identity-chunked": req("POST", "/v2/a/blobs/uploads/", ["Transfer-Encoding: identity, chunked"], chunked(b"a")),
+    "te-comma-chunked": req("POST", "/v2/a/blobs/uploads/", ["Transfer-Encoding: ,chunked"], chunked(b"a")),
+    "te-empty-second": req("POST", "/v2/a/blobs/uploads/", ["Transfer-Encoding: chunked", "Transfer-Encoding:"],
+                           chunked(b"a")),
+    "te-gzip-chunked": req("POST", "/v2/a/blobs/uploads/", ["Transfer-Encoding: gzip, chunked"], chunked(b"a")),
+    "te-unknown": req("POST", "/v2/a/blobs/uploads/", ["Transfer-Encoding: foo"], b"abc"),
+    "host-missing": req("GET", "/v2/", host=None),
+    "host-twice": req("GET", "/v2/", ["Host: other.test"]),
+    "host-invalid": req("GET", "/v2/", host="a/b@evil"),
+    "cl-2to63": req("PUT", "/v2/a/manifests/t", ["Content-Length: 9223372036854775808"], b"x"),
+    "cl-max": req("PUT", "/v2/a/manifests/t", ["Content-Length: 9223372036854775807"], b"x"),
+    "chunk-ext-4k": req("PATCH", "/v2/a/blobs/uploads/u", ["Transfer-Encoding: chunked"],
+                        b"3;" + b"e" * 4096 + b"\r\nabc\r\n0\r\n\r\n"),
+    "http09-no-blank": b"GET /v2/\r\n",
+    "bare-lf-crlf-lf": b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\n",
+    "bare-lf-lf-crlf": b"GET /v2/ HTTP/1.1\r\nHost: x\n\r\n",
+    "bare-lf-leading": b"\nGET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n",
+    "empty-lines-first": b"\r\n" * 3 + req("GET", "/v2/"),
+    "fields-101": req("GET", "/v2/", [f"X-F{i}: v" for i in range(100)]),
+    "fields-100": req("GET", "/v2/", [f"X-F{i}: v" for i in range(99)]),
+    "connection-65": req("GET", "/v2/", ["Connection: " + ", ".join(f"o{i}" for i in range(65))]),
+    "connection-64-named": req("GET", "/v2/", ["Connection: " + ", ".join(f"o{i}" for i in range(64))]
+                               + [f"o{i}: v" for i in range(0, 64, 3)]),
+    "issue13-hostile-head": req("GET", "/v2/", ["Connection: " + ",".join(["c"] * 15000)]
+                                + [f"x:{i % 10}" for i in range(6000)]),
+    "trailer-smuggle": req("PATCH", f"/v2/a/blobs/uploads/{UUID}", ["Transfer-Encoding: chunked"],
+                           b"3\r\nabc\r\n0\r\nGET /v2/SMUGGLED HTTP/1.1\r\nHost: h\r\n\r\n"),
+    "trailer-bad-name": req("PATCH", f"/v2/a/blobs/uploads/{UUID}", ["Transfer-Encoding: chunked"],
+                            chunked(b"abc", trailer=b"X A: 1\r\n")),
+    "trailer-many": req("PATCH", f"/v2/a/blobs/uploads/{UUID}", ["Transfer-Encoding: chunked"],
+                        chunked(b"abc", trailer=b"".join(b"T%d: v\r\n" % i for i in range(120)))) + req("GET", "/v2/"),
+    "dot-segments": req("GET", "/v2/a/../b/manifests/x") + req("GET", "/v2/a/%2e%2e/b/manifests/x")
+                    + req("GET", "/v2/a%2Fb/manifests/x"),
     # responses (the same target reads its input as an upstream answer too)
     "resp-202-location": resp(202, "Accepted", [f"Location: http://127.0.0.1:5000/v2/a/blobs/uploads/{UUID}?{STATE}",
                               "Range: 0-0", "Content-Length: 0", f"Docker-Upload-Uuid: {UUID}",
@@ -149,6 +183,13 @@ request_head = {
                                   version="HTTP/1.0"),
     "resp-te-gzip": resp(200, "OK", ["Transfer-Encoding: gzip"], b"\x1f\x8b..."),
     "resp-conn-cl": resp(200, "OK", ["Connection: Content-Length, close", "Content-Length: 3"], b"abc"),
+    "resp-status-000": resp("000", "Zero", ["Content-Length: 0"]),
+    "resp-status-999": resp(999, "Odd", ["Content-Length: 0"]),
+    "resp-trailer": resp(200, "OK", ["Transfer-Encoding: chunked"], chunked(b"ok", trailer=b"X-Sum: 1\r\n")),
+    "resp-trailer-smuggle": resp(200, "OK", ["Transfer-Encoding: chunked"],
+                                 b"2\r\nok\r\n0\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    "resp-many-codings": resp(200, "OK", ["Transfer-Encoding: gzip, deflate"] * 50 + ["Transfer-Encoding: chunked"],
+                              chunked(b"x")),
 }
 
 route = {
@@ -164,6 +205,9 @@ route = {
     "long": b"/v2/" + b"a/" * 2000 + b"manifests/" + b"t" * 128,
     "separators": b"/v2/a__b/c--d/e.f/manifests/sha256+x.y:AbC=_-",
     "hash": b"/v2/a/manifests/t#frag", "ctl": b"/v2/\x7f/tags/list",
+    "dot-encoded": b"/v2/a/%2e%2e/b/manifests/x", "dot-mixed": b"/v2/a/.%2E/b/manifests/x",
+    "dot-trailing": b"/v2/a/manifests/x/.", "dot-into-v2": b"/x/../v2/b/manifests/x",
+    "slash-encoded-ref": b"/v2/a/manifests/x%2fy", "v2-encoded-slash": b"/v2%2F",
 }
 
 upload_session = {

@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 #include <ostream>
 #include <stdexcept>
@@ -80,6 +83,7 @@ TEST(ConfigDefaults, NoArgumentsGivesDocumentedDefaults) {
   EXPECT_DOUBLE_EQ(c.upstream_timeout_s, 120);
   EXPECT_DOUBLE_EQ(c.shutdown_grace_s, 30);
   EXPECT_EQ(c.max_header_bytes, 64u * 1024);
+  EXPECT_EQ(c.max_header_fields, 100u);
   EXPECT_EQ(c.max_repositories, 200u);
   EXPECT_DOUBLE_EQ(c.upload_session_timeout_s, 3600);
   EXPECT_FALSE(c.reuse_port) << "a busy --listen port is an error unless asked";
@@ -267,6 +271,12 @@ std::vector<GoodCase> good_cases() {
     cases.push_back({args("--max-header-bytes", "1048576"),
                      [](const Config& c) { EXPECT_EQ(c.max_header_bytes, 1048576u); },
                      "max-header-bytes highest" + form});
+    cases.push_back({args("--max-header-fields", "1"),
+                     [](const Config& c) { EXPECT_EQ(c.max_header_fields, 1u); },
+                     "max-header-fields lowest" + form});
+    cases.push_back({args("--max-header-fields", "10000"),
+                     [](const Config& c) { EXPECT_EQ(c.max_header_fields, 10000u); },
+                     "max-header-fields highest" + form});
   }
   cases.push_back({{"--listen=[::1]:5080", "--upstream", "http://10.0.0.2:5000", "--metrics-listen=127.0.0.1:9100",
                     "--threads", "3", "--header-timeout=7", "--idle-timeout", "8", "--upstream-timeout=9",
@@ -315,7 +325,8 @@ TEST(ConfigActions, UsageMentionsEveryFlag) {
   std::string usage = usage_text();
   for (const char* flag : {"--listen", "--upstream", "--metrics-listen", "--threads", "--header-timeout",
                            "--idle-timeout", "--upstream-timeout", "--shutdown-grace", "--max-header-bytes",
-                           "--max-repositories", "--upload-session-timeout", "--reuse-port", "--help", "--version"})
+                           "--max-header-fields", "--max-repositories", "--upload-session-timeout", "--reuse-port",
+                           "--help", "--version"})
     EXPECT_NE(usage.find(flag), std::string::npos) << flag;
   EXPECT_NE(usage.find("0.0.0.0:5080"), std::string::npos);
   EXPECT_NE(usage.find("127.0.0.1:9180"), std::string::npos);
@@ -402,6 +413,11 @@ std::vector<BadCase> bad_cases() {
     cases.push_back({{"--max-header-bytes", value},
                      "--max-header-bytes",
                      quoted(value) + " is not a whole number from 1024 to 1048576"});
+  }
+  for (const char* value : {"0", "10001", "-1", "1e3", "100 ", ""}) {
+    cases.push_back({{"--max-header-fields", value},
+                     "--max-header-fields",
+                     quoted(value) + " is not a whole number from 1 to 10000"});
   }
   for (const char* value : {"-1", "100001", "1.5", "many", ""}) {
     cases.push_back({{"--max-repositories", value},
@@ -518,6 +534,28 @@ TEST(ConfigErrors, ExactLines) {
             "regmeter: --upstream: 'http://r:5000/v2' has a path; give only scheme://HOST:PORT");
   EXPECT_EQ(parse_command_line({"--metrics-listen", "nope"}).error,
             "regmeter: --metrics-listen: 'nope' is not HOST:PORT");
+}
+
+}  // namespace
+}  // namespace regmeter
+
+namespace regmeter {
+namespace {
+
+// The config file goes through the same option table as the flags.
+TEST(ConfigMaxHeaderFields, ConfigFileKey) {
+  char name[] = "/tmp/regmeter-config-fields-XXXXXX";
+  int fd = mkstemp(name);
+  ASSERT_GE(fd, 0);
+  const std::string text = "max-header-fields: 250\n";
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  CommandLine cl = parse_command_line({"--config", name});
+  EXPECT_EQ(cl.action, CommandLine::Action::run) << cl.error;
+  EXPECT_EQ(cl.config.max_header_fields, 250u);
+  cl = parse_command_line({"--config", name, "--max-header-fields", "7"});
+  EXPECT_EQ(cl.config.max_header_fields, 7u) << "the flag overrides the file";
+  std::remove(name);
 }
 
 }  // namespace

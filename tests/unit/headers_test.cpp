@@ -140,12 +140,19 @@ TEST(UpstreamRequestHead, UsesTheGivenOriginTargetAndHttp11) {
   // An HTTP/1.0 client with an absolute-form target and no Host.
   MessageHead head = parsed(MessageParser::Kind::request, "GET http://evil:1/v2/x?y HTTP/1.0\r\nAccept: */*\r\n\r\n");
   ASSERT_EQ(head.http_minor, 0u);
-  EXPECT_EQ(upstream_request_head(head, origin_form(head.target), forward()),
+  // HTTP/1.1 requires a Host: the proxy supplies the one it answers to.
+  ForwardContext context = forward();
+  context.host_if_missing = "proxy.local:5080";
+  std::string out = upstream_request_head(head, origin_form(head.target), context);
+  EXPECT_EQ(out,
             "GET /v2/x?y HTTP/1.1\r\n"
             "Accept: */*\r\n"
+            "Host: proxy.local:5080\r\n"
             "X-Forwarded-For: 192.0.2.7\r\n"
             "X-Forwarded-Proto: http\r\n"
             "\r\n");
+  MessageParser strict(MessageParser::Kind::request);
+  EXPECT_TRUE(strict.parse_head(out)) << strict.error();
 }
 
 TEST(UpstreamRequestHead, ForwardedForChainsAreJoinedInOrder) {
@@ -508,6 +515,44 @@ TEST(UpstreamRequestHeadForwarded, DropsAClientsForwardedUnlessTrusted) {
   context.trust_forwarded = true;
   out = upstream_request_head(head, head.target, context);
   EXPECT_NE(out.find("Forwarded: host=evil.invalid;proto=https\r\n"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace regmeter
+
+namespace regmeter {
+namespace {
+
+TEST(HopByHopFields, OneSetForTheWholeHead) {
+  MessageHead head = request("GET", "/", {{"Host", "a"},
+                                          {"Connection", "keep-alive, X-Foo ,\tx-bar\t,, ,X-Baz"},
+                                          {"connection", "X-Second-Field, Host, content-length, TRANSFER-ENCODING"},
+                                          {"X-Foo", "1"}});
+  const HopByHopFields hop(head);
+  for (const char* name : {"X-Foo", "x-foo", "X-FOO", "X-Bar", "X-Baz", "x-second-field", "Keep-Alive", "Connection",
+                           "TE", "Trailer", "Upgrade", "Proxy-Authorization"})
+    EXPECT_TRUE(hop.contains(name)) << name;
+  for (const char* name : {"X-Fo", "X-Foo ", "X-Qux", "Host", "Content-Length", "Transfer-Encoding", "", "X-Baz2"})
+    EXPECT_FALSE(hop.contains(name)) << "[" << name << "]";
+  EXPECT_FALSE(HopByHopFields(request("GET", "/", {{"Host", "a"}})).contains("X-Foo"));
+}
+
+// Many options and many fields: every field named by an option is dropped,
+// every other kept (the order of options does not matter: they are sorted).
+TEST(HopByHopFields, ManyOptionsManyFields) {
+  std::vector<HeaderField> fields{{"Host", "a"}};
+  std::string options;
+  for (int i = 0; i < 500; ++i) {
+    if (i % 2 == 0) options += (options.empty() ? "" : ", ") + std::string("X-N") + std::to_string(499 - i);
+    fields.push_back({"X-N" + std::to_string(i), "v"});
+  }
+  fields.push_back({"Connection", options});
+  MessageHead head = request("GET", "/v2/", fields);
+  std::string out = upstream_request_head(head, "/v2/", forward());
+  for (int i = 0; i < 500; ++i) {
+    bool named = (499 - i) % 2 == 0;  // i odd
+    EXPECT_EQ(out.find("\r\nX-N" + std::to_string(i) + ": v\r\n") == std::string::npos, named) << i;
+  }
 }
 
 }  // namespace

@@ -368,10 +368,12 @@ TEST(MessageParserChunkedDetail, ZeroChunkOnly) {
   EXPECT_TRUE(parser.complete());
 }
 
-TEST(MessageParserChunkedDetail, TransferCodingsEndingInChunked) {
-  MessageParser parser(Kind::request);
-  ASSERT_TRUE(parser.parse_head("POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"))
-      << parser.error();
+// Responses may stack codings before chunked (RFC 9112 §6.1); requests may
+// not (see RequestTransferEncoding below): a registry's answer is relayed
+// as framed, a client's body must be framed one way only.
+TEST(MessageParserChunkedDetail, ResponseCodingsEndingInChunked) {
+  MessageParser parser(Kind::response);
+  ASSERT_TRUE(parser.parse_head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")) << parser.error();
   EXPECT_TRUE(parser.head().chunked);
   auto progress = parser.parse_body("2\r\nab\r\n0\r\n\r\n");
   EXPECT_TRUE(progress.ok);
@@ -803,6 +805,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadHead{"GET / HTTP/2.0\r\nHost: a\r\n\r\n", "HTTP/2.0 version"},
         BadHead{"GET / HTTP/1.x\r\nHost: a\r\n\r\n", "bad version"},
         BadHead{"GET /\r\n\r\n", "HTTP/0.9"},
+        BadHead{"GET / FOO\r\nHost: a\r\n\r\n", "no HTTP version"},
+        BadHead{"GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 without Host"},
         BadHead{"hello world\r\n\r\n", "garbage"},
         BadHead{"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", "TLS ClientHello"},
         BadHead{"GET / HTTP/1.1\r\nHost: a\r\n", "head without its end"},
@@ -890,7 +894,7 @@ TEST(MessageParserLimits, HeadAsLargeAsMaxHeaderBytesAllows) {
     int n = 0;
     while (head.size() + 100 < size) head += "X-Pad-" + std::to_string(n++) + ": " + std::string(60, 'p') + "\r\n";
     head += "\r\n";
-    MessageParser parser(Kind::request);
+    MessageParser parser(Kind::request, HeadLimits{1024 * 1024, 100000});
     EXPECT_TRUE(parser.parse_head(head)) << head.size() << " bytes: " << parser.error();
     EXPECT_EQ(parser.head().headers.size(), static_cast<std::size_t>(n) + 1) << head.size();
   }
@@ -931,6 +935,452 @@ TEST(MessageParserFieldValues, RefusesControlBytesAnywhereInAValue) {
   }
   MessageParser parser(MessageParser::Kind::request);
   EXPECT_TRUE(parser.parse_head("GET /v2/ HTTP/1.1\r\nHost: a\r\nUser-Agent: caf\xe9\t\xff\r\n\r\n")) << parser.error();
+}
+
+}  // namespace
+}  // namespace regmeter
+
+// ======================================================== Hardening II (issue 13)
+
+namespace regmeter {
+namespace {
+
+using namespace std::string_literals;
+using Kind = MessageParser::Kind;
+
+std::string fields(std::size_t n, std::string_view prefix = "X-F") {
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) out += std::string(prefix) + std::to_string(i) + ": v\r\n";
+  return out;
+}
+
+// --------------------------------------------------- item 1: head limits
+
+TEST(HeadLimits, FieldCountDefaultIs100Then431) {
+  MessageParser ok(Kind::request);
+  ASSERT_TRUE(ok.parse_head("GET /v2/ HTTP/1.1\r\nHost: a\r\n" + fields(99) + "\r\n")) << ok.error();
+  EXPECT_EQ(ok.head().headers.size(), 100u);
+  MessageParser refused(Kind::request);
+  EXPECT_FALSE(refused.parse_head("GET /v2/ HTTP/1.1\r\nHost: a\r\n" + fields(100) + "\r\n"))
+      << "101 fields accepted";
+  EXPECT_EQ(refused.refusal_status(), 431) << refused.error();
+  EXPECT_NE(refused.error().find("header fields"), std::string::npos) << refused.error();
+  // It stops at the first field over the limit, not after reading them all.
+  EXPECT_LE(refused.head().headers.size(), 100u);
+}
+
+TEST(HeadLimits, FieldCountFromTheConfiguredLimit) {
+  const std::string head = "GET /v2/ HTTP/1.1\r\nHost: a\r\n" + fields(9) + "\r\n";  // 10 fields
+  MessageParser at_limit(Kind::request, HeadLimits{65536, 10});
+  EXPECT_TRUE(at_limit.parse_head(head)) << at_limit.error();
+  MessageParser below(Kind::request, HeadLimits{65536, 9});
+  EXPECT_FALSE(below.parse_head(head));
+  EXPECT_EQ(below.refusal_status(), 431);
+}
+
+TEST(HeadLimits, ByteLimitIsEnforcedByTheParserToo) {
+  const std::string head = "GET /v2/ HTTP/1.1\r\nHost: a\r\nX: " + std::string(2000, 'v') + "\r\n\r\n";
+  MessageParser small(Kind::request, HeadLimits{1024, 100});
+  EXPECT_FALSE(small.parse_head(head));
+  EXPECT_EQ(small.refusal_status(), 431);
+  MessageParser enough(Kind::request, HeadLimits{head.size(), 100});
+  EXPECT_TRUE(enough.parse_head(head)) << enough.error();
+}
+
+TEST(HeadLimits, ResponsesGetAFixedGenerousCap) {
+  MessageParser ok(Kind::response);
+  ASSERT_TRUE(ok.parse_head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n" + fields(kResponseHeadLimits.max_fields - 1) + "\r\n"))
+      << ok.error();
+  MessageParser refused(Kind::response);
+  EXPECT_FALSE(refused.parse_head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n" + fields(kResponseHeadLimits.max_fields) + "\r\n"));
+}
+
+TEST(HeadLimits, ConnectionOptionsAreCapped) {
+  auto head_with_options = [](std::size_t n, bool request) {
+    std::string list;
+    for (std::size_t i = 0; i < n; ++i) list += (i ? ", o" : "o") + std::to_string(i);
+    return std::string(request ? "GET /v2/ HTTP/1.1\r\nHost: a\r\n" : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n") +
+           "Connection: " + list + "\r\n\r\n";
+  };
+  for (bool request : {true, false}) {
+    MessageParser ok(request ? Kind::request : Kind::response);
+    EXPECT_TRUE(ok.parse_head(head_with_options(kMaxConnectionOptions, request))) << ok.error();
+    MessageParser refused(request ? Kind::request : Kind::response);
+    EXPECT_FALSE(refused.parse_head(head_with_options(kMaxConnectionOptions + 1, request))) << request;
+    if (request) {
+      EXPECT_EQ(refused.refusal_status(), 431);
+    }
+  }
+  // Split over several Connection fields, they count together; empty list
+  // elements do not count.
+  MessageParser split(Kind::request);
+  std::string head = "GET /v2/ HTTP/1.1\r\nHost: a\r\n";
+  for (std::size_t i = 0; i <= kMaxConnectionOptions; ++i) head += "Connection: , o" + std::to_string(i) + ",\r\n";
+  EXPECT_FALSE(split.parse_head(head + "\r\n"));
+}
+
+// The issue's shape: 15 000 Connection tokens and 6 000 short fields in a
+// 60 KB head. It took ~1.5 s to forward; now it is refused (431).
+TEST(HeadLimits, TheIssuesHostileHeadIsRefused) {
+  std::string head = "GET /v2/ HTTP/1.1\r\nHost: a\r\nConnection: ";
+  for (int i = 0; i < 15000; ++i) head += i ? ",c" : "c";
+  head += "\r\n";
+  for (int i = 0; i < 6000; ++i) head += "x:" + std::to_string(i % 10) + "\r\n";
+  head += "\r\n";
+  ASSERT_LT(head.size(), 65536u);
+  MessageParser parser(Kind::request);
+  EXPECT_FALSE(parser.parse_head(head));
+  EXPECT_EQ(parser.refusal_status(), 431);
+}
+
+// --------------------------------------------------- HeadScanner
+
+struct ScanCase {
+  std::string bytes;
+  HeadScanner::Status status;
+  std::size_t length;  // when complete
+  std::string why;
+};
+
+HeadScanner::Status scan_in_slices(HeadScanner& scanner, std::string_view bytes, std::size_t step) {
+  for (std::size_t at = 0; at < bytes.size() && scanner.status() == HeadScanner::Status::need_more;) {
+    std::string_view slice = bytes.substr(at, step);
+    std::size_t before = scanner.scanned();
+    scanner.scan(slice);
+    if (scanner.status() != HeadScanner::Status::need_more) break;
+    EXPECT_EQ(scanner.scanned() - before, slice.size()) << "a slice was not scanned whole";
+    at += slice.size();
+  }
+  return scanner.status();
+}
+
+TEST(HeadScanner, RequestShapes) {
+  using S = HeadScanner::Status;
+  const std::string get = "GET /v2/ HTTP/1.1\r\nHost: a\r\n\r\n";
+  const ScanCase cases[] = {
+      {get, S::complete, get.size(), "a head"},
+      {get + "GET /next HTTP/1.1\r\n", S::complete, get.size(), "stops at the end of the head"},
+      {"\r\n" + get, S::complete, get.size() + 2, "an empty line first"},
+      {"\r\n\r\n\r\n" + get, S::complete, get.size() + 6, "three empty lines first"},
+      {"\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n", S::malformed, 0, "nine empty lines and nothing else"},
+      {"GET /v2/ HTTP/1.1\r\nHost: a\r\n", S::need_more, 0, "no blank line yet"},
+      {"GET /v2/ HTTP/1.1\r\nHost: a\r\n\r", S::need_more, 0, "half the blank line"},
+      {"GET /v2/", S::need_more, 0, "half a request line"},
+      {"GET /v2/ HTTP/1.1\r\nHost: a\r\nX: \x01\x7f\t\xff\r\n\r\n", S::complete, 39, "value bytes are parse_head's business"},
+      // HTTP/0.9 and friends: the request line, once it ends, has no version.
+      {"GET /\r\n", S::malformed, 0, "HTTP/0.9 simple request"},
+      {"GET /v2/\r\n\r\n", S::malformed, 0, "HTTP/0.9 with a blank line"},
+      {"GET / FOO\r\n", S::malformed, 0, "not a version"},
+      {"GET / HTTP/1.1 x\r\n", S::malformed, 0, "something after the version"},
+      {"GET / HTTP/1.10\r\n", S::malformed, 0, "two-digit minor"},
+      {"GET / HTTP/2.0\r\nHost: a\r\n\r\n", S::complete, 27, "HTTP/2.0 has the shape (505 from parse_head)"},
+      // Bare LF, every shape: request line, field line, the blank line, leading.
+      {"GET /v2/ HTTP/1.1\nHost: a\r\n\r\n", S::malformed, 0, "bare LF ending the request line"},
+      {"GET /v2/ HTTP/1.1\r\nHost: a\n\r\n", S::malformed, 0, "bare LF ending a field line"},
+      {"GET /v2/ HTTP/1.1\r\nHost: a\r\n\n", S::malformed, 0, "CRLF LF"},
+      {"GET /v2/ HTTP/1.1\r\nHost: a\n\n", S::malformed, 0, "LF LF"},
+      {"GET /v2/ HTTP/1.1\nHost: a\n\n", S::malformed, 0, "bare LFs only"},
+      {"\nGET /v2/ HTTP/1.1\r\nHost: a\r\n\r\n", S::malformed, 0, "a bare LF as the leading empty line"},
+      {"\n\n\n", S::malformed, 0, "nothing but LFs"},
+      {"GET /v2/ HTTP/1.1\r\nHost: a\r\nX: a\nb\r\n\r\n", S::malformed, 0, "bare LF inside a value"},
+      // Bare CR, NUL, obs-fold.
+      {"GET /v2/ HTTP/1.1\rHost: a\r\n\r\n", S::malformed, 0, "bare CR"},
+      {"GET /v2/ HTTP/1.1\r\nHost: a\r\r\n\r\n", S::malformed, 0, "CR CR LF"},
+      {"GET /v2/ HTTP/1.1\r\nX: a\0b\r\n\r\n"s, S::malformed, 0, "NUL in a field"},
+      {"GET /v2/\0 HTTP/1.1\r\n"s, S::malformed, 0, "NUL in the request line"},
+      {"GET /v2/ HTTP/1.1\r\nX: a\r\n b\r\n\r\n", S::malformed, 0, "obs-fold"},
+      {"GET /v2/ HTTP/1.1\r\nX: a\r\n\tb\r\n\r\n", S::malformed, 0, "obs-fold with HTAB"},
+  };
+  for (const auto& c : cases) {
+    for (std::size_t step : {std::size_t{1}, std::size_t{2}, std::size_t{7}, c.bytes.size()}) {
+      HeadScanner scanner(true);
+      EXPECT_EQ(scan_in_slices(scanner, c.bytes, step == 0 ? 1 : step), c.status)
+          << c.why << " (slices of " << step << "): " << scanner.problem();
+      if (c.status == HeadScanner::Status::complete) {
+        EXPECT_EQ(scanner.scanned(), c.length) << c.why;
+      }
+      if (c.status == HeadScanner::Status::malformed) {
+        EXPECT_STRNE(scanner.problem(), "") << c.why;
+      }
+    }
+    // What the scanner refuses early, parse_head refuses when it is whole.
+    if (c.status == HeadScanner::Status::malformed) {
+      MessageParser parser(Kind::request);
+      EXPECT_FALSE(parser.parse_head(c.bytes)) << c.why;
+      EXPECT_EQ(parser.refusal_status(), 400) << c.why;
+    }
+  }
+}
+
+TEST(HeadScanner, ResponsesHaveNoRequestLineRule) {
+  HeadScanner scanner(false);
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  EXPECT_EQ(scanner.scan(head + "HTTP/1.1 204 No Content\r\n\r\n"), HeadScanner::Status::complete);
+  EXPECT_EQ(scanner.scanned(), head.size());
+  scanner.reset();
+  EXPECT_EQ(scanner.scanned(), 0u);
+  EXPECT_EQ(scanner.scan("HTTP/1.1 200 OK\nX: y\r\n\r\n"), HeadScanner::Status::malformed);
+}
+
+TEST(HeadScanner, ScansEachByteOnce) {
+  // A head trickling in a byte at a time: scanned() grows by one per byte,
+  // nothing is looked at twice (the old code searched the buffer again).
+  std::string head = "GET /v2/ HTTP/1.1\r\nHost: a\r\n" + fields(50) + "\r\n";
+  HeadScanner scanner(true);
+  for (std::size_t i = 0; i < head.size(); ++i) {
+    ASSERT_EQ(scanner.status(), HeadScanner::Status::need_more) << i;
+    scanner.scan(std::string_view(head).substr(i, 1));
+    ASSERT_EQ(scanner.scanned(), i + 1);
+  }
+  EXPECT_EQ(scanner.status(), HeadScanner::Status::complete);
+}
+
+// --------------------------------------------------- item 3: status codes
+
+TEST(MessageParserResponse, StatusCodesOutside100To599AreRefused) {
+  for (std::string status : {"000", "099", "600", "999", "001"}) {
+    MessageParser parser(Kind::response);
+    EXPECT_FALSE(parser.parse_head("HTTP/1.1 " + status + " X\r\nContent-Length: 0\r\n\r\n"))
+        << status << " accepted as " << parser.head().status;
+  }
+  for (std::string status : {"100", "200", "599"}) {
+    MessageParser parser(Kind::response);
+    EXPECT_TRUE(parser.parse_head("HTTP/1.1 " + status + " X\r\nContent-Length: 0\r\n\r\n")) << status << parser.error();
+  }
+}
+
+// --------------------------------------------------- item 4: framing
+
+TEST(MessageParserRequest, RequestTransferEncoding) {
+  struct Case {
+    std::string fields;
+    int status;  // 0: accepted
+  };
+  const Case cases[] = {
+      {"Transfer-Encoding: chunked\r\n", 0},
+      {"Transfer-Encoding: CHUNKED\r\n", 0},
+      {"Transfer-Encoding:  chunked \r\n", 0},
+      {"Transfer-Encoding: identity, chunked\r\n", 400},
+      {"Transfer-Encoding: ,chunked\r\n", 400},
+      {"Transfer-Encoding: chunked,\r\n", 400},
+      {"Transfer-Encoding: chunked\r\nTransfer-Encoding:\r\n", 400},
+      {"Transfer-Encoding:\r\nTransfer-Encoding: chunked\r\n", 400},
+      {"Transfer-Encoding: gzip, chunked\r\n", 400},
+      {"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", 400},
+      {"Transfer-Encoding: chunked, chunked\r\n", 400},
+      {"Transfer-Encoding: chunked;q=1\r\n", 400},
+      {"Transfer-Encoding: gzip\r\n", 400},
+      {"Transfer-Encoding: identity\r\n", 400},
+      {"Transfer-Encoding:\r\n", 400},
+      {"Transfer-Encoding: foo\r\n", 501},
+      {"Transfer-Encoding: x-custom\r\n", 501},
+      {"Transfer-Encoding: foo, chunked\r\n", 400},
+  };
+  for (const auto& c : cases) {
+    MessageParser parser(Kind::request);
+    bool ok = parser.parse_head("POST /v2/a/blobs/uploads/ HTTP/1.1\r\nHost: a\r\n" + c.fields + "\r\n");
+    EXPECT_EQ(ok, c.status == 0) << c.fields << parser.error();
+    if (ok) {
+      EXPECT_TRUE(parser.head().chunked) << c.fields;
+    } else {
+      EXPECT_EQ(parser.refusal_status(), c.status) << c.fields << parser.error();
+    }
+  }
+}
+
+TEST(MessageParserRequest, HostRules) {
+  struct Case {
+    std::string head;
+    bool ok;
+  };
+  const Case cases[] = {
+      {"GET /v2/ HTTP/1.1\r\nHost: registry.example:5080\r\n\r\n", true},
+      {"GET /v2/ HTTP/1.1\r\nHost: [::1]:5080\r\n\r\n", true},
+      {"GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", true},
+      {"GET /v2/ HTTP/1.1\r\nHost:\r\n\r\n", true},  // empty: allowed (RFC 9110 §7.2)
+      {"GET /v2/ HTTP/1.0\r\n\r\n", true},           // HTTP/1.0 needs none
+      {"GET /v2/ HTTP/1.1\r\n\r\n", false},
+      {"GET /v2/ HTTP/1.1\r\nX-Host: a\r\n\r\n", false},
+      {"GET /v2/ HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", false},
+      {"GET /v2/ HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", false},
+      {"GET /v2/ HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", false},
+      {"GET /v2/ HTTP/1.1\r\nHost: a/b\r\n\r\n", false},
+      {"GET /v2/ HTTP/1.1\r\nHost: a b\r\n\r\n", false},
+      {"GET /v2/ HTTP/1.1\r\nHost: user@a\r\n\r\n", false},
+      {"GET /v2/ HTTP/1.1\r\nHost: a?x\r\n\r\n", false},
+      {"GET /v2/ HTTP/1.1\r\nHost: caf\xc3\xa9\r\n\r\n", false},
+  };
+  for (const auto& c : cases) {
+    MessageParser parser(Kind::request);
+    EXPECT_EQ(parser.parse_head(c.head), c.ok) << c.head << parser.error();
+    if (!c.ok) {
+      EXPECT_EQ(parser.refusal_status(), 400) << c.head;
+    }
+  }
+}
+
+TEST(MessageParserContentLength, AtMost2To63Minus1) {
+  struct Case {
+    std::string value;
+    std::optional<std::uint64_t> length;  // nullopt: refused
+  };
+  const Case cases[] = {
+      {"9223372036854775807", 9223372036854775807ull},
+      {"0009223372036854775807", 9223372036854775807ull},
+      {"00000000000000000000005", 5},
+      {"9223372036854775808", std::nullopt},
+      {"18446744073709551615", std::nullopt},
+      {"9999999999999999999", std::nullopt},
+  };
+  for (const auto& c : cases) {
+    MessageParser parser(Kind::request);
+    bool ok = parser.parse_head("PUT /v2/a/manifests/t HTTP/1.1\r\nHost: a\r\nContent-Length: " + c.value + "\r\n\r\n");
+    EXPECT_EQ(ok, c.length.has_value()) << c.value << ": " << parser.error();
+    if (ok) {
+      EXPECT_EQ(parser.head().content_length, c.length) << c.value;
+    } else {
+      EXPECT_EQ(parser.refusal_status(), 400);
+    }
+  }
+}
+
+const std::string kChunkedPatch =
+    "PATCH /v2/a/blobs/uploads/u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+TEST(MessageParserChunkedDetail, ChunkExtensionsAtMost4KiB) {
+  for (std::size_t step : {std::size_t{1}, std::size_t{0}}) {
+    // ";" + 4095 bytes: 4096 bytes of extension.
+    std::string ok_body = "3;" + std::string(kMaxChunkExtensionBytes - 1, 'e') + "\r\nabc\r\n0\r\n\r\n";
+    MessageParser ok(Kind::request);
+    ASSERT_TRUE(ok.parse_head(kChunkedPatch)) << ok.error();
+    Fed fed = feed(ok, ok_body, step);
+    EXPECT_TRUE(fed.ok) << ok.error();
+    EXPECT_TRUE(ok.complete());
+
+    for (std::string bad : {"3;" + std::string(kMaxChunkExtensionBytes, 'e') + "\r\nabc\r\n0\r\n\r\n",
+                            "3" + std::string(kMaxChunkExtensionBytes, ' ') + ";x\r\nabc\r\n0\r\n\r\n",
+                            "0;" + std::string(kMaxChunkExtensionBytes, 'e') + "\r\n\r\n",
+                            "3;a\x01" "b\r\nabc\r\n0\r\n\r\n"s, "3;a\x7f\r\nabc\r\n0\r\n\r\n"s}) {
+      MessageParser parser(Kind::request);
+      ASSERT_TRUE(parser.parse_head(kChunkedPatch)) << parser.error();
+      Fed refused = feed(parser, bad, step);
+      EXPECT_FALSE(refused.ok) << bad.size() << " bytes accepted, step " << step;
+    }
+  }
+  // Extensions on every chunk are each measured on their own.
+  std::string body;
+  for (int i = 0; i < 4; ++i) body += "1;" + std::string(4000, 'e') + "\r\nx\r\n";
+  MessageParser parser(Kind::request);
+  ASSERT_TRUE(parser.parse_head(kChunkedPatch)) << parser.error();
+  Fed fed = feed(parser, body + "0\r\n\r\n", 0);
+  EXPECT_TRUE(fed.ok) << parser.error();
+}
+
+// --------------------------------------------------- item 2: trailers
+
+struct Relayed {
+  std::string bytes;  // what a relay forwards (move_body's rule)
+  bool ok = true;
+  bool complete = false;
+};
+// Feeds `body` in slices and builds what move_body would send on.
+Relayed relay(MessageParser& parser, std::string_view body, std::size_t step) {
+  Relayed out;
+  if (step == 0) step = body.size();
+  for (std::size_t at = 0; at < body.size() && !parser.complete();) {
+    std::string_view slice = body.substr(at, step);
+    auto progress = parser.parse_body(slice);
+    EXPECT_LE(progress.relayed, progress.consumed);
+    out.bytes.append(slice.substr(0, progress.relayed));
+    if (!progress.ok) {
+      out.ok = false;
+      return out;
+    }
+    at += progress.consumed;
+    if (progress.consumed < slice.size()) break;
+  }
+  out.complete = parser.complete();
+  if (out.complete && parser.trailers_dropped()) out.bytes += "\r\n";
+  return out;
+}
+
+TEST(MessageParserTrailers, ValidTrailersAreCheckedThenDropped) {
+  const std::string body = "3\r\nabc\r\n0\r\nX-Checksum: sha256:ab\r\nOther: 1\t2\r\nEmpty:\r\n\r\n";
+  for (std::size_t step : {std::size_t{1}, std::size_t{2}, std::size_t{5}, std::size_t{0}}) {
+    MessageParser parser(Kind::request);
+    ASSERT_TRUE(parser.parse_head(kChunkedPatch)) << parser.error();
+    Relayed out = relay(parser, body + kNextRequest, step);
+    EXPECT_TRUE(out.ok) << parser.error();
+    EXPECT_TRUE(out.complete);
+    EXPECT_TRUE(parser.trailers_dropped());
+    EXPECT_EQ(out.bytes, "3\r\nabc\r\n0\r\n\r\n") << "step " << step;
+  }
+  // Without trailers every byte is relayed as it came.
+  MessageParser plain(Kind::request);
+  ASSERT_TRUE(plain.parse_head(kChunkedPatch));
+  Relayed out = relay(plain, "3;x=1\r\nabc\r\n0;y\r\n\r\n", 0);
+  EXPECT_TRUE(out.complete);
+  EXPECT_FALSE(plain.trailers_dropped());
+  EXPECT_EQ(out.bytes, "3;x=1\r\nabc\r\n0;y\r\n\r\n");
+}
+
+TEST(MessageParserTrailers, SmuggledRequestAsATrailerIsRefused) {
+  const std::string smuggled = "3\r\nabc\r\n0\r\nGET /v2/SMUGGLED HTTP/1.1\r\nHost: h\r\n\r\n";
+  for (std::size_t step : {std::size_t{1}, std::size_t{0}}) {
+    MessageParser parser(Kind::request);
+    ASSERT_TRUE(parser.parse_head(kChunkedPatch));
+    Relayed out = relay(parser, smuggled, step);
+    EXPECT_FALSE(out.ok) << "relayed: " << out.bytes;
+    EXPECT_EQ(out.bytes.find("SMUGGLED"), std::string::npos) << out.bytes;
+  }
+}
+
+TEST(MessageParserTrailers, MalformedTrailerLines) {
+  for (std::string trailer : {"GET / HTTP/1.1\r\n"s, "X-A\r\n"s, ": v\r\n"s, "X A: v\r\n"s, "X-A : v\r\n"s,
+                              "X-A: a\x01" "b\r\n"s, "X-A: \x7f\r\n"s, "X-A: a\0b\r\n"s, "X-A: a\rb\r\n"s,
+                              "X-A: a\nb\r\n"s, "X-A: a\n"s, " X-A: a\r\n"s, "X-A: a\r\n\tb\r\n"s,
+                              "\xc3\xa9: a\r\n"s}) {
+    MessageParser parser(Kind::request);
+    ASSERT_TRUE(parser.parse_head(kChunkedPatch));
+    Relayed out = relay(parser, "0\r\n" + trailer + "\r\n", 0);
+    EXPECT_FALSE(out.ok) << shown(trailer) << " accepted";
+  }
+}
+
+TEST(MessageParserTrailers, CountedAgainstTheHeadsLimits) {
+  // The head has 2 fields of a limit of 5: three trailer fields fit, four do not.
+  auto run = [](std::size_t trailers, HeadLimits limits) {
+    MessageParser parser(Kind::request, limits);
+    EXPECT_TRUE(parser.parse_head(kChunkedPatch)) << parser.error();
+    std::string body = "0\r\n";
+    for (std::size_t i = 0; i < trailers; ++i) {
+      body.push_back('T');  // appended piece by piece: GCC 12 sees a false -Wrestrict in "T" + string
+      body += std::to_string(i);
+      body += ": v\r\n";
+    }
+    return relay(parser, body + "\r\n", 1);
+  };
+  EXPECT_TRUE(run(3, {65536, 5}).ok);
+  EXPECT_FALSE(run(4, {65536, 5}).ok);
+  // Bytes: what the head left of the budget.
+  const std::size_t budget = kChunkedPatch.size() + 20;
+  EXPECT_TRUE(run(2, {budget, 100}).ok);   // "T0: v\r\nT1: v\r\n" = 14 bytes
+  EXPECT_FALSE(run(3, {budget, 100}).ok);  // 21
+  // The end of a body without trailers never counts, even with nothing left.
+  MessageParser full(Kind::request, {kChunkedPatch.size(), 100});
+  ASSERT_TRUE(full.parse_head(kChunkedPatch)) << full.error();
+  EXPECT_TRUE(relay(full, "0\r\n\r\n", 0).complete);
+}
+
+TEST(MessageParserTrailers, ResponsesToo) {
+  MessageParser parser(Kind::response);
+  ASSERT_TRUE(parser.parse_head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  Relayed out = relay(parser, "2\r\nok\r\n0\r\nX-Sum: 1\r\n\r\n", 0);
+  EXPECT_TRUE(out.complete);
+  EXPECT_EQ(out.bytes, "2\r\nok\r\n0\r\n\r\n");
+  MessageParser bad(Kind::response);
+  ASSERT_TRUE(bad.parse_head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  EXPECT_FALSE(relay(bad, "0\r\nHTTP/1.1 200 OK\r\n\r\n", 0).ok);
 }
 
 }  // namespace

@@ -395,3 +395,81 @@ TEST(HandlerTest, NamesMatchDistributionLabels) {
 
 }  // namespace
 }  // namespace regmeter
+
+namespace regmeter {
+namespace {
+
+// ambiguous_path_reason: the /v2/ paths the connection refuses with 400
+// NAME_INVALID before anything is forwarded (issue 13, item 5).
+TEST(AmbiguousPath, DotSegmentsAndEncodedSlashesUnderV2) {
+  const std::string d = kDigest;
+  const char* const refused[] = {
+      "/v2/a/../b/manifests/x",
+      "/v2/a/%2e%2e/b/manifests/x",
+      "/v2/a/%2E%2E/b/manifests/x",
+      "/v2/a/.%2e/b/manifests/x",
+      "/v2/a/%2e./b/manifests/x",
+      "/v2/a/./b/manifests/x",
+      "/v2/a/%2e/b/manifests/x",
+      "/v2/./manifests/x",
+      "/v2/a/manifests/x/.",
+      "/v2/a/manifests/x/..",
+      "/v2/a/manifests/..",
+      "/v2/..",
+      "/v2/.",
+      "/v2/a%2Fb/manifests/x",
+      "/v2/a%2fb/manifests/x",
+      "/v2/a/manifests/x%2Fy",
+      "/v2/foo/tags%2flist",
+      "/v2%2F",
+      "/v2%2F..%2Fx",
+      "/%76%32/a/../b/manifests/x",             // "/v2/..." once decoded
+      "/x/../v2/b/manifests/x",                 // becomes a /v2/ path once resolved
+      "/x/%2e%2e/v2/b/manifests/x",
+      "/v2/a/../b/manifests/x?n=1",
+      "http://registry.example/v2/a/../b/manifests/x",  // absolute form: its path
+  };
+  for (const char* target : refused) EXPECT_FALSE(ambiguous_path_reason(target).empty()) << target;
+
+  const std::string fine[] = {
+      "/v2/",
+      "/v2/_catalog?n=10&last=library%2Fubuntu",  // in the query: not the path
+      "/v2/a/b/manifests/latest",
+      "/v2/a/b/manifests/" + d,
+      "/v2/a.b/c..d/tags/list",  // dots inside a segment are not dot-segments (the route decides)
+      "/v2/a/blobs/uploads/",
+      "/v2/a/blobs/uploads/" + kUploadId + "?" + kState,
+      "/v2/a/manifests/x.",
+      "/v2/...",
+      "/v2//a/manifests/x",      // an empty segment: distribution redirects; not ours to refuse
+      "/v2/a%41/tags/list",      // other escapes are decoded by the route
+      "/v2/a%zz/tags/list",      // a bad escape: no route at all
+      "/static/../x",            // not a /v2/ path
+      "/a/./b",
+      "/v3/a/../b",
+      "/v2a/../b",
+      "/",
+      "",
+      "*",
+      "/v2/a/manifests/x?path=/v2/../../etc",
+  };
+  for (const auto& target : fine) EXPECT_TRUE(ambiguous_path_reason(target).empty()) << target;
+}
+
+// The check sits beside classify() and leaves it alone (the route table
+// above is unchanged); the connection asks both.
+TEST(AmbiguousPath, ClassifyIsUnchanged) {
+  EXPECT_EQ(classify(Method::get, "/v2/foo%2Fbar/manifests/latest").repository, "foo/bar");
+  EXPECT_EQ(classify(Method::get, "/v2/foo/./manifests/latest").handler, Handler::other);
+  // Of the table's valid routes, only those with an encoded '/' are refused.
+  std::size_t refused_valid_routes = 0;
+  for (const auto& c : route_cases())
+    if (c.handler != Handler::other && !ambiguous_path_reason(c.target).empty()) {
+      ++refused_valid_routes;
+      EXPECT_NE(c.target.find("%2"), std::string::npos) << "a valid route refused: " << c.target;
+    }
+  EXPECT_GT(refused_valid_routes, 0u);  // the %2F cases of the table
+}
+
+}  // namespace
+}  // namespace regmeter
