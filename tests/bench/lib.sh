@@ -121,12 +121,12 @@ EOF
 # Fronts: blob pair (P_NGINX ...), small-request pair (..._S), the same with a
 # TLS upstream (..._T), and the capped regmeter (..._C). The static backend
 # listens on one port per front (P_SB_*, TLS: P_SBT_*), so that `ss` counts
-# one front's upstream connections; direct clients use P_STATIC / P_STATIC_TLS.
+# one front's upstream connections; direct clients use P_STATIC.
 read -r P_BACK P_NGINX P_HAPROXY P_RM P_METRICS \
     P_NGINX_S P_HAPROXY_S P_RM_S P_METRICS_S \
     P_NGINX_T P_HAPROXY_T P_RM_T P_METRICS_T P_RM_C P_METRICS_C \
     P_STATIC P_SB_NGINX P_SB_HAPROXY P_SB_RM P_SB_CAP \
-    P_STATIC_TLS P_SBT_NGINX P_SBT_HAPROXY P_SBT_RM P_STATUS < <(free_ports 25)
+    P_SBT_NGINX P_SBT_HAPROXY P_SBT_RM P_STATUS < <(free_ports 24)
 
 wait_http() { # URL: up to 10 s for any HTTP answer
     local _
@@ -212,10 +212,10 @@ start_regmeter regmeter "$P_RM" "$P_METRICS" "http://127.0.0.1:$P_BACK"
 RM_PID=$LAST_PID
 
 # ------------------------------------------------- small-request backend
-log "static backend (nginx answering /v2/) on :$P_STATIC, TLS :$P_STATIC_TLS, stub_status :$P_STATUS"
+log "static backend (nginx answering /v2/) on :$P_STATIC, stub_status :$P_STATUS"
 write_static_backend_conf "$WORK/static" \
     "127.0.0.1:$P_STATIC 127.0.0.1:$P_SB_NGINX 127.0.0.1:$P_SB_HAPROXY 127.0.0.1:$P_SB_RM 127.0.0.1:$P_SB_CAP" \
-    "127.0.0.1:$P_STATIC_TLS 127.0.0.1:$P_SBT_NGINX 127.0.0.1:$P_SBT_HAPROXY 127.0.0.1:$P_SBT_RM" \
+    "127.0.0.1:$P_SBT_NGINX 127.0.0.1:$P_SBT_HAPROXY 127.0.0.1:$P_SBT_RM" \
     "127.0.0.1:$P_STATUS" "$WORK/pki/leaf.crt" "$WORK/pki/leaf.key"
 start_nginx "static backend" "$WORK/static" "http://127.0.0.1:$P_STATIC/v2/"
 STATIC_PID=$LAST_PID
@@ -263,8 +263,7 @@ start_capped_regmeter() {
 
 # port_of TARGET [PAIR]: where TARGET listens. PAIR: "" the blob pair; small:
 # the fronts of the static backend (direct: the static backend itself); tls:
-# the fronts of its TLS port (direct: that port, so the client speaks TLS);
-# cap: the capped regmeter.
+# the fronts of its TLS ports; cap: the capped regmeter.
 port_of() {
     case $1:${2:-} in
         direct:) echo "$P_BACK" ;;
@@ -275,7 +274,6 @@ port_of() {
         nginx:small) echo "$P_NGINX_S" ;;
         haproxy:small) echo "$P_HAPROXY_S" ;;
         regmeter:small) echo "$P_RM_S" ;;
-        direct:tls) echo "$P_STATIC_TLS" ;;
         nginx:tls) echo "$P_NGINX_T" ;;
         haproxy:tls) echo "$P_HAPROXY_T" ;;
         regmeter:tls) echo "$P_RM_T" ;;

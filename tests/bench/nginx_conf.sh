@@ -20,7 +20,7 @@ worker_processes auto;
 worker_rlimit_nofile $nofile;
 pid $1/nginx.pid;
 error_log $1/logs/error.log warn;
-events { worker_connections 8192; }
+events { worker_connections 16384; }
 http {
     $2
     client_body_temp_path $1/tmp/body;

@@ -41,7 +41,8 @@
 #
 # Storm rows (a cluster-wide rollout): wrk -t2 with 1000 and 4000 keep-alive
 # connections (quick: 200 and 400) of GET /v2/ through each front of the
-# static backend, after a 1 s warm-up at the same concurrency (quick: none):
+# static backend, after a 1 s warm-up at the same concurrency and a 1 s pause
+# (quick: neither):
 # storm1k/storm4k with a plain upstream, *_tls with each front talking TLS to
 # the backend, *_cap through regmeter --upstream-max-connections 64 (only
 # when this regmeter has the flag; the table says "not built yet" otherwise,
@@ -129,12 +130,14 @@ run_one() {
         conns=$STORM_1K
         [[ $workload == storm4k* ]] && conns=$STORM_4K
         url="http://127.0.0.1:$port/v2/"
-        [[ $target:$pair == direct:tls ]] && url="https://127.0.0.1:$port/v2/"
         # Warm-up at the same concurrency: the rows measure a storm's steady
-        # state, with whatever idle upstream connections the front keeps.
+        # state, with whatever idle upstream connections the front keeps. A
+        # second's pause lets the front finish what the warm-up's clients left
+        # behind (upstream TLS handshakes still under way when they closed).
         if ((STORM_WARMUP_S > 0)); then
             timeout $((STORM_WARMUP_S + 30)) wrk -t2 -c"$conns" -d"${STORM_WARMUP_S}s" --timeout "$STORM_TIMEOUT" \
                 "$url" >/dev/null 2>&1 || true
+            sleep 1
         fi
         uport=$(upstream_port_of "$target" "$pair")
         if [[ -n $uport ]]; then
@@ -225,20 +228,23 @@ run_one() {
             record "$workload" "$target" max_us "$(kv max_us "$out")"
             log "  $workload $target: $out" ;;
         storm*)
-            local line requests
+            local line requests key
             line=$(grep '^storm ' <<<"$out" | tail -1)
             requests=$(kv requests "$line")
-            if [[ -z $line || -z $requests || $requests == 0 ]]; then
-                log "  $workload $target: FAILED (no requests served): $out"
+            if [[ -z $requests ]]; then
+                log "  $workload $target: FAILED (no figures from storm.lua): $out"
                 record "$workload" "$target" error 1
                 return 0
             fi
+            # A front that answers nothing within the run is a result (0 req/s),
+            # not a broken sample; it has no latency percentiles then.
             record "$workload" "$target" requests "$requests"
             record "$workload" "$target" reqs_per_s "$(awk -v r="$requests" -v d="$(kv duration_us "$line")" \
                 'BEGIN {printf "%.0f", r / d * 1e6}')"
-            local key
-            for key in p50_us p99_us p999_us max_us connect_errors read_errors write_errors timeout_errors \
-                status_errors; do
+            if ((requests > 0)); then
+                for key in p50_us p99_us p999_us max_us; do record "$workload" "$target" "$key" "$(kv "$key" "$line")"; done
+            fi
+            for key in connect_errors read_errors write_errors timeout_errors status_errors; do
                 record "$workload" "$target" "$key" "$(kv "$key" "$line")"
             done
             [[ -n $pids ]] && record "$workload" "$target" cpu_ticks $((after - before))
@@ -327,8 +333,10 @@ run_workload c64down
 run_workload c64up
 run_workload storm1k
 run_workload storm4k
-run_workload storm1k_tls
-run_workload storm4k_tls
+# No direct target with a TLS upstream: the fronts' clients speak plain HTTP,
+# and wrk speaking TLS to the backend would measure 4000 handshakes instead.
+run_workload storm1k_tls nginx haproxy regmeter
+run_workload storm4k_tls nginx haproxy regmeter
 if [[ $CAP_STATE == built ]]; then
     run_workload storm1k_cap regmeter
     run_workload storm4k_cap regmeter

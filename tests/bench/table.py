@@ -131,7 +131,7 @@ def main():
     # Storm rows: many keep-alive clients at once.
     def storm_rows(w, clients, upstream, capped):
         label = f"storm -c{clients}{' TLS upstream' if upstream == 'TLS' else ''}"
-        only = TARGETS
+        only = PROXIES if upstream == "TLS" else TARGETS  # run.sh: no direct client speaks TLS
         if capped:
             label += f" --upstream-max-connections {meta.get('cap_limit', '?')}"
             only = ("regmeter",)
@@ -266,7 +266,7 @@ def main():
     out.append(f"Storm rows: wrk -t2 -c{meta.get('storm_1k', '?')} / -c{meta.get('storm_4k', '?')} "
                f"-d{meta.get('storm_s', '?')}s --timeout {meta.get('storm_timeout', '?')} GET /v2/ (tests/bench/"
                f"storm.lua prints the figures), after a {meta.get('storm_warmup_s', '?')} s warm-up at the same "
-               "concurrency; a response slower than the timeout is a timeout error, not in the percentiles. Socket "
+               "concurrency (and a 1 s pause, if any warm-up); a response slower than the timeout is a timeout error, not in the percentiles. Socket "
                "errors are summed over the rounds. New upstream conns = the static backend's stub_status accepts "
                "during the samples / requests; peak upstream conns = the highest `ss` count of established "
                "connections to the front's own backend port, sampled every 100 ms (median over rounds, max).")
