@@ -35,6 +35,8 @@
 #                       default all; lat needs rps, lat1 needs rps1, or
 #                       BENCH_LAT_RATE / BENCH_LAT1_RATE).
 #                       For focused experiments; the table shows what ran.
+#   BENCH_STORM_RUNS=N  rounds of the storm rows (default 3, each sample takes
+#                       ~6 s; quick: 1)
 #   BENCH_STORM_TIMEOUT=T  wrk --timeout of the storm rows (default 2s, wrk's
 #                       own): a response slower than T counts as a timeout
 #                       error and is left out of the percentiles
@@ -65,14 +67,14 @@ if [[ $QUICK == 1 ]]; then
     BLOB=$((64 << 20))          # single-stream transfers
     STREAM_EACH=$((4 << 20))    # 64 x 4 MiB = 256 MiB
     WRK_S=1; LAT_S=0.5; WRKL_S=1  # wrk takes whole seconds only
-    STORM_1K=200; STORM_4K=400; STORM_S=1; STORM_WARMUP_S=0
+    STORM_1K=200; STORM_4K=400; STORM_S=1; STORM_WARMUP_S=0; STORM_RUNS=${BENCH_STORM_RUNS:-1}
     OUT=${BENCH_OUT:-$SOURCE_ROOT/docs/benchmarks-raw/latest-quick.txt}
 else
     RUNS=${BENCH_RUNS:-5}
     BLOB=$((1 << 30))           # 1 GiB
     STREAM_EACH=$((64 << 20))   # 64 x 64 MiB = 4 GiB
     WRK_S=3; LAT_S=5; WRKL_S=5
-    STORM_1K=1000; STORM_4K=4000; STORM_S=3; STORM_WARMUP_S=1
+    STORM_1K=1000; STORM_4K=4000; STORM_S=3; STORM_WARMUP_S=1; STORM_RUNS=${BENCH_STORM_RUNS:-3}
     OUT=${BENCH_OUT:-$SOURCE_ROOT/docs/benchmarks-raw/latest.txt}
 fi
 CHUNK=${BENCH_CHUNK:-$((1 << 20))}
@@ -331,15 +333,15 @@ if selected rps1 lat1; then
 fi
 run_workload c64down
 run_workload c64up
-run_workload storm1k
-run_workload storm4k
+RUNS=$STORM_RUNS run_workload storm1k
+RUNS=$STORM_RUNS run_workload storm4k
 # No direct target with a TLS upstream: the fronts' clients speak plain HTTP,
 # and wrk speaking TLS to the backend would measure 4000 handshakes instead.
-run_workload storm1k_tls nginx haproxy regmeter
-run_workload storm4k_tls nginx haproxy regmeter
+RUNS=$STORM_RUNS run_workload storm1k_tls nginx haproxy regmeter
+RUNS=$STORM_RUNS run_workload storm4k_tls nginx haproxy regmeter
 if [[ $CAP_STATE == built ]]; then
-    run_workload storm1k_cap regmeter
-    run_workload storm4k_cap regmeter
+    RUNS=$STORM_RUNS run_workload storm1k_cap regmeter
+    RUNS=$STORM_RUNS run_workload storm4k_cap regmeter
 fi
 ELAPSED=$(($(date +%s) - START))
 
@@ -382,6 +384,7 @@ META=$WORK/meta.txt
     echo "storm_1k=$STORM_1K"
     echo "storm_4k=$STORM_4K"
     echo "storm_s=$STORM_S"
+    echo "storm_runs=$STORM_RUNS"
     echo "storm_warmup_s=$STORM_WARMUP_S"
     echo "storm_timeout=$STORM_TIMEOUT"
     echo "cap_limit=$CAP_LIMIT"

@@ -263,7 +263,8 @@ def main():
                f"and {int(rate) // 2 if rate.isdigit() else 'n/a'} req/s rows: an eighth and a quarter of it).")
     out.append("One CPU rows: client, backend and proxy (all threads) pinned to CPU 0 with taskset; rate = half the "
                "lowest proxy peak of the one-CPU wrk row. No request waits for another vCPU to wake.")
-    out.append(f"Storm rows: wrk -t2 -c{meta.get('storm_1k', '?')} / -c{meta.get('storm_4k', '?')} "
+    out.append(f"Storm rows ({meta.get('storm_runs', '?')} rounds): wrk -t2 -c{meta.get('storm_1k', '?')} / "
+               f"-c{meta.get('storm_4k', '?')} "
                f"-d{meta.get('storm_s', '?')}s --timeout {meta.get('storm_timeout', '?')} GET /v2/ (tests/bench/"
                f"storm.lua prints the figures), after a {meta.get('storm_warmup_s', '?')} s warm-up at the same "
                "concurrency (and a 1 s pause, if any warm-up); a response slower than the timeout is a timeout error, not in the percentiles. Socket "
