@@ -40,19 +40,19 @@
 #   BENCH_STORM_TIMEOUT=T  wrk --timeout of the storm rows (default 2s, wrk's
 #                       own): a response slower than T counts as a timeout
 #                       error and is left out of the percentiles
-#
-# Storm rows (a cluster-wide rollout): wrk -t2 with 1000 and 4000 keep-alive
-# connections (quick: 200 and 400) of GET /v2/ through each front of the
-# static backend, after a 1 s warm-up at the same concurrency and a 1 s pause
-# (quick: neither):
-# storm1k/storm4k with a plain upstream, *_tls with each front talking TLS to
-# the backend, *_cap through regmeter --upstream-max-connections 64 (only
-# when this regmeter has the flag; the table says "not built yet" otherwise,
-# and a sample in which the upstream connections ever exceed 64 fails).
 #   BENCH_QUIET=S       before each sample, wait up to S seconds for the other
 #                       processes on the machine to use < BENCH_QUIET_PCT (20)
 #                       % of the cores (default 0: don't wait). For shared
 #                       machines; the samples file records the load anyway.
+#
+# Storm rows (a cluster-wide rollout): wrk -t2 with 1000 and 4000 keep-alive
+# connections (quick: 200 and 400) of GET /v2/ through each front of the
+# static backend, each sample after a 1 s warm-up at the same concurrency and
+# a 1 s pause (quick: neither). storm1k/storm4k with a plain upstream, *_tls
+# with each front talking TLS to the backend, *_cap through regmeter
+# --upstream-max-connections 64 (only when this regmeter has the flag; the
+# table says "not built yet" otherwise, and a sample in which the upstream
+# connections ever exceed 64 fails).
 #
 # Needs: cc, nginx, haproxy, wrk, curl, python3, openssl, ss, meson + ninja
 # (to build regmeter).
