@@ -11,7 +11,8 @@
 #     start_tls_upstream_fronts starts a third set of fronts, and
 #     start_capped_regmeter a regmeter with --upstream-max-connections.
 # Everything stops on exit (trap). It reads BENCH_REGMETER, BENCH_REV,
-# BENCH_KEEP, BENCH_ACCESS_LOG and BENCH_HAPROXY_SPLICE (see run.sh) and
+# BENCH_KEEP, BENCH_ACCESS_LOG, BENCH_HAPROXY_SPLICE and
+# BENCH_HAPROXY_GLIBC_TUNABLES (see run.sh) and
 # leaves:
 #   WORK (temp dir with benchc, benchd, logs), CA, the P_* ports below,
 #   NGINX_PID HAPROXY_PID RM_PID (blob pair), NGINX_S_PID HAPROXY_S_PID
