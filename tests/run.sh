@@ -17,7 +17,7 @@ PACKAGES=(
     libevent-dev libssl-dev prometheus-cpp-dev libfmt-dev libgtest-dev googletest
     libhttp-parser-dev libbenchmark-dev zlib1g-dev libyaml-cpp-dev rapidjson-dev
     # end-to-end tests and tools
-    docker-registry skopeo prometheus curl nginx wrk openssl python3
+    docker-registry skopeo prometheus curl nginx haproxy wrk openssl python3
     procps iproute2 coreutils python3-yaml util-linux
     # examples.sh lints and validates the operator examples with these
     yamllint docker-compose systemd

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# TLS termination throughput: regmeter (--tls-cert) next to nginx (ssl_certificate,
-# the same certificate and key), both in front of the same fast plain-HTTP
-# backend (tests/bench/benchd.c). A single 1 GiB download (and upload) per
-# sample, client curl with --cacert; targets alternate, the order rotating
-# each round. Prints medians and the regmeter/nginx ratio.
+# TLS termination throughput: regmeter (--tls-cert) next to nginx
+# (ssl_certificate) and HAProxy (bind ... ssl crt), all with the same
+# certificate and key, all in front of the same fast plain-HTTP backend
+# (tests/bench/benchd.c). A single 1 GiB download (and upload) per sample,
+# client curl with --cacert; targets alternate, the order rotating each
+# round. Prints, per peer, the median and the run-to-run range (min-max over
+# the rounds) of throughput and of the proxy's CPU per GiB, and regmeter's
+# ratios to nginx and to HAProxy.
 #
 #   tests/bench/tls_bench.sh                  # 5 rounds, 1 GiB
+#   BENCH_RUNS=3 tests/bench/tls_bench.sh     # 3 rounds (BENCH_RUNS=7: 7)
 #   BENCH_QUICK=1 tests/bench/tls_bench.sh    # smoke: 1 round, 64 MiB
 #
 # Environment:
@@ -16,8 +20,10 @@
 #                       archive into build-bench-rev/SHA/, the cache run.sh uses)
 #   BENCH_UPLOAD=0      skip the upload rows
 #   BENCH_KEEP=1        keep the work dir (logs, samples)
+#   BENCH_HAPROXY_GLIBC_TUNABLES  as in run.sh (see haproxy_conf.sh)
 #
-# Every row also reports the CPU seconds the proxy (nginx: its workers) and
+# Every row also reports the CPU seconds the proxy (nginx: its workers;
+# HAProxy: its one process, all threads) and
 # the client spent per GiB, so a client-bound row shows as such, and the CPU
 # other jobs on the machine took meanwhile ("foreign"), so a noisy sample does. Everything
 # listens on 127.0.0.1; every process started here is stopped on exit; every
@@ -36,7 +42,7 @@ else
 fi
 UPLOAD=${BENCH_UPLOAD:-1}
 THREADS=2
-TARGETS=(nginx regmeter)
+TARGETS=(nginx haproxy regmeter)
 CLK_TCK=$(getconf CLK_TCK)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/regmeter-tls-bench.XXXXXX")
@@ -68,10 +74,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for tool in cc nginx curl openssl python3; do
+for tool in cc nginx haproxy curl openssl python3; do
     command -v "$tool" >/dev/null || die "$tool is missing"
 done
 [[ -f $BENCH_DIR/benchd.c ]] || die "no $BENCH_DIR/benchd.c (the backend of tests/bench/run.sh)"
+. "$BENCH_DIR/nginx_conf.sh"
+. "$BENCH_DIR/haproxy_conf.sh"
+. "$BENCH_DIR/pki.sh"
 
 # ---------------------------------------------------------------- build
 cc -O2 -Wall -pthread -o "$WORK/benchd" "$BENCH_DIR/benchd.c"
@@ -107,25 +116,14 @@ fi
 
 # ---------------------------------------------------------------- certificate
 PKI=$WORK/pki
-mkdir -p "$PKI"
-{
-    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-        -keyout "$PKI/ca.key" -out "$PKI/ca.crt" -days 2 -sha256 -subj "/CN=regmeter tls bench CA" \
-        -addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign'
-    printf '%s\n' 'basicConstraints = critical,CA:FALSE' 'keyUsage = critical,digitalSignature' \
-        'extendedKeyUsage = serverAuth' 'subjectAltName = DNS:localhost,IP:127.0.0.1' >"$PKI/leaf.ext"
-    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-        -keyout "$PKI/leaf.key" -out "$PKI/leaf.csr" -subj "/CN=localhost"
-    openssl x509 -req -in "$PKI/leaf.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -set_serial 0x4242 \
-        -days 2 -sha256 -extfile "$PKI/leaf.ext" -out "$PKI/leaf.crt"
-} >"$WORK/pki.log" 2>&1 || { cat "$WORK/pki.log" >&2; die "making the certificate"; }
+make_bench_pki "$PKI" || { cat "$PKI/pki.log" >&2; die "making the certificate"; }
 CA=$PKI/ca.crt
 
 # ---------------------------------------------------------------- services
-read -r P_BACK P_NGINX P_RM P_METRICS < <(python3 - <<'EOF'
+read -r P_BACK P_NGINX P_HAPROXY P_RM P_METRICS < <(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(4):
+for _ in range(5):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
@@ -144,13 +142,19 @@ BACKEND_PID=$!
 PIDS+=("$BACKEND_PID")
 wait_https "http://127.0.0.1:$P_BACK/v2/" || die "backend did not start"
 
-. "$BENCH_DIR/nginx_conf.sh"
 write_nginx_conf "$WORK/nginx" "$P_BACK" "127.0.0.1:$P_NGINX ssl" \
     "ssl_certificate $PKI/leaf.crt; ssl_certificate_key $PKI/leaf.key; ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:SSL:1m;"
 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' 2>"$WORK/nginx/logs/stderr.log" &
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
 wait_https "https://127.0.0.1:$P_NGINX/v2/" || die "nginx did not start: $(cat "$WORK/nginx/logs/"*.log)"
+
+write_haproxy_conf "$WORK/haproxy" "127.0.0.1:$P_HAPROXY" "$P_BACK" "ssl crt $PKI/leaf.pem alpn http/1.1"
+GLIBC_TUNABLES=$(haproxy_glibc_tunables) haproxy -db -f "$WORK/haproxy/haproxy.cfg" \
+    >"$WORK/haproxy/stdout.log" 2>"$WORK/haproxy/stderr.log" &
+HAPROXY_PID=$!
+PIDS+=("$HAPROXY_PID")
+wait_https "https://127.0.0.1:$P_HAPROXY/v2/" || die "haproxy did not start: $(cat "$WORK/haproxy/stderr.log")"
 
 "$REGMETER" --listen "127.0.0.1:$P_RM" --upstream "http://127.0.0.1:$P_BACK" \
     --metrics-listen "127.0.0.1:$P_METRICS" --threads "$THREADS" --shutdown-grace 2 \
@@ -159,8 +163,14 @@ RM_PID=$!
 PIDS+=("$RM_PID")
 wait_https "https://127.0.0.1:$P_RM/v2/" || die "regmeter did not start: $(cat "$WORK/regmeter.log")"
 
-port_of() { case $1 in nginx) echo "$P_NGINX" ;; regmeter) echo "$P_RM" ;; esac; }
-proxy_pids() { case $1 in nginx) ps -o pid= --ppid "$NGINX_PID" | tr -d ' ' ;; regmeter) echo "$RM_PID" ;; esac; }
+port_of() { case $1 in nginx) echo "$P_NGINX" ;; haproxy) echo "$P_HAPROXY" ;; regmeter) echo "$P_RM" ;; esac; }
+proxy_pids() {
+    case $1 in
+        nginx) ps -o pid= --ppid "$NGINX_PID" | tr -d ' ' ;;
+        haproxy) echo "$HAPROXY_PID" ;;
+        regmeter) echo "$RM_PID" ;;
+    esac
+}
 cpu_ticks() {
     local sum=0 pid t
     for pid in "$@"; do
@@ -246,32 +256,44 @@ for workload in "${WORKLOADS[@]}"; do
 done
 ELAPSED=$(($(date +%s) - START))
 kill -0 "$RM_PID" 2>/dev/null || die "regmeter died during the benchmark: $(tail -20 "$WORK/regmeter.log")"
+kill -0 "$HAPROXY_PID" 2>/dev/null || die "haproxy died during the benchmark: $(tail -20 "$WORK/haproxy/stderr.log")"
 
 # ---------------------------------------------------------------- table
 {
-    echo "# TLS termination: 1 stream, $BYTES bytes per transfer, $RUNS round(s), medians"
-    echo "# regmeter: $REGMETER_FROM, --threads $THREADS; nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), $(proxy_pids nginx | wc -l) worker(s)"
+    echo "# TLS termination: 1 stream, $BYTES bytes per transfer, $RUNS round(s), medians and min-max over the rounds"
+    echo "# regmeter: $REGMETER_FROM, --threads $THREADS; nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), $(proxy_pids nginx | wc -l) worker(s);" \
+        "HAProxy $(haproxy -v 2>&1 | awk '/version/ {print $3; exit}'), $(awk '/^Threads:/ {print $2}' "/proc/$HAPROXY_PID/status") threads," \
+        "GLIBC_TUNABLES=$(haproxy_glibc_tunables)"
     echo "# $(uname -r), $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
     echo "# negotiated: $(paste -sd ' ' "$WORK/negotiated.txt")"
     echo "# client: curl --cacert -o /dev/null; backend: benchd (plain HTTP, sendfile)"
     python3 - "$SAMPLES" "${WORKLOADS[@]}" <<'EOF'
 import sys, statistics
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+TARGETS = ("nginx", "haproxy", "regmeter")
 def vals(w, t, m):
     return [float(r[3]) for r in rows if r[0] == w and r[1] == t and r[2] == m]
 def med(w, t, m):
     v = vals(w, t, m)
     return statistics.median(v) if v else float("nan")
-print(f"{'workload':<10} {'target':<9} {'MB/s med':>9} {'min':>8} {'max':>8} {'proxy cpu s/GiB':>16} {'client cpu s/GiB':>17} {'foreign cpu %':>14} {'errors':>7}")
+def lo(v):
+    return min(v, default=float("nan"))
+def hi(v):
+    return max(v, default=float("nan"))
+def ratio(a, b):
+    return a / b if b else float("nan")
+print(f"{'workload':<10} {'target':<9} {'MB/s med':>9} {'min':>8} {'max':>8} {'proxy cpu s/GiB':>16} {'min':>6} {'max':>6} "
+      f"{'client cpu s/GiB':>17} {'foreign cpu %':>14} {'errors':>7}")
 for w in sys.argv[2:]:
-    for t in ("nginx", "regmeter"):
-        v = vals(w, t, "mb_s")
-        print(f"{w:<10} {t:<9} {med(w, t, 'mb_s'):>9.1f} {min(v, default=float('nan')):>8.1f} {max(v, default=float('nan')):>8.1f} "
-              f"{med(w, t, 'proxy_cpu_s_per_gib'):>16.3f} {med(w, t, 'client_cpu_s_per_gib'):>17.3f} "
-              f"{med(w, t, 'foreign_pct'):>14.0f} {len(vals(w, t, 'error')):>7}")
-    n, r = med(w, "nginx", "mb_s"), med(w, "regmeter", "mb_s")
-    pn, pr = med(w, "nginx", "proxy_cpu_s_per_gib"), med(w, "regmeter", "proxy_cpu_s_per_gib")
-    print(f"{w:<10} ratio regmeter/nginx: throughput {r / n:.2f}x, proxy CPU per GiB {pr / pn:.2f}x")
+    for t in TARGETS:
+        v, c = vals(w, t, "mb_s"), vals(w, t, "proxy_cpu_s_per_gib")
+        print(f"{w:<10} {t:<9} {med(w, t, 'mb_s'):>9.1f} {lo(v):>8.1f} {hi(v):>8.1f} "
+              f"{med(w, t, 'proxy_cpu_s_per_gib'):>16.3f} {lo(c):>6.3f} {hi(c):>6.3f} "
+              f"{med(w, t, 'client_cpu_s_per_gib'):>17.3f} {med(w, t, 'foreign_pct'):>14.0f} {len(vals(w, t, 'error')):>7}")
+    r, pr = med(w, "regmeter", "mb_s"), med(w, "regmeter", "proxy_cpu_s_per_gib")
+    for peer in ("nginx", "haproxy"):
+        n, pn = med(w, peer, "mb_s"), med(w, peer, "proxy_cpu_s_per_gib")
+        print(f"{w:<10} ratio regmeter/{peer}: throughput {ratio(r, n):.2f}x, proxy CPU per GiB {ratio(pr, pn):.2f}x")
 EOF
     echo "# elapsed ${ELAPSED}s; regmeter log lines with error/warn: $(grep -ciE 'error|warn' "$WORK/regmeter.log" || true)"
 } | tee "$WORK/table.txt"
