@@ -5,10 +5,10 @@
 
 #include <string>
 
-#include "regmeter/headers.h"
-#include "regmeter/http_head.h"
-#include "regmeter/route.h"
-#include "regmeter/upload_session.h"
+#include "core/headers.h"
+#include "core/http_head.h"
+#include "core/route.h"
+#include "core/upload_session.h"
 
 namespace {
 

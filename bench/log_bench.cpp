@@ -1,8 +1,8 @@
 // A warning that repeats (the registry is down: one per request) must cost a
 // request next to nothing once it is only being counted: formatted into a
 // stack buffer, hashed, one atomic increment; no lock, no allocation.
-#include "regmeter/log.h"
-#include "regmeter/log_limit.h"
+#include "core/log.h"
+#include "core/log_limit.h"
 
 #include <benchmark/benchmark.h>
 

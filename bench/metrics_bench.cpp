@@ -5,8 +5,8 @@
 #include <array>
 #include <string_view>
 
-#include "regmeter/metrics.h"
-#include "regmeter/route.h"
+#include "core/metrics.h"
+#include "core/route.h"
 
 namespace {
 

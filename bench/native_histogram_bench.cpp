@@ -48,7 +48,7 @@ void BM_NativeBucketIndex(benchmark::State& state) {
 BENCHMARK(BM_NativeBucketIndex);
 
 // For scale: distribution's 13 classic duration buckets, searched linearly as
-// src/metrics.cpp does, plus the count.
+// src/core/metrics.cpp does, plus the count.
 void BM_ClassicObserve(benchmark::State& state) {
   constexpr std::array<double, 13> bounds = {.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 25, 60};
   auto values = durations();

@@ -1,6 +1,6 @@
 // classify() runs once per proxied request, so it must stay far below the
 // cost of the I/O around it (target: well under 1 us).
-#include "regmeter/route.h"
+#include "core/route.h"
 
 #include <benchmark/benchmark.h>
 

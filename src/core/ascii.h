@@ -1,6 +1,6 @@
 // ASCII-only text helpers for protocol tokens (header names and values,
 // media types, product tokens): no locale, no allocation.
-// src/http_head.cpp and src/admin_server.cpp still have private copies of
+// src/core/http_head.cpp and src/app/admin_server.cpp still have private copies of
 // iequals/trim; they can switch to these once they live in core/.
 #pragma once
 

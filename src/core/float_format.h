@@ -10,7 +10,7 @@ namespace regmeter {
 // look like): the shortest digits that read back as v, in exponent form when
 // the exponent is < -4 or >= 6 ("0.005", "60", "1.048576e+06"). NaN, +Inf and
 // -Inf as the exposition formats spell them.
-// (src/metrics.cpp has a private copy for its `le` rewrite, to fold into this
+// (src/core/metrics.cpp has a private copy for its `le` rewrite, to fold into this
 // one when the metrics core moves to src/core/.)
 void append_go_float(std::string& out, double v);
 

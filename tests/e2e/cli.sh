@@ -4,7 +4,7 @@
 # the documented flags are accepted by a running instance.
 #
 # The flag list comes from the option table the parser itself uses
-# (src/config.cpp), so --help, README's flag table and docs/operations.md's
+# (src/core/config.cpp), so --help, README's flag table and docs/operations.md's
 # flag table are each checked against every flag, whole words only
 # (--upstream is not --upstream-ca), in both directions.
 . "$(dirname "$0")/lib.sh"
@@ -20,9 +20,9 @@ assert_contains "$VERSION" "$out" "--version output"
 # ---------------------------------------------------------------- the flags, documented
 # `{"name", takes_value, ...}` rows of kOptions, plus what parse_command_line
 # handles before the table.
-mapfile -t FLAGS < <(sed -n 's/^ *{"\([a-z][a-z0-9-]*\)", \(true\|false\), .*/--\1/p' "$SOURCE_ROOT/src/config.cpp")
+mapfile -t FLAGS < <(sed -n 's/^ *{"\([a-z][a-z0-9-]*\)", \(true\|false\), .*/--\1/p' "$SOURCE_ROOT/src/core/config.cpp")
 FLAGS+=(--config --check-config --help --version)
-((${#FLAGS[@]} >= 30)) || fail "only ${#FLAGS[@]} flags read from src/config.cpp's option table: ${FLAGS[*]}"
+((${#FLAGS[@]} >= 30)) || fail "only ${#FLAGS[@]} flags read from src/core/config.cpp's option table: ${FLAGS[*]}"
 ALL_FLAGS=$(printf '%s\n' "${FLAGS[@]}" | sort -u)
 
 # help_entries TEXT: the flags --help describes (those that start an entry line).

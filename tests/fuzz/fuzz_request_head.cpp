@@ -46,9 +46,9 @@
 #include <vector>
 
 #include "fuzz_common.h"
-#include "regmeter/headers.h"
-#include "regmeter/http_head.h"
-#include "regmeter/upload_session.h"
+#include "core/headers.h"
+#include "core/http_head.h"
+#include "core/upload_session.h"
 
 using regmeter::MessageHead;
 using regmeter::MessageParser;

@@ -21,7 +21,7 @@
 #include <string_view>
 
 #include "fuzz_common.h"
-#include "regmeter/route.h"
+#include "core/route.h"
 
 using regmeter::Handler;
 using regmeter::Method;

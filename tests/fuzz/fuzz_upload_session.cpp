@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "fuzz_common.h"
-#include "regmeter/route.h"
-#include "regmeter/upload_session.h"
+#include "core/route.h"
+#include "core/upload_session.h"
 
 using regmeter::SessionToken;
 

@@ -6,7 +6,7 @@
 #
 # SECONDS per target (default 60); TARGET is one or more of fuzz_request_head,
 # fuzz_route, fuzz_upload_session (default: all). Each target is built with
-#   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude
+#   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc
 # into a temp dir, then run with -max_total_time=SECONDS -rss_limit_mb=2048 on
 # a COPY of tests/fuzz/corpus/<target>/ (the repository corpus never grows from
 # a run). Exits non-zero when any target crashes, leaks, trips a sanitizer or
@@ -59,9 +59,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-SOURCES=("$ROOT"/src/{http_head,headers,route,upload_session}.cpp)
+SOURCES=("$ROOT"/src/core/{http_head,headers,route,upload_session}.cpp)
 CXXFLAGS=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-          -fno-omit-frame-pointer -I"$ROOT/include" -I"$HERE")
+          -fno-omit-frame-pointer -I"$ROOT/src" -I"$HERE")
 LIBS=(-lhttp_parser -lfmt)
 [[ "${FUZZ_SKIP_KNOWN:-0}" == 1 ]] && CXXFLAGS+=(-DFUZZ_SKIP_KNOWN)
 

@@ -1,4 +1,4 @@
-#include "regmeter/access_log.h"
+#include "net/access_log.h"
 
 #include <gtest/gtest.h>
 
@@ -130,7 +130,7 @@ TEST(AccessLogSink, UnwritablePathIsAClearError) {
 }  // namespace
 }  // namespace regmeter
 
-#include "regmeter/json.h"
+#include "core/json.h"
 
 namespace regmeter {
 namespace {

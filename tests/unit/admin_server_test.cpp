@@ -1,6 +1,6 @@
 // The admin endpoints over a real socket: the server runs on an event loop
 // in a background thread, the test talks raw HTTP/1.1 to it.
-#include "regmeter/admin_server.h"
+#include "app/admin_server.h"
 
 #include <arpa/inet.h>
 #include <event2/event.h>
@@ -20,7 +20,7 @@
 #include <string>
 #include <thread>
 
-#include "regmeter/metrics.h"
+#include "core/metrics.h"
 
 namespace regmeter {
 namespace {

@@ -1,5 +1,5 @@
 // --config FILE: a YAML mapping that mirrors the flags; flags override it.
-#include "regmeter/config.h"
+#include "core/config.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // Command-line parsing: defaults, every flag in both spellings, and every bad
 // value giving exactly one line that names the flag and the reason.
-#include "regmeter/config.h"
+#include "core/config.h"
 
 #include <gtest/gtest.h>
 

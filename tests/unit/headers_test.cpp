@@ -1,6 +1,6 @@
 // Header policy between the hops: hop-by-hop removal, X-Forwarded-*, the
 // request and response heads as serialized, Location rewriting, origin form.
-#include "regmeter/headers.h"
+#include "core/headers.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "regmeter/http_head.h"
+#include "core/http_head.h"
 
 namespace regmeter {
 namespace {

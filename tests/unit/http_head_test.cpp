@@ -4,7 +4,7 @@
 // Where http-parser lets something through that the proxy must answer with
 // 400, the test asserts the refusal (parse_head false) and its failure
 // message says what the parser produced instead.
-#include "regmeter/http_head.h"
+#include "core/http_head.h"
 
 #include <gtest/gtest.h>
 

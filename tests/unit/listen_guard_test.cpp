@@ -1,6 +1,6 @@
 // listen_guard: the probe bind sees any listener on the port (SO_REUSEPORT
 // or not), and the /proc check finds listening sockets that are not ours.
-#include "regmeter/listen_guard.h"
+#include "net/listen_guard.h"
 
 #include <gtest/gtest.h>
 

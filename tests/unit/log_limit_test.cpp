@@ -11,7 +11,7 @@
 
 #include <fmt/format.h>
 
-#include "regmeter/log_limit.h"
+#include "core/log_limit.h"
 
 namespace regmeter {
 namespace {

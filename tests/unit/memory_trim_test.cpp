@@ -4,8 +4,8 @@
 
 #include <event2/event.h>
 
-#include "regmeter/memory_trim.h"
-#include "regmeter/metrics.h"
+#include "app/memory_trim.h"
+#include "core/metrics.h"
 
 namespace regmeter {
 namespace {

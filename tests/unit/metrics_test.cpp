@@ -1,5 +1,5 @@
 // Records exchanges into shards and asserts on the rendered exposition text.
-#include "regmeter/metrics.h"
+#include "core/metrics.h"
 
 #include <gtest/gtest.h>
 #include <prometheus/counter.h>

@@ -1,7 +1,7 @@
 // Route classification. The expectations marked "distribution" were checked
 // against a running docker-registry 2.8.2 by watching which handler label its
 // registry_http_requests_total incremented (or that none did).
-#include "regmeter/route.h"
+#include "core/route.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // TlsStream end to end over loopback: a server and a client stream on one
 // event_base, throwaway certificates made with the openssl CLI in a temp dir.
-#include "regmeter/tls.h"
+#include "net/tls.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "regmeter/upload_session.h"
+#include "core/upload_session.h"
 
 #include <gtest/gtest.h>
 

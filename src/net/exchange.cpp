@@ -1,0 +1,846 @@
+#include "net/exchange.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <fmt/format.h>
+#include <prometheus/counter.h>
+
+#include "core/headers.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "net/tls.h"
+#include "net/worker.h"
+
+namespace regmeter {
+
+namespace {
+
+constexpr double kLingerSeconds = 2.0;
+
+std::string peer_ip(const sockaddr* address) {
+  char text[INET6_ADDRSTRLEN] = "unknown";
+  if (address->sa_family == AF_INET)
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(address)->sin_addr, text, sizeof text);
+  else if (address->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr, text, sizeof text);
+  return text;
+}
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+  }
+}
+
+std::int64_t unix_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// The upload id a session-opening answer hands out, from its Location.
+std::string upload_id_of(const MessageHead& response) {
+  const std::string* location = response.find("Location");
+  if (!location) return {};
+  Route route = classify(Method::patch, origin_form(*location));
+  return route.handler == Handler::blob_upload_chunk ? route.reference : std::string();
+}
+
+// Feeds `scanner` the bytes of `buffer` it has not seen yet (it counts what
+// it has), segment by segment without copying, so a head arriving a byte at
+// a time is still scanned once.
+HeadScanner::Status scan_new_bytes(HeadScanner& scanner, evbuffer* buffer) {
+  constexpr int kSegments = 16;
+  // Bounded: every round scans bytes or stops.
+  while (scanner.status() == HeadScanner::Status::need_more && scanner.scanned() < evbuffer_get_length(buffer)) {
+    evbuffer_ptr from;
+    if (evbuffer_ptr_set(buffer, &from, scanner.scanned(), EVBUFFER_PTR_SET) != 0) break;
+    evbuffer_iovec segments[kSegments];
+    int count = std::min(evbuffer_peek(buffer, -1, &from, segments, kSegments), kSegments);
+    if (count <= 0) break;
+    for (int i = 0; i < count && scanner.status() == HeadScanner::Status::need_more; ++i)
+      scanner.scan({static_cast<const char*>(segments[i].iov_base), segments[i].iov_len});
+  }
+  return scanner.status();
+}
+
+// Feeds the front of `source` to `parser` until its message ends, then moves
+// exactly those bytes onto `destination` (chain moves, no copies), except a
+// chunked body's trailer section, which the parser checked and which is
+// replaced by the empty line that ends the body.
+struct BodyMove {
+  std::uint64_t body_bytes = 0;
+  std::size_t moved = 0;
+  bool ok = true;
+};
+BodyMove move_body(MessageParser& parser, evbuffer* source, evbuffer* destination) {
+  BodyMove result;
+  constexpr int kSegments = 16;
+  // Bounded: every round consumes bytes or stops.
+  while (!parser.complete() && evbuffer_get_length(source) > 0) {
+    evbuffer_iovec segments[kSegments];
+    int count = std::min(evbuffer_peek(source, -1, nullptr, segments, kSegments), kSegments);
+    std::size_t consumed = 0, relayed = 0;  // relayed: a prefix of consumed
+    for (int i = 0; i < count && !parser.complete(); ++i) {
+      auto progress = parser.parse_body({static_cast<const char*>(segments[i].iov_base), segments[i].iov_len});
+      consumed += progress.consumed;
+      relayed += progress.relayed;
+      result.body_bytes += progress.body_bytes;
+      if (!progress.ok) {
+        result.ok = false;
+        break;
+      }
+      if (progress.consumed < segments[i].iov_len) break;
+    }
+    if (relayed > 0) evbuffer_remove_buffer(source, destination, relayed);
+    if (consumed > relayed) evbuffer_drain(source, consumed - relayed);
+    result.moved += relayed;
+    if (parser.complete() && parser.trailers_dropped()) {
+      evbuffer_add(destination, "\r\n", 2);
+      result.moved += 2;
+    }
+    if (!result.ok || consumed == 0) break;
+  }
+  return result;
+}
+
+}  // namespace
+
+ClientConnection::ClientConnection(Worker& worker, int fd, const sockaddr* peer, int)
+    : worker_(worker),
+      client_(worker.client_stream(fd, this)),
+      client_address_(peer_ip(peer)),
+      request_parser_(MessageParser::Kind::request,
+                      HeadLimits{worker.config().max_header_bytes, worker.config().max_header_fields}) {
+  timer_ = event_new(worker_.base(), -1, 0, &ClientConnection::on_timer, this);
+}
+
+ClientConnection::~ClientConnection() {
+  event_free(timer_);
+}
+
+void ClientConnection::start() {
+  if (!client_) {
+    destroy();
+    return;
+  }
+  client_->set_low_watermark(worker_.limits().low_watermark);
+  client_->set_reading(true);
+  arm_timer(Timer::idle, worker_.config().idle_timeout_s);
+}
+
+void ClientConnection::begin_shutdown() {
+  if (dead_) return;
+  if (phase_ == Phase::reading_head && client_input() == 0) {
+    destroy();
+    return;
+  }
+  close_after_ = true;
+}
+
+std::size_t ClientConnection::client_input() const { return evbuffer_get_length(client_->input()); }
+std::size_t ClientConnection::client_output() const { return evbuffer_get_length(client_->output()); }
+
+// ---------------------------------------------------------------- events
+
+void ClientConnection::on_stream_readable(Stream& stream) {
+  if (dead_) return;
+  if (is_client(stream)) {
+    switch (phase_) {
+      case Phase::reading_head: read_request_head(); break;
+      case Phase::exchanging: pump_request_body(); break;
+      case Phase::connecting_upstream:
+      case Phase::finishing: update_flow(); break;
+      case Phase::lingering: evbuffer_drain(client_->input(), client_input()); break;
+    }
+    if (dead_) return;
+    if (client_->peer_closed()) client_closed_input();
+    return;
+  }
+  if (!response_head_sent_) read_response_head();
+  if (dead_) return;
+  if (response_head_sent_ && !response_done_) pump_response_body();
+  if (dead_) return;
+  if (upstream_ && upstream_->stream->peer_closed() && !response_done_) {
+    if (response_head_sent_ && response_parser_.body_until_eof()) {
+      response_parser_.finish_at_eof();
+      response_complete();
+    } else {
+      upstream_failed("upstream closed the connection before the response was complete", false);
+    }
+  }
+}
+
+void ClientConnection::on_stream_drained(Stream& stream) {
+  if (dead_) return;
+  if (is_client(stream) && phase_ == Phase::finishing && client_output() == 0) {
+    finish_exchange();
+    return;
+  }
+  update_flow();
+}
+
+void ClientConnection::on_stream_error(Stream& stream, const std::string& what) {
+  if (dead_) return;
+  if (stream.handshake_failed()) {
+    const TlsSetup& tls = worker_.tls();
+    if (auto* counter = is_client(stream) ? tls.client_handshake_errors : tls.upstream_handshake_errors)
+      counter->Increment();
+  }
+  if (is_client(stream)) {
+    destroy();  // the client is gone; destroy() records what was in flight
+    return;
+  }
+  if (phase_ == Phase::connecting_upstream && !stream.handshake_failed()) {
+    upstream_connect_failed(what, false);
+    return;
+  }
+  upstream_failed(what, false);
+}
+
+void ClientConnection::on_stream_connected(Stream& stream) {
+  if (dead_ || is_client(stream)) return;  // a client's TLS handshake finishing needs nothing from us
+  worker_.metrics().upstream_connected(Clock::now() - upstream_->connect_started);
+  send_request_head();
+}
+
+void ClientConnection::client_closed_input() {
+  switch (phase_) {
+    case Phase::reading_head:
+    case Phase::lingering:
+      destroy();
+      return;
+    case Phase::connecting_upstream:
+    case Phase::exchanging:
+      if (!request_done_) {
+        // Aborted mid-request: the upstream request is dropped with its
+        // connection, so nothing half-sent is completed on the client's behalf.
+        destroy();
+        return;
+      }
+      close_after_ = true;
+      return;
+    case Phase::finishing:
+      close_after_ = true;
+      return;
+  }
+}
+
+// ---------------------------------------------------------------- request
+
+void ClientConnection::read_request_head() {
+  std::size_t available = client_input();
+  if (available == 0) return;
+  if (!head_started_) {
+    head_started_ = true;
+    record_ = Exchange{};
+    record_.started = Clock::now();
+    started_unix_ns_ = unix_now_ns();
+    arm_timer(Timer::header, worker_.config().header_timeout_s);
+  }
+  const std::size_t limit = worker_.config().max_header_bytes;
+  // Checked before looking for the end of the head: a TLS ClientHello or
+  // garbage may well contain a CRLFCRLF.
+  std::size_t peek = std::min<std::size_t>(available, 40);
+  const char* start = reinterpret_cast<const char*>(evbuffer_pullup(client_->input(), static_cast<ev_ssize_t>(peek)));
+  if (!plausible_request_start({start, peek})) {
+    reject_unparseable_start({start, peek});
+    return;
+  }
+  HeadScanner::Status scan = scan_new_bytes(request_scanner_, client_->input());
+  if (scan != HeadScanner::Status::complete) {
+    // Bare LF or CR, NUL, obs-fold, an HTTP/0.9 request line: refused as
+    // soon as seen, not at --header-timeout (such a head may never show the
+    // blank line we wait for).
+    if (scan == HeadScanner::Status::malformed) {
+      reject_connection(RejectReason::malformed_head, 400, fmt::format("malformed request: {}", request_scanner_.problem()));
+      return;
+    }
+    if (available > limit)
+      reject_connection(RejectReason::head_too_large, 431, fmt::format("request head larger than {} bytes", limit));
+    return;
+  }
+  std::size_t head_length = request_scanner_.scanned();
+  request_scanner_.reset();
+  if (head_length > limit) {
+    reject_connection(RejectReason::head_too_large, 431, fmt::format("request head larger than {} bytes", limit));
+    return;
+  }
+  const char* bytes = reinterpret_cast<const char*>(evbuffer_pullup(client_->input(), static_cast<ev_ssize_t>(head_length)));
+  request_parser_.reset();
+  bool parsed = request_parser_.parse_head({bytes, head_length});
+  evbuffer_drain(client_->input(), head_length);
+  if (!parsed) {
+    // Where this request ends is unknown: nothing after it can be trusted
+    // (reject_connection closes). A Go registry's own HTTP server refuses
+    // these heads before its handlers run, so they count as rejected
+    // connections, never under registry_http_*.
+    int status = request_parser_.refusal_status();
+    RejectReason reason = status == 505   ? RejectReason::unsupported_version
+                          : status == 431 ? RejectReason::head_too_large
+                                          : RejectReason::malformed_head;
+    reject_connection(reason, status,
+                      status == 400 ? "malformed request: " + request_parser_.error() : request_parser_.error());
+    return;
+  }
+  start_exchange(request_parser_.head());
+}
+
+void ClientConnection::start_exchange(const MessageHead& request) {
+  record_.method = method_from_string(request.method);
+  head_request_ = record_.method == Method::head;
+  request_done_ = request_parser_.complete();
+  close_after_ = close_after_ || !request.keep_alive || worker_.draining();
+  if (request.method == "CONNECT") {
+    close_after_ = true;  // whatever follows is tunnel data we will not read
+    send_local_response(405, "UNSUPPORTED", "CONNECT is not supported: this is a registry proxy");
+    return;
+  }
+  std::string target = origin_form(request.target);
+  if (target.empty()) {
+    send_local_response(400, "UNSUPPORTED", "request target is neither origin-form nor absolute-form");
+    return;
+  }
+  if (std::string_view why = ambiguous_path_reason(target); !why.empty()) {
+    // Counted under handler="other": the path names no repository we could trust.
+    send_local_response(400, "NAME_INVALID", fmt::format("invalid repository name or reference: {}", why));
+    return;
+  }
+  client_target_ = target;
+  // Our upload-session token never reaches the registry.
+  session_token_ = take_session_token(target);
+  route_ = classify(record_.method, target);
+  record_.handler = route_.handler;
+  record_.repository = route_.repository;
+  record_.request_body_start = Clock::now();
+  if (request_done_) record_.request_body_end = record_.request_body_start;
+  worker_.metrics().request_started(record_.handler);
+  in_flight_ = true;
+  // A request to an upload URL keeps its session from being counted as
+  // abandoned for as long as it streams (a whole layer is one PATCH).
+  if (route_.handler == Handler::blob_upload_chunk)
+    session_request_in_table_ = worker_.sessions().request_began(route_.reference, started_unix_ns_);
+  const std::string* host = request.find("Host");
+  client_host_ = host ? *host : worker_.config().listen.to_string();
+  upstream_head_ = upstream_request_head(request, target, {client_address_, worker_.client_scheme(),
+                                                          worker_.config().trust_forwarded, client_host_});
+
+  if (auto idle = worker_.pool().take_idle(this)) {
+    upstream_ = std::move(idle);
+    send_request_head();
+    return;
+  }
+  connect_upstream();
+}
+
+void ClientConnection::connect_upstream() {
+  std::string error;
+  upstream_ = worker_.pool().connect(this, error);
+  if (!upstream_) {
+    upstream_connect_failed("connect: " + error, false);
+    return;
+  }
+  phase_ = Phase::connecting_upstream;
+  // Replaced by the response timeout once connected (send_request_head).
+  arm_timer(Timer::upstream, worker_.config().upstream_connect_timeout_s);
+  update_flow();
+}
+
+void ClientConnection::send_request_head() {
+  phase_ = Phase::exchanging;
+  response_scanner_.reset();  // this connection's answer starts now
+  upstream_->stream->set_low_watermark(worker_.limits().low_watermark);
+  evbuffer_add(upstream_->stream->output(), upstream_head_.data(), upstream_head_.size());
+  if (request_done_)
+    arm_timer(Timer::upstream, worker_.config().upstream_timeout_s);
+  else
+    arm_body_timer();
+  pump_request_body();
+}
+
+void ClientConnection::pump_request_body() {
+  if (!request_done_) {
+    BodyMove move = move_body(request_parser_, client_->input(), upstream_->stream->output());
+    record_.request_body_bytes += move.body_bytes;
+    if (move.moved > 0) body_bytes_forwarded_ = true;
+    if (!move.ok) {
+      send_local_response(400, "UNSUPPORTED", "malformed request body: " + request_parser_.error());
+      return;
+    }
+    if (request_parser_.complete()) {
+      request_done_ = true;
+      record_.request_body_end = Clock::now();
+      if (!response_head_sent_) arm_timer(Timer::upstream, worker_.config().upstream_timeout_s);
+    }
+  }
+  if (!upstream_->stream->flush()) {
+    upstream_failed("write to upstream failed", false);
+    return;
+  }
+  update_flow();
+}
+
+// ---------------------------------------------------------------- response
+
+void ClientConnection::read_response_head() {
+  // Bounded: each round consumes one interim (1xx) head or returns.
+  for (int round = 0; round < 16; ++round) {
+    evbuffer* input = upstream_->stream->input();
+    std::size_t available = evbuffer_get_length(input);
+    if (available == 0) return;
+    HeadScanner::Status scan = scan_new_bytes(response_scanner_, input);
+    if (scan == HeadScanner::Status::malformed) {
+      upstream_failed(fmt::format("malformed upstream response: {}", response_scanner_.problem()), false);
+      return;
+    }
+    if (scan == HeadScanner::Status::need_more) {
+      if (available > kResponseHeadLimits.max_bytes) upstream_failed("upstream response head too large", false);
+      return;
+    }
+    std::size_t head_length = response_scanner_.scanned();
+    response_scanner_.reset();
+    const char* bytes = reinterpret_cast<const char*>(evbuffer_pullup(input, static_cast<ev_ssize_t>(head_length)));
+    response_parser_.reset(head_request_);
+    bool parsed = response_parser_.parse_head({bytes, head_length});
+    evbuffer_drain(input, head_length);
+    if (!parsed) {
+      upstream_failed("malformed upstream response: " + response_parser_.error(), false);
+      return;
+    }
+    const MessageHead& head = response_parser_.head();
+    ResponseContext context{worker_.config().upstream.authority, worker_.client_scheme(), client_host_, false};
+    if (head.status >= 100 && head.status < 200) {
+      if (head.status == 101) {
+        upstream_failed("upstream switched protocols, which is not supported", false);
+        return;
+      }
+      // 100 Continue and friends: relay and wait for the final head.
+      std::string interim = client_response_head(head, context);
+      evbuffer_add(client_->output(), interim.data(), interim.size());
+      if (!client_->flush()) {
+        destroy();
+        return;
+      }
+      continue;
+    }
+    response_head_sent_ = true;
+    record_.status = head.status;
+    record_.reached_upstream = true;
+    record_.upstream_headers = Clock::now();
+    // Upload sessions: hand the client the session's token in the next
+    // upload URL, and keep the open-session table current.
+    SessionToken next_token;
+    session_step_ = session_step(route_.handler, record_.method, client_target_, head.status);
+    if (route_.handler == Handler::blob_upload_chunk) session_id_ = route_.reference;
+    if (session_step_.kind == SessionStep::Kind::opened) {
+      next_token = {started_unix_ns_, record_.request_body_bytes};
+      if (std::string id = upload_id_of(head); !id.empty()) {
+        context.location_token = &next_token;
+        worker_.sessions().touch(id, route_.repository, next_token, unix_now_ns());
+        session_id_ = std::move(id);
+      }
+    } else if (session_step_.kind == SessionStep::Kind::continued && session_token_) {
+      next_token = {session_token_->started_unix_ns, session_token_->bytes + record_.request_body_bytes};
+      context.location_token = &next_token;
+      worker_.sessions().touch(route_.reference, route_.repository, next_token, unix_now_ns());
+    }
+    arm_body_timer();
+    if (!head.keep_alive) upstream_reusable_ = false;
+    if (response_parser_.body_until_eof()) {
+      // The body ends when the upstream closes, so the client can only tell
+      // where it ends by us closing too.
+      upstream_reusable_ = false;
+      close_after_ = true;
+    }
+    // Answered before the request body was all sent: the rest of it cannot
+    // be told apart from a next request, so this connection ends here.
+    if (!request_done_) close_after_ = true;
+    context.close_connection = close_after_;
+    std::string out = client_response_head(head, context);
+    evbuffer_add(client_->output(), out.data(), out.size());
+    record_.response_body_start = Clock::now();
+    if (response_parser_.complete()) {
+      response_complete();
+      return;
+    }
+    client_->set_low_watermark(worker_.limits().low_watermark);
+    return;
+  }
+  upstream_failed("too many interim responses", false);
+}
+
+void ClientConnection::pump_response_body() {
+  BodyMove move = move_body(response_parser_, upstream_->stream->input(), client_->output());
+  record_.response_body_bytes += move.body_bytes;
+  if (!move.ok) {
+    upstream_failed("malformed upstream response body: " + response_parser_.error(), false);
+    return;
+  }
+  if (!client_->flush()) {
+    destroy();
+    return;
+  }
+  if (response_parser_.complete()) {
+    response_complete();
+    return;
+  }
+  update_flow();
+}
+
+void ClientConnection::response_complete() {
+  response_done_ = true;
+  bool clean = upstream_reusable_ && request_done_ && evbuffer_get_length(upstream_->stream->input()) == 0 &&
+               !upstream_->stream->peer_closed();
+  release_upstream(clean);
+  if (!request_done_) close_after_ = true;
+  enter_finishing();
+}
+
+// The response is complete on our side: wait (bounded by the body timer: a
+// client that stops reading must not hold us forever) until its last byte
+// has been written to the client, then finish.
+void ClientConnection::enter_finishing() {
+  phase_ = Phase::finishing;
+  arm_body_timer();
+  client_->set_low_watermark(0);
+  if (!client_->flush()) {
+    destroy();
+    return;
+  }
+  if (client_output() == 0) {
+    finish_exchange();
+    return;
+  }
+  update_flow();
+}
+
+void ClientConnection::record_exchange() {
+  if (!in_flight_) return;
+  in_flight_ = false;
+  record_.finished = Clock::now();
+  worker_.metrics().request_finished(record_);
+  write_access_log();
+  if (session_request_in_table_) {
+    // Idle from now on (an aborted PATCH too): the timeout counts from here.
+    session_request_in_table_ = false;
+    bool answered = session_step_.kind != SessionStep::Kind::none;  // its bytes are in the session's token
+    worker_.sessions().request_ended(route_.reference, unix_now_ns(), answered ? 0 : record_.request_body_bytes);
+  }
+  if (session_step_.kind != SessionStep::Kind::closed) return;
+  if (route_.handler == Handler::blob_upload_chunk) worker_.sessions().close(route_.reference);
+  if (auto seen = observe_closed_session(route_.handler, session_token_, started_unix_ns_, record_.request_body_bytes,
+                                         unix_now_ns()))
+    worker_.metrics().upload_session_closed(session_step_.outcome, seen->seconds, seen->bytes);
+}
+
+void ClientConnection::write_access_log() {
+  AccessLogBuffer& log = worker_.access_log();
+  if (!log.enabled()) return;
+  const MessageHead& request = request_parser_.head();
+  const std::string* user_agent = request.find("User-Agent");
+  auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+  AccessRecord line;
+  line.started_unix_ns = started_unix_ns_;
+  line.client = client_address_;
+  line.method = request.method.empty() ? method_name(record_.method) : std::string_view(request.method);
+  line.handler = handler_name(record_.handler);
+  line.repository = route_.repository;
+  line.reference = route_.reference;
+  line.status = record_.status == 0 ? kClientClosedStatus : record_.status;
+  line.request_bytes = record_.request_body_bytes;
+  line.response_bytes = record_.response_body_bytes;
+  line.duration_s = seconds(record_.finished - record_.started);
+  if (record_.upstream_headers != Clock::time_point{}) line.upstream_header_s = seconds(record_.upstream_headers - record_.started);
+  line.upload_session = session_id_;
+  if (session_step_.kind == SessionStep::Kind::closed) line.session_outcome = outcome_name(session_step_.outcome);
+  if (user_agent) line.user_agent = *user_agent;
+  log.add(line);
+}
+
+void ClientConnection::finish_exchange() {
+  record_exchange();
+  if (close_after_ || worker_.draining() || client_->peer_closed()) {
+    close_connection();
+    return;
+  }
+  // Ready for the next request on this keep-alive connection.
+  client_->release_idle_buffers();
+  phase_ = Phase::reading_head;
+  head_started_ = false;
+  route_ = Route{};
+  record_ = Exchange{};
+  session_token_.reset();
+  session_step_ = SessionStep{};
+  session_id_.clear();
+  upstream_head_.clear();
+  head_request_ = request_done_ = response_head_sent_ = response_done_ = false;
+  body_bytes_forwarded_ = retried_ = false;
+  connect_attempts_ = 0;
+  upstream_reusable_ = true;
+  client_->set_low_watermark(worker_.limits().low_watermark);
+  arm_timer(Timer::idle, worker_.config().idle_timeout_s);
+  update_flow();
+  if (client_input() > 0) read_request_head();  // a pipelined request is already here
+}
+
+// ---------------------------------------------------------------- failures
+
+// A connect that failed (refused, unreachable): nothing was sent, so the
+// request may go to the next address the upstream name resolves to, and the
+// resolver looks the name up again in case the registry moved.
+void ClientConnection::upstream_connect_failed(const std::string& what, bool timed_out) {
+  if (upstream_) worker_.pool().connect_failed(*upstream_);
+  constexpr std::size_t kMaxConnectAttempts = 3;
+  if (++connect_attempts_ < std::min(worker_.pool().address_count(), kMaxConnectAttempts)) {
+    release_upstream(false);
+    connect_upstream();
+    return;
+  }
+  upstream_failed(what, timed_out);
+}
+
+void ClientConnection::upstream_failed(const std::string& what, bool timed_out) {
+  bool was_reused = upstream_ && upstream_->requests_served > 0;
+  bool nothing_received = upstream_ && evbuffer_get_length(upstream_->stream->input()) == 0;
+  release_upstream(false);
+  if (response_head_sent_) {
+    // Mid-response: close so the client sees a truncated transfer, never a
+    // short body passed off as complete.
+    log_warn_limited("upstream {} failed mid-response ({}): closing the client connection",
+                     worker_.pool().description(), what);
+    destroy();
+    return;
+  }
+  // A pooled connection the upstream had just closed: replay the request
+  // once on a fresh one, when nothing of a body was sent.
+  if (!timed_out && was_reused && nothing_received && !retried_ && !body_bytes_forwarded_ && request_done_) {
+    retried_ = true;
+    connect_upstream();
+    return;
+  }
+  // The detail (addresses, certificate and resolver errors) is for the
+  // operator's log, not for whoever the client is.
+  log_warn_limited("upstream {}: {}", worker_.pool().description(), what);
+  send_local_response(timed_out ? 504 : 502, "UNAVAILABLE",
+                      timed_out ? "upstream registry timed out" : "upstream registry unavailable");
+}
+
+void ClientConnection::send_local_response(int status, std::string_view code, std::string_view message) {
+  if (response_head_sent_) {
+    destroy();
+    return;
+  }
+  if (!in_flight_) {
+    // Parsed, then refused before classification (CONNECT, the target): counted as `other`.
+    record_.handler = Handler::other;
+    worker_.metrics().request_started(record_.handler);
+    in_flight_ = true;
+  }
+  queue_local_response(status, code, message);
+}
+
+// Bytes that cannot start a request. Most often a client trying TLS first:
+// docker, podman, buildah and skopeo do so even for an insecure registry, and
+// fall back to plain HTTP on this answer. A plain 400 is what a Go registry
+// sends them too, and Go clients then say "server gave HTTP response to HTTPS
+// client", which points at the cause.
+void ClientConnection::reject_unparseable_start(std::string_view first_bytes) {
+  if (looks_like_tls_handshake(first_bytes))
+    reject_connection(RejectReason::tls_on_plain_port, 400,
+                      "TLS handshake on a plain-HTTP port: use http:// (an insecure registry) here");
+  else
+    reject_connection(RejectReason::not_http, 400, "not an HTTP/1.x request");
+}
+
+void ClientConnection::reject_connection(RejectReason reason, int status, std::string_view message) {
+  count_rejection(reason, status);
+  close_after_ = true;
+  queue_local_response(status, "UNSUPPORTED", message);
+}
+
+// The one place where rejected connections are counted: a registry behind us
+// would have counted nothing, so neither do the registry_http_* families.
+void ClientConnection::count_rejection(RejectReason reason, int status) {
+  worker_.metrics().connection_rejected(reason);
+  AccessLogBuffer& log = worker_.access_log();
+  if (!log.enabled()) return;
+  log.add(AccessEvent{head_started_ ? started_unix_ns_ : unix_now_ns(),
+                      "rejected",
+                      {{"reason", reject_reason_name(reason)},
+                       {"client", std::string_view(client_address_)},
+                       {"status", static_cast<std::uint64_t>(status)}}});
+}
+
+void ClientConnection::on_plain_http_refused(Stream&) {
+  if (dead_) return;
+  count_rejection(RejectReason::http_on_tls_port, 400);
+  close_connection();  // lingers until the client has read the answer and closed
+}
+
+void ClientConnection::queue_local_response(int status, std::string_view code, std::string_view message) {
+  release_upstream(false);
+  if (!request_done_) close_after_ = true;
+  std::string body = fmt::format(R"({{"errors":[{{"code":{},"message":{}}}]}})", json_string(code), json_string(message));
+  body.push_back('\n');
+  std::string head = fmt::format(
+      "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n"
+      "Docker-Distribution-Api-Version: registry/2.0\r\n{}\r\n",
+      status, reason_phrase(status), body.size(), close_after_ ? "Connection: close\r\n" : "");
+  evbuffer_add(client_->output(), head.data(), head.size());
+  if (!head_request_) evbuffer_add(client_->output(), body.data(), body.size());
+  record_.status = status;
+  record_.response_body_bytes = head_request_ ? 0 : body.size();
+  response_head_sent_ = true;
+  response_done_ = true;
+  enter_finishing();
+}
+
+void ClientConnection::release_upstream(bool reusable) {
+  if (!upstream_) return;
+  if (reusable)
+    worker_.pool().give_back(std::move(upstream_));
+  upstream_.reset();
+}
+
+// ---------------------------------------------------------------- flow
+
+void ClientConnection::update_flow() {
+  if (dead_) return;
+  const FlowLimits& limits = worker_.limits();
+  // Client → upstream: pause reading the client when its bytes pile up
+  // here or in the upstream's send queue; resume once drained to the low mark.
+  std::size_t pressure = client_input();
+  if (phase_ == Phase::exchanging && !request_done_ && upstream_)
+    pressure = std::max(pressure, evbuffer_get_length(upstream_->stream->output()));
+  bool read_client = phase_ == Phase::reading_head || phase_ == Phase::lingering ||
+                     (client_->reading() ? pressure < limits.high_watermark : pressure <= limits.low_watermark);
+  client_->set_reading(read_client);
+
+  // Upstream → client, the same way.
+  if (upstream_ && phase_ == Phase::exchanging) {
+    std::size_t backlog = client_output();
+    bool read_upstream = upstream_->stream->reading() ? backlog < limits.high_watermark
+                                                      : backlog <= limits.low_watermark;
+    upstream_->stream->set_reading(read_upstream);
+  }
+}
+
+void ClientConnection::arm_timer(Timer purpose, double seconds) {
+  timer_purpose_ = purpose;
+  if (purpose == Timer::none) {
+    event_del(timer_);
+    return;
+  }
+  timeval tv;
+  tv.tv_sec = static_cast<time_t>(seconds);
+  tv.tv_usec = static_cast<suseconds_t>((seconds - static_cast<double>(tv.tv_sec)) * 1e6);
+  event_add(timer_, &tv);
+}
+
+std::uint64_t ClientConnection::progress() const {
+  return client_->transferred() + (upstream_ ? upstream_->stream->transferred() : 0);
+}
+
+void ClientConnection::arm_body_timer() {
+  progress_mark_ = progress();
+  arm_timer(Timer::body, worker_.config().body_timeout_s);
+}
+
+// The body timer fires every --body-timeout; only a period without a single
+// byte moved either way counts as a stall, so slow but moving transfers of
+// any length are never cut.
+void ClientConnection::body_stalled() {
+  if (progress() != progress_mark_) {
+    // Once a period, not per chunk: the session table has one mutex.
+    if (session_request_in_table_) worker_.sessions().request_progressed(route_.reference, unix_now_ns());
+    arm_body_timer();
+    return;
+  }
+  std::string why = fmt::format("no body progress for {} s", worker_.config().body_timeout_s);
+  if (response_head_sent_) {
+    log_warn_limited("client {}: {} while sending the response; closing", client_address_, why);
+    destroy();
+    return;
+  }
+  bool client_stalled = !request_done_ && client_input() == 0 &&
+                        (!upstream_ || evbuffer_get_length(upstream_->stream->output()) == 0);
+  if (client_stalled) {
+    send_local_response(408, "UNSUPPORTED", "request body: " + why);
+    return;
+  }
+  upstream_failed(why, true);
+}
+
+void ClientConnection::on_timer(int, short, void* arg) {
+  auto* self = static_cast<ClientConnection*>(arg);
+  if (self->dead_) return;
+  switch (self->timer_purpose_) {
+    case Timer::none: return;
+    case Timer::idle:
+    case Timer::linger:
+      self->destroy();
+      return;
+    case Timer::header:
+      self->reject_connection(RejectReason::header_timeout, 408,
+                              fmt::format("request head not received within {} s", self->worker_.config().header_timeout_s));
+      return;
+    case Timer::body:
+      self->body_stalled();
+      return;
+    case Timer::upstream:
+      if (self->phase_ == Phase::connecting_upstream)
+        self->upstream_connect_failed(
+            fmt::format("connect timed out after {} s", self->worker_.config().upstream_connect_timeout_s), true);
+      else
+        self->upstream_failed(fmt::format("no response within {} s", self->worker_.config().upstream_timeout_s), true);
+      return;
+  }
+}
+
+// ---------------------------------------------------------------- closing
+
+void ClientConnection::close_connection() {
+  bool unread = client_input() > 0 || !request_done_;
+  if (!unread || client_->peer_closed()) {
+    destroy();
+    return;
+  }
+  // The client may still be sending the request we answered early. Closing
+  // with unread bytes makes the kernel send a reset, which can destroy our
+  // answer in flight; so stop writing, read and discard for a moment first.
+  phase_ = Phase::lingering;
+  client_->shutdown_write();
+  evbuffer_drain(client_->input(), client_input());
+  client_->set_reading(true);
+  arm_timer(Timer::linger, kLingerSeconds);
+}
+
+void ClientConnection::destroy() {
+  if (dead_) return;
+  dead_ = true;
+  record_exchange();
+  arm_timer(Timer::none, 0);
+  upstream_.reset();
+  client_.reset();
+  worker_.forget(this);
+  // Deleted from the loop, not here: callers up the stack still hold `this`.
+  timeval now{0, 0};
+  event_base_once(worker_.base(), -1, EV_TIMEOUT, [](int, short, void* arg) {
+    delete static_cast<ClientConnection*>(arg);
+  }, this, &now);
+}
+
+}  // namespace regmeter

@@ -1,0 +1,136 @@
+// One client connection and the request/response exchanges on it, in
+// phases: read head → classify → get an upstream connection → forward the
+// head and stream the body → read the response head → stream the body →
+// the last byte reaches the client → finish (metrics) → next request.
+// finish() runs exactly once per request on every path, errors included.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/http_head.h"
+#include "core/metrics.h"
+#include "core/route.h"
+#include "net/stream.h"
+#include "core/upload_session.h"
+#include "net/upstream.h"
+
+struct event;
+
+namespace regmeter {
+
+class Worker;
+
+class ClientConnection : private StreamHandler {
+ public:
+  ClientConnection(Worker& worker, int fd, const sockaddr* peer, int peer_length);
+  ~ClientConnection() override;
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
+
+  void start();
+  // The server is stopping: close now when idle, else after this exchange.
+  void begin_shutdown();
+
+ private:
+  enum class Phase {
+    reading_head,         // waiting for (the rest of) a request head
+    connecting_upstream,  // head parsed; upstream connection being opened
+    exchanging,           // request and/or response bytes moving
+    finishing,            // response complete; waiting for it to reach the client
+    lingering,            // answered and closing: discarding what the client still sends
+  };
+  enum class Timer { none, idle, header, upstream, body, linger };
+
+  // StreamHandler: events of the client stream and of the upstream stream.
+  void on_stream_readable(Stream& stream) override;
+  void on_stream_drained(Stream& stream) override;
+  void on_stream_error(Stream& stream, const std::string& what) override;
+  void on_stream_connected(Stream& stream) override;
+  void on_plain_http_refused(Stream& stream) override;
+
+  void read_request_head();
+  void start_exchange(const MessageHead& request);
+  void connect_upstream();
+  void send_request_head();
+  void pump_request_body();
+  void read_response_head();
+  void pump_response_body();
+  void response_complete();
+  void enter_finishing();
+  void finish_exchange();
+  // Hands the exchange to the metrics (and its upload session, if any).
+  void record_exchange();
+  void write_access_log();
+  void upstream_connect_failed(const std::string& what, bool timed_out);
+  void upstream_failed(const std::string& what, bool timed_out);
+  void client_closed_input();
+  void close_connection();  // after the last response; lingers when needed
+
+  // A response generated here (errors) to a request that was parsed: counted
+  // as a request (handler "other" when not yet classified); closes the
+  // connection afterwards when the request was not read to its end.
+  void send_local_response(int status, std::string_view code, std::string_view message);
+  // A connection refused before a request on it could be parsed: answered,
+  // closed, and counted as a rejection (metrics, access log), not a request.
+  void reject_connection(RejectReason reason, int status, std::string_view message);
+  void reject_unparseable_start(std::string_view first_bytes);
+  void count_rejection(RejectReason reason, int status);
+  void queue_local_response(int status, std::string_view code, std::string_view message);
+  void release_upstream(bool reusable);
+  void update_flow();
+  void arm_timer(Timer purpose, double seconds);
+  void arm_body_timer();
+  std::uint64_t progress() const;
+  void body_stalled();
+  static void on_timer(int, short, void* arg);
+  void destroy();  // deletes this; return right after calling it
+
+  bool is_client(const Stream& stream) const { return &stream == client_.get(); }
+  std::size_t client_input() const;
+  std::size_t client_output() const;
+
+  Worker& worker_;
+  std::unique_ptr<Stream> client_;
+  std::unique_ptr<UpstreamConnection> upstream_;
+  std::string client_address_;
+  event* timer_ = nullptr;
+  Timer timer_purpose_ = Timer::none;
+  std::uint64_t progress_mark_ = 0;  // progress() when the body timer was armed
+
+  Phase phase_ = Phase::reading_head;
+  HeadScanner request_scanner_{true};  // the head being received; each byte scanned once
+  HeadScanner response_scanner_{false};
+  MessageParser request_parser_;  // with --max-header-bytes / --max-header-fields (constructor)
+  MessageParser response_parser_{MessageParser::Kind::response};
+
+  // The exchange in progress.
+  Exchange record_;
+  Route route_;
+  std::string upstream_head_;  // kept to replay once on a fresh connection
+  std::string client_host_;
+  std::string client_target_;  // as the client sent it, query included
+  std::int64_t started_unix_ns_ = 0;
+  std::optional<SessionToken> session_token_;  // carried in by the client's upload URL
+  SessionStep session_step_;
+  std::string session_id_;  // the upload id, for the access log
+  bool session_request_in_table_ = false;  // counted in flight in the open-session table until recorded
+  bool head_request_ = false;
+  bool in_flight_ = false;
+  bool request_done_ = false;
+  bool response_head_sent_ = false;
+  bool response_done_ = false;
+  bool body_bytes_forwarded_ = false;
+  bool upstream_reusable_ = true;
+  bool close_after_ = false;
+  bool retried_ = false;
+  std::size_t connect_attempts_ = 0;  // failed connects for this request (one per address)
+  bool head_started_ = false;
+  bool dead_ = false;  // destroy() ran; deletion is pending
+};
+
+}  // namespace regmeter

@@ -1,0 +1,212 @@
+#include "net/worker.h"
+
+#include <netinet/in.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <fmt/format.h>
+
+#include "net/exchange.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "net/tls.h"
+
+namespace regmeter {
+
+namespace {
+constexpr std::size_t kMaxIdleUpstreamPerThread = 64;
+}
+
+Worker::Worker(const Config& config, std::size_t index, MetricsShard& shard, UpstreamResolver& upstream,
+               OpenSessionTable& sessions, const TlsSetup& tls)
+    : config_(config), index_(index), shard_(shard), sessions_(sessions), tls_(tls), access_log_(tls.access_log),
+      base_(event_base_new()),
+      connection_limit_((config.max_connections + config.threads - 1) / std::max(1u, config.threads)) {
+  if (!base_) throw std::runtime_error("cannot create an event loop");
+  pool_ = std::make_unique<UpstreamPool>(base_, upstream, kMaxIdleUpstreamPerThread, tls.upstream_side,
+                                         config.upstream.address.host);
+  // Another thread asks this loop to stop by writing to an eventfd it
+  // watches: libevent then needs no locks (no evthread_use_pthreads), which
+  // every event_add/del on the request path would otherwise take.
+  stop_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (stop_fd_ < 0) throw std::runtime_error(fmt::format("eventfd: {}", std::strerror(errno)));
+  stop_event_ = event_new(base_, stop_fd_, EV_READ, &Worker::on_stop, this);
+  event_add(stop_event_, nullptr);
+  grace_timer_ = event_new(base_, -1, 0, &Worker::on_grace_expired, this);
+  if (access_log_.enabled()) {
+    // Lines leave this thread in batches; a quiet thread still hands its
+    // last lines over within a quarter second.
+    access_log_timer_ = event_new(base_, -1, EV_PERSIST, &Worker::on_access_log_flush, this);
+    timeval quarter{0, 250000};
+    event_add(access_log_timer_, &quarter);
+  }
+  if (index_ == 0) {
+    // One thread looks for abandoned upload sessions, often enough that one
+    // is counted within a few percent of the timeout.
+    double every = std::clamp(config_.upload_session_timeout_s / 20, 0.1, 10.0);
+    session_sweep_timer_ = event_new(base_, -1, EV_PERSIST, &Worker::on_session_sweep, this);
+    timeval interval{static_cast<time_t>(every), static_cast<suseconds_t>((every - static_cast<time_t>(every)) * 1e6)};
+    event_add(session_sweep_timer_, &interval);
+  }
+}
+
+Worker::~Worker() {
+  // Connections still open at exit (grace period over) are cut here.
+  for (auto* connection : connections_) delete connection;
+  connections_.clear();
+  pool_.reset();
+  if (listener_) evconnlistener_free(listener_);
+  event_free(stop_event_);
+  close(stop_fd_);
+  event_free(grace_timer_);
+  if (session_sweep_timer_) event_free(session_sweep_timer_);
+  if (access_log_timer_) event_free(access_log_timer_);
+  access_log_.flush();
+  event_base_free(base_);
+}
+
+std::uint16_t Worker::listen(std::uint16_t port) {
+  HostPort address = config_.listen;
+  address.port = port;
+  UpstreamAddress resolved = resolve_address(address, true);
+  auto& storage = resolved.storage;
+  int length = resolved.length;
+  // One listener per thread on the same port: the kernel spreads new
+  // connections across them, and no thread hands sockets to another.
+  listener_ = evconnlistener_new_bind(
+      base_, &Worker::on_accept, this,
+      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT, 1024,
+      reinterpret_cast<sockaddr*>(&storage), length);
+  if (!listener_)
+    throw std::runtime_error(fmt::format("{}: {}", address.to_string(),
+                                         errno == EADDRINUSE ? "address already in use" : std::strerror(errno)));
+  evconnlistener_set_error_cb(listener_, &Worker::on_accept_error);
+  sockaddr_storage bound{};
+  socklen_t bound_length = sizeof bound;
+  getsockname(evconnlistener_get_fd(listener_), reinterpret_cast<sockaddr*>(&bound), &bound_length);
+  if (bound.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  return ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+}
+
+int Worker::listener_fd() const { return listener_ ? evconnlistener_get_fd(listener_) : -1; }
+
+std::unique_ptr<Stream> Worker::client_stream(int fd, StreamHandler* handler) {
+  if (tls_.client_side) return TlsStream::accept(base_, fd, tls_.client_side->current().get(), handler);
+  return std::make_unique<SocketStream>(base_, fd, handler);
+}
+
+void Worker::run() { event_base_dispatch(base_); }
+
+void Worker::request_stop() {
+  std::uint64_t one = 1;
+  // Cannot fail short of a counter overflow (2^64 stop requests).
+  [[maybe_unused]] ssize_t written = write(stop_fd_, &one, sizeof one);
+}
+
+void Worker::forget(ClientConnection* connection) {
+  connections_.erase(connection);
+  if (paused_at_limit_ && !draining_ && connections_.size() < connection_limit_) {
+    paused_at_limit_ = false;
+    evconnlistener_enable(listener_);
+  }
+  if (draining_ && connections_.empty()) event_base_loopexit(base_, nullptr);
+}
+
+void Worker::on_accept(evconnlistener*, int fd, sockaddr* address, int length, void* arg) {
+  auto* worker = static_cast<Worker*>(arg);
+  if (worker->draining_) {
+    evutil_closesocket(fd);
+    return;
+  }
+  auto* connection = new ClientConnection(*worker, fd, address, length);
+  worker->connections_.insert(connection);
+  if (worker->connections_.size() >= worker->connection_limit_ && !worker->paused_at_limit_) {
+    // At the limit: further connections wait in the kernel's backlog; the
+    // ones we have keep being served.
+    worker->paused_at_limit_ = true;
+    evconnlistener_disable(worker->listener_);
+    log_warn_limited("thread {}: {} connections (its share of --max-connections); new ones wait", worker->index_,
+                     worker->connections_.size());
+  }
+  connection->start();
+}
+
+void Worker::on_accept_error(evconnlistener* listener, void* arg) {
+  auto* worker = static_cast<Worker*>(arg);
+  int error = EVUTIL_SOCKET_ERROR();
+  // Out of descriptors: keep serving the connections we have; stop
+  // accepting for a second instead of spinning on the error.
+  log_limited(LogLevel::error, "accept failed: {} (pausing accepts for 1 s)", evutil_socket_error_to_string(error));
+  evconnlistener_disable(listener);
+  timeval second{1, 0};
+  event_base_once(worker->base_, -1, EV_TIMEOUT, [](int, short, void* listener_arg) {
+    evconnlistener_enable(static_cast<evconnlistener*>(listener_arg));
+  }, listener, &second);
+}
+
+void Worker::on_stop(int fd, short, void* arg) {
+  std::uint64_t requests;
+  [[maybe_unused]] ssize_t got = read(fd, &requests, sizeof requests);
+  static_cast<Worker*>(arg)->begin_drain();
+}
+
+void Worker::begin_drain() {
+  if (draining_) return;
+  draining_ = true;
+  if (listener_) {
+    evconnlistener_free(listener_);
+    listener_ = nullptr;
+  }
+  pool_->clear();
+  // Copy: begin_shutdown may remove idle connections from the set.
+  std::vector<ClientConnection*> open(connections_.begin(), connections_.end());
+  for (auto* connection : open) connection->begin_shutdown();
+  if (connections_.empty()) {
+    event_base_loopexit(base_, nullptr);
+    return;
+  }
+  timeval grace;
+  grace.tv_sec = static_cast<time_t>(config_.shutdown_grace_s);
+  grace.tv_usec = 0;
+  event_add(grace_timer_, &grace);
+}
+
+void Worker::on_session_sweep(int, short, void* arg) {
+  auto* worker = static_cast<Worker*>(arg);
+  auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auto timeout = static_cast<std::int64_t>(worker->config_.upload_session_timeout_s * 1e9);
+  auto seconds = [](std::int64_t ns) { return std::max(0.0, static_cast<double>(ns) / 1e9); };
+  for (const auto& [upload_id, entry] : worker->sessions_.take_expired(now, timeout)) {
+    // Its duration ends at its last request: that is when the client gave up.
+    worker->shard_.upload_session_closed(SessionOutcome::abandoned,
+                                         seconds(entry.last_seen_unix_ns - entry.token.started_unix_ns),
+                                         entry.bytes_received());
+    worker->access_log_.add(AccessEvent{now,
+                                        "upload_session_abandoned",
+                                        {{"repository", std::string_view(entry.repository)},
+                                         {"upload_session", std::string_view(upload_id)},
+                                         {"bytes", entry.bytes_received()},
+                                         {"age_s", seconds(now - entry.token.started_unix_ns)},
+                                         {"idle_s", seconds(now - entry.last_seen_unix_ns)}}});
+  }
+}
+
+void Worker::on_access_log_flush(int, short, void* arg) { static_cast<Worker*>(arg)->access_log_.flush(); }
+
+void Worker::on_grace_expired(int, short, void* arg) {
+  auto* worker = static_cast<Worker*>(arg);
+  log_warn("thread {}: grace period over, closing {} connection(s)", worker->index_, worker->connections_.size());
+  event_base_loopbreak(worker->base_);
+}
+
+}  // namespace regmeter
