@@ -31,7 +31,7 @@
 # shootdowns: 1.5-2x the CPU per small request of the same HAProxy with
 # 16 KiB buffers (wrk -c32 on /v2/ on the shared 2-core machine, alternating:
 # 18-37 us per request against 11-21 us). With both thresholds raised, as
-# regmeter raises its own (mallopt in src/server.cpp), it was level with the
+# regmeter raises its own (mallopt in src/app/server.cpp), it was level with the
 # 16 KiB configuration in the same rounds (13-19 against 13-19 us).
 HAPROXY_GLIBC_TUNABLES_DEFAULT=glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=33554432
 haproxy_glibc_tunables() { echo "${BENCH_HAPROXY_GLIBC_TUNABLES-$HAPROXY_GLIBC_TUNABLES_DEFAULT}"; }
