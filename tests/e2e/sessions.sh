@@ -241,7 +241,10 @@ curl -sS --max-time 2 -X PATCH --limit-rate 10k -H 'Transfer-Encoding: chunked' 
     && fail "the cut PATCH completed"
 cut_ms=$(now_ms)
 wait_val "$R_METRICS" 5 1 regmeter_upload_session_duration_seconds_count outcome=abandoned
-wait_until 5 "the abandoned event line of the cut session" grep -q "\"upload_session\":\"$cut_id\"" "$R_LOG"
+# The request lines carry upload_session too: wait for the event line itself
+# (the access log is flushed on a timer, after the sweep counted it).
+wait_until 5 "the abandoned event line of the cut session" \
+    grep -q "\"event\":\"upload_session_abandoned\".*\"upload_session\":\"$cut_id\"" "$R_LOG"
 python3 - "$R_LOG" "$cut_id" "$(( $(now_ms) - cut_ms ))" <<'PY' || fail "the cut session's event line"
 import json, sys
 path, cut, since_cut_ms = sys.argv[1], sys.argv[2], int(sys.argv[3])
