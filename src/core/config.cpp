@@ -241,7 +241,18 @@ const Option* find_option(std::string_view name) {
 }
 
 // Rules that involve more than one option.
+// Two listeners on one port collide when their hosts are the same or either
+// is a wildcard; port 0 always gets a port of its own.
+bool same_listen_address(const HostPort& a, const HostPort& b) {
+  auto wildcard = [](const std::string& host) { return host.empty() || host == "0.0.0.0" || host == "::"; };
+  return a.port != 0 && a.port == b.port && (a.host == b.host || wildcard(a.host) || wildcard(b.host));
+}
+
 std::string cross_check(const Config& config) {
+  // Blame the overlap itself, not "address already in use" from the second bind.
+  if (same_listen_address(config.listen, config.metrics_listen))
+    return fmt::format("--metrics-listen {}: the same address as --listen {}; give /metrics a port of its own",
+                       config.metrics_listen.to_string(), config.listen.to_string());
   if (config.tls_cert_file.empty() != config.tls_key_file.empty())
     return config.tls_cert_file.empty() ? "--tls-key: needs --tls-cert too" : "--tls-cert: needs --tls-key too";
   if (!config.tls_client_ca_file.empty() && config.tls_cert_file.empty())
