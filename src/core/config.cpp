@@ -146,8 +146,10 @@ Usage: regmeter [options]
                                (zero-downtime restart; default off)
   --upstream URL               the registry to forward to, http://HOST:PORT or
                                https://HOST:PORT (default http://127.0.0.1:5000)
-  --metrics-listen HOST:PORT   /metrics and /healthz (default 127.0.0.1:9180)
-  --threads N                  event-loop threads (default: number of cores)
+  --metrics-listen HOST:PORT   /metrics, /healthz and the /dashboard page
+                               (default 127.0.0.1:9180)
+  --threads N                  event-loop threads (default: the CPUs it may use:
+                               the affinity mask, capped by a cgroup v2 CPU quota)
   --header-timeout S           seconds to receive a whole request head (default 30)
   --idle-timeout S             seconds a keep-alive connection may sit idle (default 60)
   --upstream-timeout S         seconds from the end of the request to the response

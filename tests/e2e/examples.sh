@@ -787,4 +787,54 @@ assert j["handler"] == "base" and j["status"] == 200, j' \
     fi
 done
 log "all $count example command lines pass --check-config (when they use a config file), start, proxy, log and stop cleanly"
+
+# ---------------------------------------------------------------- the image's entry point
+# examples/docker-entrypoint.sh: the Dockerfile's CMD without an upstream is
+# one line and exit 2; with REGMETER_UPSTREAM it proxies. Run here with the
+# binary under test in place of /usr/local/bin/regmeter (no docker needed).
+grep -q '^REGMETER=/usr/local/bin/regmeter$' "$EX/docker-entrypoint.sh" \
+    || fail "docker-entrypoint.sh does not exec /usr/local/bin/regmeter (the Dockerfile copies the binary there)"
+grep -q '^COPY --from=build /build/src/regmeter /usr/local/bin/regmeter$' "$EX/Dockerfile" \
+    || fail "the Dockerfile no longer copies the binary to /usr/local/bin/regmeter, where docker-entrypoint.sh execs it"
+grep -q '^ENTRYPOINT \["/usr/local/bin/regmeter-entrypoint"\]$' "$EX/Dockerfile" \
+    || fail "the Dockerfile's ENTRYPOINT is not /usr/local/bin/regmeter-entrypoint"
+sed "s#^REGMETER=/usr/local/bin/regmeter\$#REGMETER=$REGMETER#" "$EX/docker-entrypoint.sh" >"$E2E_TMP/entrypoint.sh"
+mapfile -t image_cmd < <(python3 -c 'import json, re, sys
+text = open(sys.argv[1]).read()
+print("\n".join(json.loads(re.search(r"^CMD (\[.*\])$", text, re.M).group(1))))' "$EX/Dockerfile")
+((${#image_cmd[@]} > 0)) || fail "no CMD in the Dockerfile"
+printf '%s\n' "${image_cmd[@]}" | grep -q -- '--upstream' && fail "the Dockerfile's CMD names an upstream: ${image_cmd[*]}"
+rc=0
+env -u REGMETER_UPSTREAM sh "$E2E_TMP/entrypoint.sh" "${image_cmd[@]}" >"$E2E_TMP/ep.out" 2>"$E2E_TMP/ep.err" || rc=$?
+assert_eq 2 "$rc" "exit status of the image's default command without REGMETER_UPSTREAM"
+assert_eq 1 "$(wc -l <"$E2E_TMP/ep.err")" "stderr lines of the image without an upstream: $(cat "$E2E_TMP/ep.err")"
+assert_contains "REGMETER_UPSTREAM" "$(cat "$E2E_TMP/ep.err")" "the error names the variable to set"
+assert_eq "" "$(cat "$E2E_TMP/ep.out")" "stdout of the image without an upstream"
+rc=0
+out=$(env -u REGMETER_UPSTREAM sh "$E2E_TMP/entrypoint.sh" --version 2>&1) || rc=$?
+assert_eq 0 "$rc" "the image's entry point runs --version without an upstream ($out)"
+# With the variable: the CMD's addresses moved to free loopback ports.
+ep_port=$(free_port)
+ep_metrics=$(free_port)
+ep_cmd=()
+for a in "${image_cmd[@]}"; do
+    case $a in
+        0.0.0.0:5080) ep_cmd+=("127.0.0.1:$ep_port") ;;
+        0.0.0.0:9180) ep_cmd+=("127.0.0.1:$ep_metrics") ;;
+        *) ep_cmd+=("$a") ;;
+    esac
+done
+[[ " ${ep_cmd[*]} " == *" 127.0.0.1:$ep_port "* && " ${ep_cmd[*]} " == *" 127.0.0.1:$ep_metrics "* ]] \
+    || fail "the Dockerfile's CMD no longer listens on 0.0.0.0:5080 and 0.0.0.0:9180: ${image_cmd[*]}"
+REGMETER_UPSTREAM=$REGISTRY_URL sh "$E2E_TMP/entrypoint.sh" "${ep_cmd[@]}" --access-log off \
+    >"$E2E_TMP/ep-run.log" 2>&1 &
+ep_pid=$!
+register_pid "$ep_pid"
+register_log "$E2E_TMP/ep-run.log"
+wait_until "$E2E_WAIT" "the image's entry point with REGMETER_UPSTREAM answers /healthz" \
+    http_is 200 "http://127.0.0.1:$ep_metrics/healthz"
+assert_eq 200 "$(http_code "http://127.0.0.1:$ep_port/v2/")" "GET /v2/ through the image's entry point"
+assert_contains "upstream $REGISTRY_URL" "$(cat "$E2E_TMP/ep-run.log")" "the start-up line names REGMETER_UPSTREAM"
+kill -TERM "$ep_pid"
+log "the image's entry point: no upstream is exit 2 with one line, REGMETER_UPSTREAM proxies"
 echo "examples: ok"
