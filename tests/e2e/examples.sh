@@ -662,7 +662,7 @@ for c in cmdlines:
         for k in (yaml.safe_load(open(c["config_file"])) or {}):
             if "--" + str(k) not in known_flags:
                 bad(f"{c['source']}: config key {k} is not a flag in regmeter --help")
-for doc in ("getting-started.md", "operations.md", "scaling.md"):
+for doc in ("getting-started.md", "operations.md", "scaling.md", "registries.md"):
     path = os.path.join(root, "docs", doc)
     if not os.path.exists(path):
         bad(f"docs/{doc} is missing")
