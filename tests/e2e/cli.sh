@@ -172,4 +172,22 @@ lport=$(sed -n 's/.* listening on http:\/\/127\.0\.0\.1:\([0-9]*\),.*/\1/p' <<<"
 assert_eq 200 "$(http_code "http://127.0.0.1:$mport/healthz")" "/healthz on the metrics port the start-up line names"
 assert_eq 200 "$(http_code "http://127.0.0.1:$lport/v2/")" "/v2/ on the client port the start-up line names"
 kill -TERM "$zpid"
+
+# ---------------------------------------------------------------- the --threads default
+# The CPUs it may use (affinity mask, capped by a cgroup v2 quota): pinned to
+# one CPU, one loop. README and docs/operations.md describe the default alike.
+tlog=$E2E_TMP/threads.log
+taskset -c 0 "$REGMETER" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --upstream "$REGISTRY_URL" >"$tlog" 2>&1 &
+tpid=$!
+register_pid "$tpid"
+register_log "$tlog"
+wait_until "$E2E_WAIT" "the start-up line of a pinned instance" grep -q ' listening on ' "$tlog"
+assert_contains ", 1 thread(s)" "$(grep ' listening on ' "$tlog")" "--threads default under taskset -c 0"
+kill -TERM "$tpid"
+threads_default() { awk -F'|' '$2 ~ /`--threads N`/ { print $3 }' "$1" | sed 's/^ *//; s/ *$//'; }
+readme_default=$(threads_default "$SOURCE_ROOT/README.md")
+[[ -n "$readme_default" ]] || fail "no --threads row in README.md's flag table"
+assert_eq "$readme_default" "$(threads_default "$SOURCE_ROOT/docs/operations.md")" \
+    "the --threads default in docs/operations.md's table and README's"
+assert_contains "cgroup" "$readme_default" "README's --threads default names the cgroup CPU quota the code honours"
 log "PASS"
