@@ -242,7 +242,6 @@ const Option* find_option(std::string_view name) {
   return nullptr;
 }
 
-// Rules that involve more than one option.
 // Two listeners on one port collide when their hosts are the same or either
 // is a wildcard; port 0 always gets a port of its own.
 bool same_listen_address(const HostPort& a, const HostPort& b) {
@@ -250,6 +249,7 @@ bool same_listen_address(const HostPort& a, const HostPort& b) {
   return a.port != 0 && a.port == b.port && (a.host == b.host || wildcard(a.host) || wildcard(b.host));
 }
 
+// Rules that involve more than one option.
 std::string cross_check(const Config& config) {
   // Blame the overlap itself, not "address already in use" from the second bind.
   if (same_listen_address(config.listen, config.metrics_listen))
