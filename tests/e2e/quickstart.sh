@@ -13,7 +13,9 @@
 #     output and the log path;
 #   - a taken port given in LISTEN / METRICS_LISTEN stops it with one line
 #     naming the port, before building, without a banner;
-#   - SIGTERM stops regmeter and the demo registry.
+#   - SIGTERM stops regmeter and the demo registry;
+#   - with UPSTREAM (and free LISTEN/METRICS_LISTEN) given: no demo registry,
+#     the given addresses in the banner, requests reach that upstream.
 # SKIP_APT=1 and BUILD_DIR (the tree under test) keep apt and a second build
 # out of it.
 . "$(dirname "$0")/lib.sh"
@@ -159,4 +161,24 @@ for pid in $kids; do
 done
 assert_contains "stopping regmeter" "$(cat "$OUT")" "the quick start says it stops regmeter"
 assert_contains "stopping the demo registry" "$(cat "$OUT")" "the quick start says it stops the demo registry"
+
+# ---------------------------------------------------------------- UPSTREAM given
+# A registry of one's own: no demo registry, the banner names it, free ports
+# given explicitly are used as given.
+start_registry
+l2=127.0.0.1:$(free_port)
+m2=127.0.0.1:$(free_port)
+UPSTREAM=$REGISTRY_URL LISTEN=$l2 METRICS_LISTEN=$m2 SKIP_APT=1 BUILD_DIR=$BUILD_ROOT QUICKSTART_DIR=$E2E_TMP/qs2 \
+    "$QS" >"$E2E_TMP/qs2.out" 2>"$E2E_TMP/qs2.err" &
+QS2_PID=$!
+register_pid "$QS2_PID"
+register_log "$E2E_TMP/qs2.err"
+wait_until 120 "the banner with UPSTREAM given" grep -q '^Ctrl-C stops' "$E2E_TMP/qs2.out"
+assert_contains "regmeter listens on $l2 and forwards to $REGISTRY_URL." "$(cat "$E2E_TMP/qs2.out")" "the banner with UPSTREAM given"
+assert_contains "Dashboard:  http://$m2/dashboard" "$(cat "$E2E_TMP/qs2.out")" "the dashboard URL on the given metrics address"
+grep -q -e 'demo registry' -e '^Registry:' "$E2E_TMP/qs2.out" && fail "a demo registry although UPSTREAM was given: $(cat "$E2E_TMP/qs2.out")"
+assert_eq "" "$(grep "is taken" "$E2E_TMP/qs2.err" || true)" "no port moved when the given ports are free"
+assert_eq 200 "$(http_code "http://$l2/v2/")" "GET /v2/ through the quick start to the given upstream"
+kill -TERM "$QS2_PID"
+wait_until "$E2E_WAIT" "the second quick start exits on SIGTERM" bash -c "! kill -0 $QS2_PID 2>/dev/null"
 log "PASS"
