@@ -861,6 +861,23 @@ assert j["handler"] == "base" and j["status"] == 200, j' \
 done
 log "all $count example command lines pass --check-config (when they use a config file), start, proxy, log and stop cleanly"
 
+# ---------------------------------------------------------------- the image's build context
+# What the build stage copies is enough for its `meson setup` (a directory
+# meson.build reads that is not copied fails the image build): the COPY
+# sources, copied to a temp dir as the Dockerfile does, configure.
+ctx=$E2E_TMP/docker-context
+mkdir -p "$ctx"
+while read -r -a words; do
+    dest=${words[-1]}
+    for src in "${words[@]:1:${#words[@]}-2}"; do
+        [[ $dest == ./ ]] && cp -r "$SOURCE_ROOT/$src" "$ctx/" || cp -r "$SOURCE_ROOT/$src" "$ctx/$dest"
+    done
+done < <(sed -n '/^FROM .* AS build/,/^FROM /p' "$EX/Dockerfile" | grep -E '^COPY ' | grep -v -- '--from=')
+[[ -f "$ctx/meson.build" ]] || fail "the Dockerfile's build stage does not copy meson.build"
+meson setup "$ctx/build" "$ctx" --buildtype=release >"$E2E_TMP/docker-setup.log" 2>&1 \
+    || { tail -n 30 "$E2E_TMP/docker-setup.log" >&2; fail "meson setup fails on what the Dockerfile's build stage copies"; }
+log "the Dockerfile's build stage copies enough for meson setup"
+
 # ---------------------------------------------------------------- the image's entry point
 # examples/docker-entrypoint.sh: the Dockerfile's CMD without an upstream is
 # one line and exit 2; with REGMETER_UPSTREAM it proxies. Run here with the
