@@ -13,6 +13,7 @@
 #   - the Kubernetes variants: TLS from a kubernetes.io/tls Secret (the test
 #     writes a certificate where the Secret would be mounted and talks https
 #     to it) and an Ingress whose backend regmeter trusts forwarded headers;
+#   - what the Dockerfile's build stage copies is enough for `meson setup`;
 #   - the image's entry point (docker-entrypoint.sh): no upstream is exit 2
 #     with one line, REGMETER_UPSTREAM proxies;
 #   - the systemd unit passes `systemd-analyze verify` (and its offline
