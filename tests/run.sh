@@ -21,6 +21,8 @@ PACKAGES=(
     procps iproute2 coreutils python3-yaml util-linux
     # examples.sh lints and validates the operator examples with these
     yamllint docker-compose systemd
+    # tests/install.sh renders the generated man page
+    groff-base
     # real container clients (tests/e2e/real_clients.sh): a private dockerd and
     # containerd, podman and buildah
     docker.io containerd podman buildah

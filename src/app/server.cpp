@@ -268,9 +268,11 @@ int run_server(const Config& config) {
 
   HostPort bound = config.listen;
   bound.port = port;
+  HostPort metrics_bound = config.metrics_listen;  // the real port when :0 was given
+  metrics_bound.port = admin->port();
   log_info("regmeter {} listening on {}://{}, upstream {}://{}, metrics on {}{}, {} thread(s)", REGMETER_VERSION,
            client_tls ? "https" : "http", bound.to_string(), config.upstream.scheme, upstream.description(),
-           metrics_tls ? "https://" : "http://", config.metrics_listen.to_string(), config.threads);
+           metrics_tls ? "https://" : "http://", metrics_bound.to_string(), config.threads);
 
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < workers.size(); ++i) threads.emplace_back([&workers, i] { workers[i]->run(); });

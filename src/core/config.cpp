@@ -146,8 +146,10 @@ Usage: regmeter [options]
                                (zero-downtime restart; default off)
   --upstream URL               the registry to forward to, http://HOST:PORT or
                                https://HOST:PORT (default http://127.0.0.1:5000)
-  --metrics-listen HOST:PORT   /metrics and /healthz (default 127.0.0.1:9180)
-  --threads N                  event-loop threads (default: number of cores)
+  --metrics-listen HOST:PORT   /metrics, /healthz and the /dashboard page
+                               (default 127.0.0.1:9180)
+  --threads N                  event-loop threads (default: the CPUs it may use:
+                               the affinity mask, capped by a cgroup v2 CPU quota)
   --header-timeout S           seconds to receive a whole request head (default 30)
   --idle-timeout S             seconds a keep-alive connection may sit idle (default 60)
   --upstream-timeout S         seconds from the end of the request to the response
@@ -240,8 +242,19 @@ const Option* find_option(std::string_view name) {
   return nullptr;
 }
 
+// Two listeners on one port collide when their hosts are the same or either
+// is a wildcard; port 0 always gets a port of its own.
+bool same_listen_address(const HostPort& a, const HostPort& b) {
+  auto wildcard = [](const std::string& host) { return host.empty() || host == "0.0.0.0" || host == "::"; };
+  return a.port != 0 && a.port == b.port && (a.host == b.host || wildcard(a.host) || wildcard(b.host));
+}
+
 // Rules that involve more than one option.
 std::string cross_check(const Config& config) {
+  // Blame the overlap itself, not "address already in use" from the second bind.
+  if (same_listen_address(config.listen, config.metrics_listen))
+    return fmt::format("--metrics-listen {}: the same address as --listen {}; give /metrics a port of its own",
+                       config.metrics_listen.to_string(), config.listen.to_string());
   if (config.tls_cert_file.empty() != config.tls_key_file.empty())
     return config.tls_cert_file.empty() ? "--tls-key: needs --tls-cert too" : "--tls-cert: needs --tls-key too";
   if (!config.tls_client_ca_file.empty() && config.tls_cert_file.empty())

@@ -80,6 +80,16 @@ bad "an unknown flag among good ones" "regmeter: unknown option '--bogus' (see -
     --listen 127.0.0.1:1 --upstream http://127.0.0.1:1 --bogus 1
 bad "a non-numeric value" "regmeter: --threads: 'abc' is not a whole number from 1 to 256" --threads abc
 bad "a listen address without a port" "regmeter: --listen: '127.0.0.1' is not HOST:PORT" --listen 127.0.0.1
+# The client and the metrics port on one address: the overlap is named, not
+# "address already in use" from the second bind (which sounds like another
+# process), whether the hosts are equal or one is a wildcard.
+p=$(free_port)
+bad "--metrics-listen equal to --listen" \
+    "regmeter: --metrics-listen 127.0.0.1:$p: the same address as --listen 127.0.0.1:$p; give /metrics a port of its own" \
+    --listen "127.0.0.1:$p" --metrics-listen "127.0.0.1:$p" --upstream http://127.0.0.1:1
+bad "--metrics-listen on the port of a wildcard --listen" \
+    "regmeter: --metrics-listen 127.0.0.1:$p: the same address as --listen 0.0.0.0:$p; give /metrics a port of its own" \
+    --listen "0.0.0.0:$p" --metrics-listen "127.0.0.1:$p" --upstream http://127.0.0.1:1
 
 # ---------------------------------------------------------------- config-file mistakes
 # Each: exit 2, one line `regmeter: config FILE[:LINE]: reason`, for --config
@@ -144,4 +154,40 @@ assert_eq 1 "$(metric registry_http_requests_total code=200 handler=base method=
 enc=$(curl -sS --compressed -D - -o "$E2E_TMP/mz.txt" "$METRICS_URL" | tr -d '\r' | awk -F': *' 'tolower($1) == "content-encoding" { print $2 }')
 assert_eq gzip "$enc" "/metrics Content-Encoding with Accept-Encoding: gzip"
 grep -q '^# TYPE registry_http_requests_total counter' "$E2E_TMP/mz.txt" || fail "gzipped /metrics does not decode to the exposition"
+
+# ---------------------------------------------------------------- port 0
+# `:0` lets the kernel pick; the start-up line names the ports it picked, so
+# an operator (or a script) can find them.
+zlog=$E2E_TMP/port0.log
+"$REGMETER" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --upstream "$REGISTRY_URL" >"$zlog" 2>&1 &
+zpid=$!
+register_pid "$zpid"
+register_log "$zlog"
+wait_until "$E2E_WAIT" "the start-up line of a :0 instance" grep -q ' listening on ' "$zlog"
+line=$(grep ' listening on ' "$zlog")
+assert_match 'listening on http://127\.0\.0\.1:[1-9][0-9]*, .* metrics on http://127\.0\.0\.1:[1-9][0-9]*, ' "$line" \
+    "start-up line with --listen and --metrics-listen :0"
+mport=$(sed -n 's/.* metrics on http:\/\/127\.0\.0\.1:\([0-9]*\),.*/\1/p' <<<"$line")
+lport=$(sed -n 's/.* listening on http:\/\/127\.0\.0\.1:\([0-9]*\),.*/\1/p' <<<"$line")
+assert_eq 200 "$(http_code "http://127.0.0.1:$mport/healthz")" "/healthz on the metrics port the start-up line names"
+assert_eq 200 "$(http_code "http://127.0.0.1:$lport/v2/")" "/v2/ on the client port the start-up line names"
+kill -TERM "$zpid"
+
+# ---------------------------------------------------------------- the --threads default
+# The CPUs it may use (affinity mask, capped by a cgroup v2 quota): pinned to
+# one CPU, one loop. README and docs/operations.md describe the default alike.
+tlog=$E2E_TMP/threads.log
+taskset -c 0 "$REGMETER" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --upstream "$REGISTRY_URL" >"$tlog" 2>&1 &
+tpid=$!
+register_pid "$tpid"
+register_log "$tlog"
+wait_until "$E2E_WAIT" "the start-up line of a pinned instance" grep -q ' listening on ' "$tlog"
+assert_contains ", 1 thread(s)" "$(grep ' listening on ' "$tlog")" "--threads default under taskset -c 0"
+kill -TERM "$tpid"
+threads_default() { awk -F'|' '$2 ~ /`--threads N`/ { print $3 }' "$1" | sed 's/^ *//; s/ *$//'; }
+readme_default=$(threads_default "$SOURCE_ROOT/README.md")
+[[ -n "$readme_default" ]] || fail "no --threads row in README.md's flag table"
+assert_eq "$readme_default" "$(threads_default "$SOURCE_ROOT/docs/operations.md")" \
+    "the --threads default in docs/operations.md's table and README's"
+assert_contains "cgroup" "$readme_default" "README's --threads default names the cgroup CPU quota the code honours"
 log "PASS"

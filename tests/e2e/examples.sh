@@ -10,6 +10,12 @@
 #     Dockerfile are consistent with each other and with the repository
 #     (mount sources exist, selectors match, ports named, Debian packages
 #     exist and cover what meson needs and what the binary links against);
+#   - the Kubernetes variants: TLS from a kubernetes.io/tls Secret (the test
+#     writes a certificate where the Secret would be mounted and talks https
+#     to it) and an Ingress whose backend regmeter trusts forwarded headers;
+#   - what the Dockerfile's build stage copies is enough for `meson setup`;
+#   - the image's entry point (docker-entrypoint.sh): no upstream is exit 2
+#     with one line, REGMETER_UPSTREAM proxies;
 #   - the systemd unit passes `systemd-analyze verify` (and its offline
 #     security score stays low);
 #   - every regmeter command line in the examples (systemd ExecStart,
@@ -498,6 +504,25 @@ for path, d in of_kind("Deployment"):
             return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", sub, a)
         argv = [expand(a) for a in argv]
         entry = {"source": f"{path} ({name}/{c['name']})", "argv": argv}
+        # Secret volumes (TLS certificates): a file under one must be a key
+        # of a kubernetes.io/tls Secret; the test writes a certificate and key
+        # in a directory of its own and points the paths there.
+        secret_dirs = {}
+        for vm in c.get("volumeMounts", []):
+            sec = vols.get(vm["name"], {}).get("secret")
+            if sec:
+                secret_dirs[vm["mountPath"].rstrip("/")] = os.path.join(
+                    os.path.dirname(cmdlines_out), "secret-" + sec.get("secretName", vm["name"]))
+        def secret_paths(text):
+            for mount, local in secret_dirs.items():
+                for m in re.finditer(re.escape(mount) + r"/([A-Za-z0-9._-]+)", text):
+                    if m.group(1) not in ("tls.crt", "tls.key"):
+                        bad(f"{cname}: {mount}/{m.group(1)} is not a key of a kubernetes.io/tls Secret (tls.crt, tls.key)")
+                text = text.replace(mount + "/", local + "/")
+            return text
+        if secret_dirs:
+            entry["secret_dirs"] = sorted(set(secret_dirs.values()))
+            entry["argv"] = argv = [secret_paths(a) for a in argv]
         # --config PATH: the file comes from a ConfigMap volume; write it out
         # and point the flag at the copy.
         cfg = {}
@@ -516,6 +541,7 @@ for path, d in of_kind("Deployment"):
                 bad(f"{cname}: --config {cfg_path} is not a file of a mounted ConfigMap")
             else:
                 copy = os.path.join(os.path.dirname(cmdlines_out), f"k8s-{len(k8s_cmdlines)}-{os.path.basename(cfg_path)}")
+                content = secret_paths(content)
                 open(copy, "w").write(content)
                 entry["config_file"] = copy
                 entry["argv"] = argv = [f"--config={copy}" if a.startswith("--config=") else (copy if a == cfg_path else a)
@@ -533,6 +559,12 @@ for path, d in of_kind("Deployment"):
         mport = int(ml.rsplit(":", 1)[1])
         if ports.get("metrics") != mport:
             bad(f"{cname}: port 'metrics' is {ports.get('metrics')}, --metrics-listen says {mport}")
+        entry["pod_labels"] = labels
+        entry["trusts_forwarded"] = "--trust-forwarded-headers" in argv or cfg.get("trust-forwarded-headers") in ("True", "true")
+        if opt("tls-cert", "") or opt("tls-key", ""):
+            entry["scheme"] = "https"
+            if not secret_dirs:
+                bad(f"{cname}: --tls-cert/--tls-key without a Secret volume to read them from")
         lport = int(opt("listen", "0.0.0.0:5080").rsplit(":", 1)[1])
         if lport not in ports.values():
             bad(f"{cname}: --listen port {lport} is not a container port")
@@ -573,6 +605,29 @@ for path, d in of_kind("ServiceMonitor"):
         for s in hits:
             if "regmeter" not in (job or s):
                 bad(f"{path}: ServiceMonitor {name} gives job {job or s}, which RegmeterDown (job=~.*regmeter.*) misses")
+# The two variants: TLS from a Secret, and an Ingress in front of regmeter
+# with --trust-forwarded-headers (the Ingress's backend Service selects
+# those Pods, on a port they have).
+if not any(e.get("scheme") == "https" and e.get("secret_dirs") for e in k8s_cmdlines):
+    bad("examples/kubernetes: no regmeter with --tls-cert/--tls-key from a Secret")
+ingresses = of_kind("Ingress")
+if not ingresses:
+    bad("examples/kubernetes: no Ingress")
+svc_docs = {d["metadata"]["name"]: d for _, d in of_kind("Service")}
+for path, d in ingresses:
+    for rule in d.get("spec", {}).get("rules", []):
+        for hp in rule.get("http", {}).get("paths", []):
+            be = hp.get("backend", {}).get("service", {})
+            svc = svc_docs.get(be.get("name"))
+            if not svc:
+                bad(f"{path}: Ingress backend Service {be.get('name')} is not in the examples")
+                continue
+            if be.get("port", {}).get("name") not in {p.get("name") for p in svc["spec"].get("ports", [])}:
+                bad(f"{path}: Ingress backend port {be.get('port')} is not a port of Service {be.get('name')}")
+            sel = svc["spec"].get("selector", {})
+            behind = [e for e in k8s_cmdlines if all(e["pod_labels"].get(k) == v for k, v in sel.items())]
+            if not behind or not all(e["trusts_forwarded"] for e in behind):
+                bad(f"{path}: the regmeter behind Ingress {d['metadata']['name']} does not set trust-forwarded-headers")
 print(f"kubernetes ok: {len(kdocs)} objects")
 
 # ---- systemd ExecStart
@@ -608,7 +663,7 @@ for c in cmdlines:
         for k in (yaml.safe_load(open(c["config_file"])) or {}):
             if "--" + str(k) not in known_flags:
                 bad(f"{c['source']}: config key {k} is not a flag in regmeter --help")
-for doc in ("getting-started.md", "operations.md", "scaling.md"):
+for doc in ("getting-started.md", "operations.md", "scaling.md", "registries.md"):
     path = os.path.join(root, "docs", doc)
     if not os.path.exists(path):
         bad(f"docs/{doc} is missing")
@@ -659,7 +714,12 @@ sed "s#^ExecStart=/usr/local/bin/regmeter#ExecStart=$REGMETER#" "$EX/systemd/reg
     >"$E2E_TMP/regmeter.service"
 grep -q "^ExecStart=$REGMETER" "$E2E_TMP/regmeter.service" \
     || fail "regmeter.service: ExecStart does not start with /usr/local/bin/regmeter"
-systemd-analyze verify "$E2E_TMP/regmeter.service" >"$E2E_TMP/verify.log" 2>&1 \
+# verify runs `man` for Documentation=man:regmeter(1): the page meson builds
+# (dist/meson.build), in a man directory of its own.
+[[ -s "$BUILD_ROOT/dist/regmeter.1" ]] || fail "no man page at $BUILD_ROOT/dist/regmeter.1 (meson compile builds it)"
+mkdir -p "$E2E_TMP/man/man1"
+cp "$BUILD_ROOT/dist/regmeter.1" "$E2E_TMP/man/man1/"
+MANPATH=$E2E_TMP/man systemd-analyze verify "$E2E_TMP/regmeter.service" >"$E2E_TMP/verify.log" 2>&1 \
     || { cat "$E2E_TMP/verify.log" >&2; fail "systemd-analyze verify examples/systemd/regmeter.service"; }
 if [[ -s "$E2E_TMP/verify.log" ]]; then
     cat "$E2E_TMP/verify.log" >&2
@@ -722,13 +782,27 @@ out += ["--access-log", access]
 print(entry["source"])
 print(entry.get("config_file") or "-")
 print(access)
+print(entry.get("scheme", "http"))
+print(" ".join(entry.get("secret_dirs", [])) or "-")
 print("\n".join(out))
 PY
 )
     source=${argv[0]}
     config_file=${argv[1]}
     access=${argv[2]}
-    argv=("${argv[@]:3}")
+    scheme=${argv[3]}
+    secret_dirs=${argv[4]}
+    argv=("${argv[@]:5}")
+    # A kubernetes.io/tls Secret's files: a self-signed certificate for 127.0.0.1.
+    if [[ "$secret_dirs" != - ]]; then
+        for dir in $secret_dirs; do
+            mkdir -p "$dir"
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+                -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+                -keyout "$dir/tls.key" -out "$dir/tls.crt" >"$dir/openssl.log" 2>&1 \
+                || { cat "$dir/openssl.log" >&2; fail "$source: openssl could not make the Secret's certificate"; }
+        done
+    fi
     if [[ "$config_file" != - ]]; then
         # The same settings through --check-config (which takes the file in
         # place of --config).
@@ -758,8 +832,8 @@ PY
         ((SECONDS < deadline)) || fail "$source: /healthz did not answer within ${E2E_WAIT}s"
         sleep 0.1
     done
-    assert_eq 200 "$(http_code "http://127.0.0.1:$listen_port/v2/" -A regmeter-examples-test)" \
-        "$source: GET /v2/ through regmeter"
+    assert_eq 200 "$(http_code "$scheme://127.0.0.1:$listen_port/v2/" -A regmeter-examples-test -k)" \
+        "$source: GET /v2/ through regmeter ($scheme)"
     assert_contains "registry_http_requests_total" "$(scrape "http://127.0.0.1:$metrics_port/metrics")" \
         "$source: /metrics"
     kill -TERM "$pid"
@@ -787,4 +861,71 @@ assert j["handler"] == "base" and j["status"] == 200, j' \
     fi
 done
 log "all $count example command lines pass --check-config (when they use a config file), start, proxy, log and stop cleanly"
+
+# ---------------------------------------------------------------- the image's build context
+# What the build stage copies is enough for its `meson setup` (a directory
+# meson.build reads that is not copied fails the image build): the COPY
+# sources, copied to a temp dir as the Dockerfile does, configure.
+ctx=$E2E_TMP/docker-context
+mkdir -p "$ctx"
+while read -r -a words; do
+    dest=${words[-1]}
+    for src in "${words[@]:1:${#words[@]}-2}"; do
+        [[ $dest == ./ ]] && cp -r "$SOURCE_ROOT/$src" "$ctx/" || cp -r "$SOURCE_ROOT/$src" "$ctx/$dest"
+    done
+done < <(sed -n '/^FROM .* AS build/,/^FROM /p' "$EX/Dockerfile" | grep -E '^COPY ' | grep -v -- '--from=')
+[[ -f "$ctx/meson.build" ]] || fail "the Dockerfile's build stage does not copy meson.build"
+meson setup "$ctx/build" "$ctx" --buildtype=release >"$E2E_TMP/docker-setup.log" 2>&1 \
+    || { tail -n 30 "$E2E_TMP/docker-setup.log" >&2; fail "meson setup fails on what the Dockerfile's build stage copies"; }
+log "the Dockerfile's build stage copies enough for meson setup"
+
+# ---------------------------------------------------------------- the image's entry point
+# examples/docker-entrypoint.sh: the Dockerfile's CMD without an upstream is
+# one line and exit 2; with REGMETER_UPSTREAM it proxies. Run here with the
+# binary under test in place of /usr/local/bin/regmeter (no docker needed).
+grep -q '^REGMETER=/usr/local/bin/regmeter$' "$EX/docker-entrypoint.sh" \
+    || fail "docker-entrypoint.sh does not exec /usr/local/bin/regmeter (the Dockerfile copies the binary there)"
+grep -q '^COPY --from=build /build/src/regmeter /usr/local/bin/regmeter$' "$EX/Dockerfile" \
+    || fail "the Dockerfile no longer copies the binary to /usr/local/bin/regmeter, where docker-entrypoint.sh execs it"
+grep -q '^ENTRYPOINT \["/usr/local/bin/regmeter-entrypoint"\]$' "$EX/Dockerfile" \
+    || fail "the Dockerfile's ENTRYPOINT is not /usr/local/bin/regmeter-entrypoint"
+sed "s#^REGMETER=/usr/local/bin/regmeter\$#REGMETER=$REGMETER#" "$EX/docker-entrypoint.sh" >"$E2E_TMP/entrypoint.sh"
+mapfile -t image_cmd < <(python3 -c 'import json, re, sys
+text = open(sys.argv[1]).read()
+print("\n".join(json.loads(re.search(r"^CMD (\[.*\])$", text, re.M).group(1))))' "$EX/Dockerfile")
+((${#image_cmd[@]} > 0)) || fail "no CMD in the Dockerfile"
+printf '%s\n' "${image_cmd[@]}" | grep -q -- '--upstream' && fail "the Dockerfile's CMD names an upstream: ${image_cmd[*]}"
+rc=0
+env -u REGMETER_UPSTREAM sh "$E2E_TMP/entrypoint.sh" "${image_cmd[@]}" >"$E2E_TMP/ep.out" 2>"$E2E_TMP/ep.err" || rc=$?
+assert_eq 2 "$rc" "exit status of the image's default command without REGMETER_UPSTREAM"
+assert_eq 1 "$(wc -l <"$E2E_TMP/ep.err")" "stderr lines of the image without an upstream: $(cat "$E2E_TMP/ep.err")"
+assert_contains "REGMETER_UPSTREAM" "$(cat "$E2E_TMP/ep.err")" "the error names the variable to set"
+assert_eq "" "$(cat "$E2E_TMP/ep.out")" "stdout of the image without an upstream"
+rc=0
+out=$(env -u REGMETER_UPSTREAM sh "$E2E_TMP/entrypoint.sh" --version 2>&1) || rc=$?
+assert_eq 0 "$rc" "the image's entry point runs --version without an upstream ($out)"
+# With the variable: the CMD's addresses moved to free loopback ports.
+ep_port=$(free_port)
+ep_metrics=$(free_port)
+ep_cmd=()
+for a in "${image_cmd[@]}"; do
+    case $a in
+        0.0.0.0:5080) ep_cmd+=("127.0.0.1:$ep_port") ;;
+        0.0.0.0:9180) ep_cmd+=("127.0.0.1:$ep_metrics") ;;
+        *) ep_cmd+=("$a") ;;
+    esac
+done
+[[ " ${ep_cmd[*]} " == *" 127.0.0.1:$ep_port "* && " ${ep_cmd[*]} " == *" 127.0.0.1:$ep_metrics "* ]] \
+    || fail "the Dockerfile's CMD no longer listens on 0.0.0.0:5080 and 0.0.0.0:9180: ${image_cmd[*]}"
+REGMETER_UPSTREAM=$REGISTRY_URL sh "$E2E_TMP/entrypoint.sh" "${ep_cmd[@]}" --access-log off \
+    >"$E2E_TMP/ep-run.log" 2>&1 &
+ep_pid=$!
+register_pid "$ep_pid"
+register_log "$E2E_TMP/ep-run.log"
+wait_until "$E2E_WAIT" "the image's entry point with REGMETER_UPSTREAM answers /healthz" \
+    http_is 200 "http://127.0.0.1:$ep_metrics/healthz"
+assert_eq 200 "$(http_code "http://127.0.0.1:$ep_port/v2/")" "GET /v2/ through the image's entry point"
+assert_contains "upstream $REGISTRY_URL" "$(cat "$E2E_TMP/ep-run.log")" "the start-up line names REGMETER_UPSTREAM"
+kill -TERM "$ep_pid"
+log "the image's entry point: no upstream is exit 2 with one line, REGMETER_UPSTREAM proxies"
 echo "examples: ok"

@@ -5,7 +5,8 @@
 # registry_http_requests_total series, every histogram _count, the HELP/TYPE
 # lines and the bucket bounds match the registry's own debug metrics (counted
 # from after the harness's own readiness probes). One deliberate difference:
-# regmeter counts requests that match no registry route under
+# regmeter counts requests that match no registry route (or that distribution's
+# router answers without a handler, e.g. manifests/.INVALID) under
 # handler="other", where distribution does not count them at all.
 . "$(dirname "$0")/lib.sh"
 require_proxy
@@ -56,6 +57,12 @@ assert_eq 202 "$(c -X DELETE "$P/parity/other/blobs/$layer")" "DELETE blob"
 # A request matching no route: distribution does not count it; regmeter
 # counts it under handler="other" (checked below, outside the comparison).
 assert_eq 404 "$(c "$PROXY_URL/nothing/here")" "unrouted path"
+# Requests that reach the registry but fail its name or reference patterns:
+# its router answers 404 before any handler, so it counts nothing (the
+# comparison below would see a manifest or tags series otherwise); regmeter
+# counts them under handler="other" (docs/metrics.md).
+assert_eq 404 "$(c "$P/$REPO/manifests/.INVALID")" "a reference that fails distribution's pattern"
+assert_eq 404 "$(c "$P/Foo/tags/list")" "an upper-case repository name"
 
 wait_metric 10 0 registry_http_in_flight_requests
 sleep 0.5
@@ -77,8 +84,8 @@ compare registry_http_request_duration_seconds_count "request duration _count se
 compare registry_http_request_size_bytes_count "request size _count series"
 compare registry_http_response_size_bytes_count "response size _count series"
 
-assert_eq 1 "$(metric_of "$PROXY_M" registry_http_requests_total code=404 handler=other method=get)" \
-    "the unrouted GET under handler=\"other\""
+assert_eq 3 "$(metric_of "$PROXY_M" registry_http_requests_total code=404 handler=other method=get)" \
+    "the unrouted GET and the two the registry answered without routing, under handler=\"other\""
 
 # HELP and TYPE lines of the five families.
 for fam in registry_http_requests_total registry_http_request_duration_seconds registry_http_request_size_bytes \

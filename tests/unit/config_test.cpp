@@ -536,6 +536,24 @@ TEST(ConfigErrors, ExactLines) {
             "regmeter: --metrics-listen: 'nope' is not HOST:PORT");
 }
 
+// The client and metrics ports on one address: named as the overlap, for
+// equal hosts and for a wildcard on either side; :0 twice and different
+// loopback hosts are no overlap.
+TEST(ConfigErrors, MetricsListenOnTheListenAddress) {
+  EXPECT_EQ(parse_command_line({"--listen", "127.0.0.1:7000", "--metrics-listen", "127.0.0.1:7000"}).error,
+            "regmeter: --metrics-listen 127.0.0.1:7000: the same address as --listen 127.0.0.1:7000; "
+            "give /metrics a port of its own");
+  EXPECT_EQ(parse_command_line({"--metrics-listen", "127.0.0.1:5080"}).error,  // --listen defaults to 0.0.0.0:5080
+            "regmeter: --metrics-listen 127.0.0.1:5080: the same address as --listen 0.0.0.0:5080; "
+            "give /metrics a port of its own");
+  EXPECT_EQ(parse_command_line({"--listen", "127.0.0.1:7000", "--metrics-listen", "[::]:7000"}).action,
+            CommandLine::Action::error);
+  EXPECT_EQ(parse_command_line({"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}).action,
+            CommandLine::Action::run);
+  EXPECT_EQ(parse_command_line({"--listen", "127.0.0.1:7000", "--metrics-listen", "127.0.0.2:7000"}).action,
+            CommandLine::Action::run);
+}
+
 }  // namespace
 }  // namespace regmeter
 
