@@ -160,7 +160,18 @@ try {
         intervals: [{ start: 1000, end: 2000, cells: [[0, 2], [2, 5], [3, 1], [4, 9]] }],
         partial: { start: 2000, end: 2500, cells: [[1, 1]] },
       }, 10500);
+      // WCAG contrast ratio of the faintest cell colour (1 request next to a
+      // column of 1000) against the plot background #0b0d12.
+      const luminance = (rgb) => {
+        const [r, g, b] = rgb.match(/\d+/g).map((v) => {
+          const c = Number(v) / 255;
+          return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+      };
+      const faintest = (luminance(D.heatColour(1, 1000)) + 0.05) / (luminance("rgb(11,13,18)") + 0.05);
       return {
+        faintCellContrastAtLeast3: faintest >= 3,
         count: p.samples.length, bad: p.bad, type: p.types.registry_http_request_duration_seconds,
         weird: weird && { labels: weird.labels, value: weird.value },
         les, minusInf: p.samples.find((s) => s.name === "untyped_metric")?.value === -Infinity,
@@ -172,6 +183,7 @@ try {
       };
     });
     const want = {
+      faintCellContrastAtLeast3: true,  // low-count cells stay visible
       count: 10, bad: 1, type: "histogram",
       weird: { labels: { path: "C:\\dir\\", quote: 'say "hi"', nl: "a\nb" }, value: 1500 },
       les: ["0.005", "1.048576e+06", "+Inf", "0.005", "1.048576e+06", "+Inf", "+Inf"],
