@@ -170,7 +170,10 @@ try {
         return 0.2126 * r + 0.7152 * g + 0.0722 * b;
       };
       const faintest = (luminance(D.heatColour(1, 1000)) + 0.05) / (luminance("rgb(11,13,18)") + 0.05);
+      // Every handler drawn in a style of its own (colour, or colour and dash).
+      const styles = new Set(D.HANDLER_ORDER.map((h) => JSON.stringify(D.styleOf(h))));
       return {
+        handlerStylesDistinct: styles.size === D.HANDLER_ORDER.length && D.HANDLER_ORDER.length === 9,
         faintCellContrastAtLeast3: faintest >= 3,
         count: p.samples.length, bad: p.bad, type: p.types.registry_http_request_duration_seconds,
         weird: weird && { labels: weird.labels, value: weird.value },
@@ -183,6 +186,7 @@ try {
       };
     });
     const want = {
+      handlerStylesDistinct: true,
       faintCellContrastAtLeast3: true,  // low-count cells stay visible
       count: 10, bad: 1, type: "histogram",
       weird: { labels: { path: "C:\\dir\\", quote: 'say "hi"', nl: "a\nb" }, value: 1500 },
