@@ -3,6 +3,7 @@
 #include <event2/event.h>
 #include <prometheus/metric_family.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
@@ -44,10 +45,16 @@ DashboardHistory::~DashboardHistory() {
 
 void DashboardHistory::on_tick(int, short, void* arg) { static_cast<DashboardHistory*>(arg)->sample(); }
 
-void DashboardHistory::sample() { history_.record(wall_ms(), dashboard_readings(metrics_.collect_http_families())); }
+// The wall clock may step back (NTP); intervals must not end before they start.
+std::int64_t DashboardHistory::stamp() {
+  last_stamp_ms_ = std::max(last_stamp_ms_, wall_ms());
+  return last_stamp_ms_;
+}
+
+void DashboardHistory::sample() { history_.record(stamp(), dashboard_readings(metrics_.collect_http_families())); }
 
 std::string DashboardHistory::json() {
-  auto partial = history_.peek(wall_ms(), dashboard_readings(metrics_.collect_http_families()));
+  auto partial = history_.peek(stamp(), dashboard_readings(metrics_.collect_http_families()));
   return history_.to_json(interval_s_, partial);
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "core/metric_history.h"
@@ -38,11 +39,13 @@ class DashboardHistory {
 
  private:
   static void on_tick(int, short, void* arg);
+  std::int64_t stamp();  // Unix ms, never earlier than the previous stamp
 
   const Metrics& metrics_;
   double interval_s_;
   MetricHistory history_;
   event* timer_ = nullptr;
+  std::int64_t last_stamp_ms_ = 0;
 };
 
 }  // namespace regmeter
