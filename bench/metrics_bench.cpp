@@ -5,6 +5,10 @@
 #include <array>
 #include <string_view>
 
+#include <prometheus/metric_family.h>
+
+#include "core/dashboard_readings.h"
+#include "core/metric_history.h"
 #include "core/metrics.h"
 #include "core/route.h"
 
@@ -114,8 +118,7 @@ BENCHMARK(BM_Record);
 
 // A scrape with every handler/method combination populated in each of four
 // shards: the pause it puts on the loop serving /metrics.
-void BM_RenderText(benchmark::State& state) {
-  Metrics metrics(4);
+void populate_every_series(Metrics& metrics) {
   for (std::size_t s = 0; s < metrics.shard_count(); ++s)
     for (std::size_t h = 0; h < kHandlerCount; ++h)
       for (std::size_t m = 0; m < kMethodCount; ++m)
@@ -124,6 +127,11 @@ void BM_RenderText(benchmark::State& state) {
           metrics.shard(s).request_started(static_cast<Handler>(h));
           metrics.shard(s).request_finished(exchange_for(r, static_cast<Handler>(h)));
         }
+}
+
+void BM_RenderText(benchmark::State& state) {
+  Metrics metrics(4);
+  populate_every_series(metrics);
   std::size_t bytes = 0;
   for (auto _ : state) {
     auto text = metrics.render_text();
@@ -133,5 +141,17 @@ void BM_RenderText(benchmark::State& state) {
   state.counters["bytes"] = static_cast<double>(bytes);
 }
 BENCHMARK(BM_RenderText)->Unit(benchmark::kMicrosecond);
+
+// One /dashboard history sample on the same metrics: the pause the history
+// timer puts on worker 0's loop every --dashboard-history-interval.
+void BM_DashboardHistorySample(benchmark::State& state) {
+  Metrics metrics(4);
+  populate_every_series(metrics);
+  MetricHistory history(720, 128);
+  std::int64_t t = 0;
+  for (auto _ : state) history.record(t += 5000, dashboard_readings(metrics.collect_http_families()));
+  state.counters["series"] = static_cast<double>(history.columns().size());
+}
+BENCHMARK(BM_DashboardHistorySample)->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -2,7 +2,7 @@
 // on worker 0's event loop. A scrape renders on that loop, so the body is
 // built in one go and compressed with the fastest zlib level to keep the
 // pause short. /dashboard is a static page compiled into the binary (see
-// src/app/dashboard/) that polls /metrics from the browser.
+// src/app/dashboard/) that polls /metrics from the browser; / links them.
 #include "app/admin_server.h"
 
 #include <event2/buffer.h>
@@ -32,6 +32,7 @@ namespace {
 constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 constexpr const char* kTextContentType = "text/plain; charset=utf-8";
 constexpr const char* kHtmlContentType = "text/html; charset=utf-8";
+constexpr const char* kLandingPageCsp = "default-src 'none'";
 constexpr int kTimeoutSeconds = 10;
 constexpr ev_ssize_t kMaxHeadersSize = 16 * 1024;
 constexpr ev_ssize_t kMaxBodySize = 4 * 1024;  // requests here carry no body
@@ -125,6 +126,27 @@ void check_resolvable(const std::string& host, std::uint16_t port) {
   freeaddrinfo(result);
 }
 
+// `/`: where someone who found the port lands. Static, no script or style.
+constexpr std::string_view kLandingPage = R"(<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>regmeter</title></head>
+<body>
+<h1>regmeter</h1>
+<p>A reverse proxy that meters container-registry traffic. This is its metrics port.</p>
+<ul>
+<li><a href="dashboard">/dashboard</a>: live dashboard (the last hour, drawn in the browser)</li>
+<li><a href="metrics">/metrics</a>: Prometheus metrics</li>
+<li><a href="healthz">/healthz</a>: health check (200 ok, 503 while draining)</li>
+</ul>
+</body>
+</html>
+)";
+
+struct ExtraRoute {
+  std::string content_type;
+  std::function<std::string()> body;
+};
+
 }  // namespace
 
 struct AdminServer::Impl {
@@ -133,6 +155,7 @@ struct AdminServer::Impl {
   evhttp* http = nullptr;
   std::uint16_t port = 0;
   std::optional<std::string> dashboard_gzip;  // compressed on first use; only the loop thread touches it
+  std::map<std::string, ExtraRoute, std::less<>> extra_routes;
 
   Impl(const Metrics& m, std::function<bool()> h) : metrics(m), healthy(std::move(h)) {}
   ~Impl() {
@@ -174,6 +197,29 @@ struct AdminServer::Impl {
     reply(req, 200, "OK", kHtmlContentType, kDashboardHtml);
   }
 
+  void serve_landing(evhttp_request* req) {
+    auto* headers = evhttp_request_get_output_headers(req);
+    evhttp_add_header(headers, "Content-Security-Policy", kLandingPageCsp);
+    evhttp_add_header(headers, "X-Content-Type-Options", "nosniff");
+    reply(req, 200, "OK", kHtmlContentType, kLandingPage);
+  }
+
+  void serve_extra(evhttp_request* req, const ExtraRoute& route) {
+    auto body = route.body();
+    auto* headers = evhttp_request_get_output_headers(req);
+    evhttp_add_header(headers, "Cache-Control", "no-store");
+    evhttp_add_header(headers, "X-Content-Type-Options", "nosniff");
+    evhttp_add_header(headers, "Vary", "Accept-Encoding");
+    if (accepts_gzip(evhttp_find_header(evhttp_request_get_input_headers(req), "Accept-Encoding"))) {
+      if (auto compressed = gzip(body)) {
+        evhttp_add_header(headers, "Content-Encoding", "gzip");
+        reply(req, 200, "OK", route.content_type.c_str(), *compressed);
+        return;
+      }
+    }
+    reply(req, 200, "OK", route.content_type.c_str(), body);
+  }
+
   void serve_health(evhttp_request* req) {
     if (!healthy || healthy())
       reply(req, 200, "OK", kTextContentType, "ok\n");
@@ -191,7 +237,10 @@ struct AdminServer::Impl {
 
     bool is_metrics = path == "/metrics";
     bool is_dashboard = path == "/dashboard";
-    if (!is_metrics && !is_dashboard && path != "/healthz") {
+    bool is_landing = path == "/";
+    auto extra = self->extra_routes.find(path);
+    bool is_extra = extra != self->extra_routes.end();
+    if (!is_metrics && !is_dashboard && !is_landing && !is_extra && path != "/healthz") {
       reply(req, 404, "Not Found", kTextContentType, "not found\n");
       return;
     }
@@ -201,7 +250,11 @@ struct AdminServer::Impl {
       reply(req, 405, "Method Not Allowed", kTextContentType, "method not allowed\n");
       return;
     }
-    if (is_metrics)
+    if (is_extra)
+      self->serve_extra(req, extra->second);
+    else if (is_landing)
+      self->serve_landing(req);
+    else if (is_metrics)
       self->serve_metrics(req);
     else if (is_dashboard)
       self->serve_dashboard(req);
@@ -258,5 +311,9 @@ AdminServer::AdminServer(event_base* base, const std::string& listen_host, std::
 AdminServer::~AdminServer() = default;
 
 std::uint16_t AdminServer::port() const { return impl_->port; }
+
+void AdminServer::add_route(std::string path, std::string content_type, std::function<std::string()> body) {
+  impl_->extra_routes[std::move(path)] = ExtraRoute{std::move(content_type), std::move(body)};
+}
 
 }  // namespace regmeter

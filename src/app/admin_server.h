@@ -1,9 +1,11 @@
-// The admin endpoints on --metrics-listen: /metrics and /healthz, served
+// The admin endpoints on --metrics-listen: /metrics, /healthz, /dashboard
+// and the landing page /, served
 // with evhttp (fine for small bodies; the data path does not use evhttp).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -27,6 +29,11 @@ class AdminServer {
   AdminServer& operator=(const AdminServer&) = delete;
 
   std::uint16_t port() const;  // the bound port (useful with port 0)
+
+  // Serves GET and HEAD of `path` with what `body` returns, built per request
+  // on the loop's thread, gzip when asked, never cached: for endpoints whose
+  // logic lives elsewhere (/dashboard/history).
+  void add_route(std::string path, std::string content_type, std::function<std::string()> body);
 
  private:
   struct Impl;

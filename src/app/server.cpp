@@ -19,6 +19,7 @@
 #include <prometheus/registry.h>
 
 #include "app/admin_server.h"
+#include "app/dashboard_history.h"
 #include "net/listen_guard.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -247,6 +248,13 @@ int run_server(const Config& config) {
     std::fprintf(stderr, "regmeter: --%s\n", e.what());
     return 2;
   }
+  std::unique_ptr<DashboardHistory> dashboard_history;
+  if (config.dashboard_history_window_s > 0) {
+    dashboard_history = std::make_unique<DashboardHistory>(workers[0]->base(), metrics,
+                                                           config.dashboard_history_interval_s,
+                                                           config.dashboard_history_window_s);
+    admin->add_route("/dashboard/history", "application/json", [h = dashboard_history.get()] { return h->json(); });
+  }
   auto trimmer = std::make_unique<IdleMemoryTrimmer>(workers[0]->base(), metrics, std::chrono::seconds(1));
 
   SignalContext signal_context{&workers, config.drain_delay_s, nullptr, &stopping, client_tls.get(), access_log.get()};
@@ -286,6 +294,7 @@ int run_server(const Config& config) {
   event_free(log_summaries);
   event_free(signal_context.drain_timer);
   admin.reset();
+  dashboard_history.reset();  // its timer too
   trimmer.reset();  // its timer lives in worker 0's event base, freed next
   workers.clear();  // each worker hands over its last access-log lines
   access_log.reset();

@@ -177,6 +177,10 @@ Usage: regmeter [options]
                                "__other__"; 0 drops the label (default 200)
   --upload-session-timeout S   an upload session with no request for this long
                                counts as abandoned (default 3600)
+  --dashboard-history-interval S  /dashboard/history samples the dashboard's counters
+                               every S seconds (default 5, at least 1)
+  --dashboard-history-window S keep that history for S seconds, so /dashboard draws
+                               the last hour when opened (default 3600; 0: none)
   --tls-cert FILE              serve TLS on --listen with this PEM certificate (chain)
   --tls-key FILE               ... and this PEM private key (SIGHUP reloads both)
   --tls-client-ca FILE         require client certificates signed by this CA (mTLS)
@@ -229,6 +233,11 @@ const Option kOptions[] = {
     {"trust-forwarded-headers", false, [](Config& c, const std::string&) { c.trust_forwarded = true; }},
     {"reuse-port", false, [](Config& c, const std::string&) { c.reuse_port = true; }},
     {"drain-delay", true, [](Config& c, const std::string& v) { c.drain_delay_s = v == "0" ? 0 : parse_seconds(v); }},
+    {"dashboard-history-interval", true, [](Config& c, const std::string& v) {
+       c.dashboard_history_interval_s = parse_seconds(v);
+       if (c.dashboard_history_interval_s < 1) throw std::invalid_argument(fmt::format("'{}' is under 1 second", v));
+     }},
+    {"dashboard-history-window", true, [](Config& c, const std::string& v) { c.dashboard_history_window_s = v == "0" ? 0 : parse_seconds(v); }},
     {"upstream-insecure", false, [](Config& c, const std::string&) { c.upstream_insecure = true; }},
     {"metrics-tls-cert", true, [](Config& c, const std::string& v) { c.metrics_tls_cert_file = take_readable_file(v); }},
     {"metrics-tls-key", true, [](Config& c, const std::string& v) { c.metrics_tls_key_file = take_readable_file(v); }},
@@ -262,6 +271,10 @@ std::string cross_check(const Config& config) {
   if (config.metrics_tls_cert_file.empty() != config.metrics_tls_key_file.empty())
     return config.metrics_tls_cert_file.empty() ? "--metrics-tls-key: needs --metrics-tls-cert too"
                                                 : "--metrics-tls-cert: needs --metrics-tls-key too";
+  if (config.dashboard_history_window_s > 0 && config.dashboard_history_window_s < config.dashboard_history_interval_s)
+    return "--dashboard-history-window: shorter than --dashboard-history-interval (0 turns the history off)";
+  if (config.dashboard_history_window_s / config.dashboard_history_interval_s > 20000)  // bounds its memory
+    return "--dashboard-history-window: more than 20000 intervals of --dashboard-history-interval";
   if (!config.upstream_tls() && (!config.upstream_ca_file.empty() || config.upstream_insecure))
     return config.upstream_insecure ? "--upstream-insecure: only applies to an https:// --upstream"
                                     : "--upstream-ca: only applies to an https:// --upstream";

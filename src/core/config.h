@@ -36,6 +36,8 @@ struct Config {
   std::size_t max_header_bytes = 64 * 1024;
   std::size_t max_header_fields = 100;  // fields in one request head (and its trailers); 431 beyond
   unsigned max_connections = 10000;
+  double dashboard_history_interval_s = 5;   // /dashboard/history: one interval per sample
+  double dashboard_history_window_s = 3600;  // ... kept this long; 0: no history
   double drain_delay_s = 0;             // SIGTERM: keep accepting (healthz 503) this long first
   bool trust_forwarded = false;         // keep client-sent X-Forwarded-Proto/-Host
   bool reuse_port = false;              // share --listen with another process (zero-downtime restart)

@@ -825,6 +825,8 @@ Metrics::Activity Metrics::activity() const {
 
 prometheus::Registry& Metrics::registry() { return impl_->registry; }
 
+std::vector<prometheus::MetricFamily> Metrics::collect_http_families() const { return impl_->http.Collect(); }
+
 std::string Metrics::render_text() const {
   auto families = impl_->http.Collect();
   auto cold = impl_->registry.Collect();

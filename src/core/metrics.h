@@ -15,6 +15,7 @@
 
 namespace prometheus {
 class Registry;
+struct MetricFamily;
 }
 
 namespace regmeter {
@@ -90,6 +91,10 @@ class Metrics {
   // Locks each shard only while copying it. Serializing dominates the cost:
   // about 2 ms for every handler x method x 4 codes populated.
   std::string render_text() const;
+
+  // The per-request families alone, merged but not serialized (include
+  // <prometheus/metric_family.h> to use them): for the dashboard history.
+  std::vector<prometheus::MetricFamily> collect_http_families() const;
 
   // Requests started so far and requests in flight now, over every shard
   // (locks each in turn): for housekeeping that waits for a quiet moment.

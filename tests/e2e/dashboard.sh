@@ -5,7 +5,10 @@
 # proxy and curl makes a few deliberately slow chunk uploads. The page must
 # poll, draw a non-blank heatmap holding exactly the upload requests /metrics
 # counts, fill its tables, log no console error, and the test saves a
-# screenshot in $BUILD_ROOT/meson-logs/.
+# screenshot in $BUILD_ROOT/meson-logs/. Then, with the traffic over, a second
+# browser run opens a fresh page: it must draw the same upload requests at
+# once, from regmeter's /dashboard/history. Also checked here: the landing
+# page / and its links, and the history endpoint's JSON shape and bound.
 #
 # Needs /usr/bin/chromium (apt-get install chromium) and node >= 20 with npm
 # (playwright-core is installed from tests/e2e/package-lock.json into
@@ -48,8 +51,58 @@ fi
 
 # ---- services
 start_registry
-start_regmeter
-DASH_URL=http://127.0.0.1:$RM_METRICS_PORT/dashboard
+start_regmeter --dashboard-history-interval 1
+ADMIN_URL=http://127.0.0.1:$RM_METRICS_PORT
+DASH_URL=$ADMIN_URL/dashboard
+HISTORY_URL=$ADMIN_URL/dashboard/history
+
+# The landing page on the metrics port links the three endpoints, and each works.
+assert_eq 200 "$(curl -sS --max-time 10 -D "$E2E_TMP/landing.hdr" -o "$E2E_TMP/landing.html" -w '%{http_code}' "$ADMIN_URL/")" "GET /"
+assert_eq "text/html; charset=utf-8" "$(header "$E2E_TMP/landing.hdr" Content-Type)" "/ Content-Type"
+for target in dashboard metrics healthz; do
+    assert_contains "href=\"$target\"" "$(cat "$E2E_TMP/landing.html")" "/ links $target"
+    assert_eq 200 "$(http_code "$ADMIN_URL/$target")" "GET /$target (linked from /)"
+done
+
+# check_history FILE CAPACITY [UPLOADS SESSIONS]: the JSON shape, the ring's
+# bound and, given totals, that its upload-latency and session-duration cells
+# (stored intervals plus the one in progress) add up to them.
+check_history() {
+    python3 - "$@" <<'PY' || fail "/dashboard/history: see the line above"
+import json, sys
+path, capacity = sys.argv[1], int(sys.argv[2])
+want = [int(v) for v in sys.argv[3:5]]
+def die(msg):
+    print("check_history:", msg, file=sys.stderr); sys.exit(1)
+h = json.load(open(path))
+for key in ("interval_seconds", "capacity", "max_columns", "ignored_readings", "columns", "intervals", "partial"):
+    if key not in h: die("no key %r in %s" % (key, sorted(h)))
+if h["interval_seconds"] != 1 or h["capacity"] != capacity: die("interval/capacity %r/%r" % (h["interval_seconds"], h["capacity"]))
+if not 0 < len(h["intervals"]) <= h["capacity"]: die("%d intervals for capacity %d" % (len(h["intervals"]), h["capacity"]))
+if len(h["columns"]) > h["max_columns"] or h["ignored_readings"] != 0: die("columns over their bound")
+families = {c["family"] for c in h["columns"]}
+if want and not {"upload_latency", "session_duration", "requests"} <= families:
+    die("after traffic, the columns lack upload_latency/session_duration/requests: %r" % sorted(families))
+intervals = h["intervals"] + ([h["partial"]] if h["partial"] else [])
+last_end = None
+for iv in intervals:
+    if set(iv) != {"start", "end", "cells"} or not iv["start"] <= iv["end"]: die("bad interval %r" % iv)
+    if last_end is not None and iv["start"] != last_end: die("intervals not contiguous at %r" % iv)
+    last_end = iv["end"]
+    for col, inc in iv["cells"]:
+        if not (0 <= col < len(h["columns"]) and inc > 0): die("bad cell %r" % [col, inc])
+if want:
+    total = lambda fam: sum(inc for iv in intervals for col, inc in iv["cells"] if h["columns"][col]["family"] == fam)
+    got = [total("upload_latency"), total("session_duration")]
+    if got != want: die("upload requests, ended sessions: history has %r, /metrics %r" % (got, want))
+PY
+}
+curl -sS --max-time 10 -o "$E2E_TMP/history0.json" "$HISTORY_URL" || fail "GET /dashboard/history failed"
+sleep 1.2  # at least one stored interval
+curl -sS --max-time 10 -D "$E2E_TMP/history.hdr" -o "$E2E_TMP/history1.json" "$HISTORY_URL" || fail "GET /dashboard/history failed"
+assert_eq application/json "$(header "$E2E_TMP/history.hdr" Content-Type)" "/dashboard/history Content-Type"
+assert_eq no-store "$(header "$E2E_TMP/history.hdr" Cache-Control)" "/dashboard/history Cache-Control"
+check_history "$E2E_TMP/history1.json" 3600
 
 # The route itself, before the browser: headers and both encodings.
 hdr=$E2E_TMP/dash.hdr
@@ -143,11 +196,13 @@ text=$(scrape)
 patches=$(metric_of "$text" registry_http_request_duration_seconds_count handler=blob_upload_chunk method=patch)
 puts=$(metric_of "$text" registry_http_request_duration_seconds_count handler=blob_upload_chunk method=put)
 completed=$(metric_of "$text" regmeter_upload_session_duration_seconds_count outcome=completed)
-[[ "$patches" != absent && "$puts" != absent && "$completed" != absent ]] \
-    || fail "no upload metrics after the pushes (patch=$patches put=$puts completed=$completed)"
-printf '{"uploadRequests": %d, "completedSessions": %d}\n' $((patches + puts)) "$completed" >"$SYNC/pushed.tmp"
+ended=$(metric_of "$text" regmeter_upload_session_duration_seconds_count)
+[[ "$patches" != absent && "$puts" != absent && "$completed" != absent && "$ended" != absent ]] \
+    || fail "no upload metrics after the pushes (patch=$patches put=$puts completed=$completed ended=$ended)"
+printf '{"uploadRequests": %d, "completedSessions": %d, "endedSessions": %d, "repositories": ["dash/one", "dash/two", "dash/three"]}\n' \
+    $((patches + puts)) "$completed" "$ended" >"$SYNC/pushed.tmp"
 mv "$SYNC/pushed.tmp" "$SYNC/pushed"
-log "pushed: $patches PATCH + $puts PUT upload requests, $completed completed sessions"
+log "pushed: $patches PATCH + $puts PUT upload requests, $completed completed of $ended ended sessions"
 
 # ---- the browser's verdict
 deadline=$((SECONDS + 60))
@@ -166,5 +221,23 @@ fi
 [[ -s "$SCREENSHOT" ]] || fail "no screenshot at $SCREENSHOT"
 log "screenshot: $SCREENSHOT"
 log "heatmap canvas: ${SCREENSHOT%.png}-heatmap.png"
+
+# ---- the history holds the traffic: every upload request and ended session
+curl -sS --max-time 10 -o "$E2E_TMP/history2.json" "$HISTORY_URL" || fail "GET /dashboard/history failed"
+check_history "$E2E_TMP/history2.json" 3600 $((patches + puts)) "$ended"
+log "history: $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["intervals"]))' "$E2E_TMP/history2.json") intervals, $(stat -c %s "$E2E_TMP/history2.json") bytes of JSON"
+
+# ---- a page opened after the traffic, not during it, draws it from history
+AFTER_SHOT=$ARTIFACTS/dashboard-after.png
+rm -f "$AFTER_SHOT" "${AFTER_SHOT%.png}-heatmap.png"
+rc=0
+MODE=after DASH_URL="$DASH_URL?interval=1" NODE_DEPS=$NODE_DEPS CHROMIUM=$CHROMIUM PROFILE_DIR=$E2E_TMP/profile-after \
+    SYNC_DIR=$SYNC SCREENSHOT=$AFTER_SHOT DEADLINE_S=45 \
+    timeout -k 5 60 node "$E2E_DIR/dashboard_test.mjs" >"$E2E_TMP/node-after.out" 2>"$E2E_TMP/node-after.err" || rc=$?
+cat "$E2E_TMP/node-after.err" >&2
+cat "$E2E_TMP/node-after.out"
+((rc == 0)) || fail "browser checks of the page opened after the traffic failed (exit $rc); see above"
+[[ -s "$AFTER_SHOT" ]] || fail "no screenshot at $AFTER_SHOT"
+log "screenshot of the page opened after the traffic: $AFTER_SHOT"
 figure "dashboard_seconds=$((SECONDS - T_START))"
 log "ok"

@@ -5,7 +5,12 @@
 // images through the proxy, then checks what the page drew against the totals
 // the shell read from /metrics, and saves screenshots.
 //
+// MODE=after: a second run, started only once the traffic is over. It opens a
+// fresh page and checks that it draws the traffic at once, from regmeter's
+// /dashboard/history (the live polls can add nothing: nothing moves).
+//
 // Environment (all set by dashboard.sh):
+//   MODE           live (default) or after
 //   DASH_URL       http://127.0.0.1:PORT/dashboard?interval=1
 //   NODE_DEPS      directory holding node_modules/playwright-core
 //   CHROMIUM       browser binary (/usr/bin/chromium)
@@ -31,6 +36,7 @@ const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const PROFILE_DIR = env("PROFILE_DIR");
 const SYNC_DIR = env("SYNC_DIR");
 const SCREENSHOT = env("SCREENSHOT");
+const MODE = process.env.MODE || "live";
 const started = Date.now();
 const deadline = started + 1000 * Number(process.env.DEADLINE_S || 55);
 
@@ -88,96 +94,142 @@ try {
   const csp = response ? (await response.allHeaders())["content-security-policy"] || "" : "";
   check(csp.startsWith("default-src 'none'"), `Content-Security-Policy seen by the browser: [${csp}]`);
   check((await page.title()) === "regmeter dashboard", "page title");
-  check(await page.locator("text=since it was opened").count() > 0, "the page says it only shows data since it was opened");
-
-  // ---- the page's parser and delta logic on crafted input
-  const selfTest = await page.evaluate(() => {
-    const D = window.regmeterDashboard;
-    const text = [
-      "# HELP registry_http_request_duration_seconds The HTTP request latencies in seconds.",
-      "# TYPE registry_http_request_duration_seconds histogram",
-      'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="patch",le="0.005"} 1',
-      'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="patch",le="1.048576e+06"} 3',
-      'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="patch",le="+Inf"} 4',
-      'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="put",le="0.005"} 2',
-      'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="put",le="1.048576e+06"} 2',
-      'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="put",le="+Inf"} 2',
-      'registry_http_request_duration_seconds_bucket{handler="blob",method="get",le="+Inf"} 99',
-      'weird_total{path="C:\\\\dir\\\\",quote="say \\"hi\\"",nl="a\\nb" , } 1.5e3 1712345678000',
-      "# a plain comment",
-      "untyped_metric -Inf",
-      "nan_metric NaN",
-      "this is { not a sample",
-      "",
-    ].join("\n");
-    const p = D.parsePrometheusText(text);
-    const weird = p.samples.find((s) => s.name === "weird_total");
-    const les = p.samples.filter((s) => s.labels.le).map((s) => s.labels.le);
-    // Histogram increase: first poll -> second poll (patch grew, put reset).
-    const before = p.samples;
-    const after = D.parsePrometheusText([
-      'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="patch",le="0.005"} 2',
-      'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="patch",le="1.048576e+06"} 5',
-      'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="patch",le="+Inf"} 7',
-      'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="put",le="0.005"} 0',
-      'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="put",le="1.048576e+06"} 1',
-      'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="put",le="+Inf"} 1',
-      'registry_http_request_duration_seconds_bucket{handler="blob",method="get",le="+Inf"} 150',
-    ].join("\n")).samples;
-    const inc = D.uploadHistogramIncrease(before, after);
-    const counters = D.counterIncreases(
-      D.parsePrometheusText('a_total{x="1"} 10\na_total{x="2"} 5').samples,
-      D.parsePrometheusText('a_total{x="1"} 4\na_total{x="2"} 8\na_total{x="3"} 2').samples,
-      (s) => s.name === "a_total");
-    return {
-      count: p.samples.length, bad: p.bad, type: p.types.registry_http_request_duration_seconds,
-      weird: weird && { labels: weird.labels, value: weird.value },
-      les, minusInf: p.samples.find((s) => s.name === "untyped_metric")?.value === -Infinity,
-      nan: Number.isNaN(p.samples.find((s) => s.name === "nan_metric")?.value),
-      inc: [...inc.entries()].map(([le, c]) => [String(le), c]),
-      counters: counters.map((c) => [c.labels.x, c.inc]),
-    };
-  });
-  const want = {
-    count: 10, bad: 1, type: "histogram",
-    weird: { labels: { path: "C:\\dir\\", quote: 'say "hi"', nl: "a\nb" }, value: 1500 },
-    les: ["0.005", "1.048576e+06", "+Inf", "0.005", "1.048576e+06", "+Inf", "+Inf"],
-    minusInf: true, nan: true,
-    // patch: +1 +2 +3 cumulative -> 1, 1, 1; put reset: 0, 1, 1 -> 0, 1, 0. Sum: 1, 2, 1.
-    inc: [["0.005", 1], ["1048576", 2], ["Infinity", 1]],
-    // x=1 reset (10 -> 4 counts 4), x=2 +3, x=3 new (counts from 0)
-    counters: [["1", 4], ["2", 3], ["3", 2]],
-  };
-  check(JSON.stringify(selfTest) === JSON.stringify(want),
-    `page parser/delta self-test:\n   got  ${JSON.stringify(selfTest)}\n   want ${JSON.stringify(want)}`);
-
-  // ---- baseline poll, then let the shell push
+  check(await page.locator("text=last hour").count() > 0, "the page says it shows the last hour");
   const data = () => page.evaluate(() => ({ ...document.body.dataset }));
-  await waitFor("the first poll", 15, async () => Number((await data()).polls) >= 1);
-  writeFileSync(path.join(SYNC_DIR, "ready.tmp"), String(Date.now()));
-  renameSync(path.join(SYNC_DIR, "ready.tmp"), path.join(SYNC_DIR, "ready"));
-  log("page has its baseline poll; waiting for the pushes");
+  let d, expected;
+  if (MODE === "after") {
+    // ---- opened after the traffic: everything must come from the history
+    expected = JSON.parse(readFileSync(path.join(SYNC_DIR, "pushed"), "utf8"));
+    try {
+      d = await waitFor("the page to draw the traffic from history", 15, async () => {
+        d = await data();
+        return d.history === "loaded" && Number(d.historyIntervals) > 0 && Number(d.heatmapCells) > 0 &&
+          Number(d.heatmapTotal) === expected.uploadRequests &&
+          Number(d.sessionHeatmapTotal) === expected.endedSessions ? d : null;
+      });
+    } catch (e) {
+      check(false, `${e.message}: expected ${JSON.stringify(expected)}, page data ${JSON.stringify(d)}`);
+    }
+    if (d) log(`page opened after the traffic: ${JSON.stringify(d)}`);
+  } else {
 
-  const pushedFile = path.join(SYNC_DIR, "pushed");
-  await waitFor("the shell's pushes (file 'pushed')", 60, () => existsSync(pushedFile));
-  const expected = JSON.parse(readFileSync(pushedFile, "utf8"));
-  const pushedAt = Date.now();
-  log(`pushes done; /metrics says ${JSON.stringify(expected)}`);
-
-  // The page must catch up: a poll after the pushes, >= 3 polls, the same
-  // number of upload requests in its heatmap as /metrics counts.
-  let d;
-  try {
-    d = await waitFor("the page to show every upload request", 15, async () => {
-      d = await data();
-      return Number(d.polls) >= 3 && Number(d.lastPoll) > pushedAt && Number(d.heatmapCells) > 0 &&
-        Number(d.heatmapTotal) === expected.uploadRequests && Number(d.sessionsCompleted) === expected.completedSessions
-        ? d : null;
+    // ---- the page's parser and delta logic on crafted input
+    const selfTest = await page.evaluate(() => {
+      const D = window.regmeterDashboard;
+      const text = [
+        "# HELP registry_http_request_duration_seconds The HTTP request latencies in seconds.",
+        "# TYPE registry_http_request_duration_seconds histogram",
+        'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="patch",le="0.005"} 1',
+        'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="patch",le="1.048576e+06"} 3',
+        'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="patch",le="+Inf"} 4',
+        'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="put",le="0.005"} 2',
+        'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="put",le="1.048576e+06"} 2',
+        'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="put",le="+Inf"} 2',
+        'registry_http_request_duration_seconds_bucket{handler="blob",method="get",le="+Inf"} 99',
+        'weird_total{path="C:\\\\dir\\\\",quote="say \\"hi\\"",nl="a\\nb" , } 1.5e3 1712345678000',
+        "# a plain comment",
+        "untyped_metric -Inf",
+        "nan_metric NaN",
+        "this is { not a sample",
+        "",
+      ].join("\n");
+      const p = D.parsePrometheusText(text);
+      const weird = p.samples.find((s) => s.name === "weird_total");
+      const les = p.samples.filter((s) => s.labels.le).map((s) => s.labels.le);
+      // Histogram increase: first poll -> second poll (patch grew, put reset).
+      const before = p.samples;
+      const after = D.parsePrometheusText([
+        'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="patch",le="0.005"} 2',
+        'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="patch",le="1.048576e+06"} 5',
+        'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="patch",le="+Inf"} 7',
+        'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="put",le="0.005"} 0',
+        'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="put",le="1.048576e+06"} 1',
+        'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk",method="put",le="+Inf"} 1',
+        'registry_http_request_duration_seconds_bucket{handler="blob",method="get",le="+Inf"} 150',
+      ].join("\n")).samples;
+      const inc = D.uploadHistogramIncrease(before, after);
+      const counters = D.counterIncreases(
+        D.parsePrometheusText('a_total{x="1"} 10\na_total{x="2"} 5').samples,
+        D.parsePrometheusText('a_total{x="1"} 4\na_total{x="2"} 8\na_total{x="3"} 2').samples,
+        (s) => s.name === "a_total");
+      // regmeter's history JSON: buckets parsed as numbers, every known bucket
+      // in every point, the partial interval last, times moved onto this clock.
+      const hist = D.historyPoints({
+        columns: [{ family: "upload_latency", label: "0.005" }, { family: "upload_latency", label: "+Inf" },
+          { family: "requests", label: "blob" }, { family: "errors", label: "blob" }, { family: "unknown", label: "x" }],
+        intervals: [{ start: 1000, end: 2000, cells: [[0, 2], [2, 5], [3, 1], [4, 9]] }],
+        partial: { start: 2000, end: 2500, cells: [[1, 1]] },
+      }, 10500);
+      // WCAG contrast ratio of the faintest cell colour (1 request next to a
+      // column of 1000) against the plot background #0b0d12.
+      const luminance = (rgb) => {
+        const [r, g, b] = rgb.match(/\d+/g).map((v) => {
+          const c = Number(v) / 255;
+          return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+      };
+      const faintest = (luminance(D.heatColour(1, 1000)) + 0.05) / (luminance("rgb(11,13,18)") + 0.05);
+      // Every handler drawn in a style of its own (colour, or colour and dash).
+      const styles = new Set(D.HANDLER_ORDER.map((h) => JSON.stringify(D.styleOf(h))));
+      return {
+        handlerStylesDistinct: styles.size === D.HANDLER_ORDER.length && D.HANDLER_ORDER.length === 9,
+        faintCellContrastAtLeast3: faintest >= 3,
+        count: p.samples.length, bad: p.bad, type: p.types.registry_http_request_duration_seconds,
+        weird: weird && { labels: weird.labels, value: weird.value },
+        les, minusInf: p.samples.find((s) => s.name === "untyped_metric")?.value === -Infinity,
+        nan: Number.isNaN(p.samples.find((s) => s.name === "nan_metric")?.value),
+        inc: [...inc.entries()].map(([le, c]) => [String(le), c]),
+        counters: counters.map((c) => [c.labels.x, c.inc]),
+        hist: hist.map((q) => [q.t0, q.t1, [...q.heat.entries()].map(([le, c]) => [String(le), c]),
+          [...q.requests], [...q.errors]]),
+      };
     });
-  } catch (e) {
-    check(false, `${e.message}: page data ${JSON.stringify(d)}`);
+    const want = {
+      handlerStylesDistinct: true,
+      faintCellContrastAtLeast3: true,  // low-count cells stay visible
+      count: 10, bad: 1, type: "histogram",
+      weird: { labels: { path: "C:\\dir\\", quote: 'say "hi"', nl: "a\nb" }, value: 1500 },
+      les: ["0.005", "1.048576e+06", "+Inf", "0.005", "1.048576e+06", "+Inf", "+Inf"],
+      minusInf: true, nan: true,
+      // patch: +1 +2 +3 cumulative -> 1, 1, 1; put reset: 0, 1, 1 -> 0, 1, 0. Sum: 1, 2, 1.
+      inc: [["0.005", 1], ["1048576", 2], ["Infinity", 1]],
+      // x=1 reset (10 -> 4 counts 4), x=2 +3, x=3 new (counts from 0)
+      counters: [["1", 4], ["2", 3], ["3", 2]],
+      // shifted by 10500 - 2500 = 8000 ms; the unknown family is ignored
+      hist: [[9000, 10000, [["0.005", 2], ["Infinity", 0]], [["blob", 5]], [["blob", 1]]],
+        [10000, 10500, [["0.005", 0], ["Infinity", 1]], [], []]],
+    };
+    check(JSON.stringify(selfTest) === JSON.stringify(want),
+      `page parser/delta self-test:\n   got  ${JSON.stringify(selfTest)}\n   want ${JSON.stringify(want)}`);
+
+    // ---- baseline poll, then let the shell push
+    await waitFor("the first poll", 15, async () => Number((await data()).polls) >= 1);
+    writeFileSync(path.join(SYNC_DIR, "ready.tmp"), String(Date.now()));
+    renameSync(path.join(SYNC_DIR, "ready.tmp"), path.join(SYNC_DIR, "ready"));
+    log("page has its baseline poll; waiting for the pushes");
+
+    const pushedFile = path.join(SYNC_DIR, "pushed");
+    await waitFor("the shell's pushes (file 'pushed')", 60, () => existsSync(pushedFile));
+    expected = JSON.parse(readFileSync(pushedFile, "utf8"));
+    const pushedAt = Date.now();
+    log(`pushes done; /metrics says ${JSON.stringify(expected)}`);
+
+    // The page must catch up: a poll after the pushes, >= 3 polls, the same
+    // number of upload requests in its heatmap as /metrics counts.
+    try {
+      d = await waitFor("the page to show every upload request", 15, async () => {
+        d = await data();
+        return Number(d.polls) >= 3 && Number(d.lastPoll) > pushedAt && Number(d.heatmapCells) > 0 &&
+          Number(d.heatmapTotal) === expected.uploadRequests && Number(d.sessionsCompleted) === expected.completedSessions &&
+          Number(d.sessionHeatmapTotal) === expected.endedSessions ? d : null;
+      });
+    } catch (e) {
+      check(false, `${e.message}: page data ${JSON.stringify(d)}`);
+    }
+    if (d) log(`page: ${JSON.stringify(d)}`);
+
   }
-  if (d) log(`page: ${JSON.stringify(d)}`);
 
   // ---- pixels: the heatmap's plot area has cells, the rate chart has lines.
   // Each canvas is read once, through a copy made for reading (repeated
@@ -214,12 +266,13 @@ try {
       }
       return { lit: count, png: copy.toDataURL("image/png"), centre };
     };
-    const heat = read("heatmap"), rates = read("rates");
-    return { heatmap: heat, rates: { lit: rates.lit } };
+    const heat = read("heatmap"), rates = read("rates"), sessions = read("session-heatmap");
+    return { heatmap: heat, rates: { lit: rates.lit }, sessions: { lit: sessions.lit } };
   });
   const heatPng = pixels.heatmap.png;
-  log(`pixels lit: heatmap ${pixels.heatmap.lit}, rates ${pixels.rates.lit}`);
+  log(`pixels lit: heatmap ${pixels.heatmap.lit}, session heatmap ${pixels.sessions.lit}, rates ${pixels.rates.lit}`);
   check(pixels.heatmap.lit > 0, "heatmap plot area is blank");
+  check(pixels.sessions.lit > 0, "session-duration heatmap plot area is blank");
   check(pixels.rates.lit > 0, "request-rate plot area is blank");
   check(heatPng.length > 1000, "heatmap PNG is suspiciously small");
 
@@ -239,7 +292,9 @@ try {
     const rows = (id) => [...document.querySelectorAll(`#${id} tbody tr`)].map((tr) =>
       [...tr.children].map((td) => td.textContent));
     return { inflight: rows("inflight"), sessions: rows("sessions"), bytes: rows("bytes"),
-      legend: document.getElementById("rates-legend").textContent };
+      repositories: rows("repositories"), legend: document.getElementById("rates-legend").textContent,
+      errorsLegend: document.getElementById("errors-legend").textContent,
+      first: document.querySelector("main section h2").textContent };
   });
   log(`tables: ${JSON.stringify(tables)}`);
   check(tables.inflight.some((r) => r[0] === "blob_upload_chunk"), "in-flight table lists blob_upload_chunk");
@@ -248,6 +303,14 @@ try {
   check(tables.bytes.some((r) => r[0] === "upload" && r[1] !== "0 B"), "blob bytes table shows uploaded bytes");
   check(tables.bytes.some((r) => r[0] === "download" && r[1] !== "0 B"), "blob bytes table shows downloaded bytes");
   check(tables.legend.includes("blob_upload_chunk"), "rate legend lists blob_upload_chunk");
+  check(tables.errorsLegend.includes("blob_upload_chunk"), "error-ratio legend lists blob_upload_chunk");
+  check(tables.first === "Blob upload latency", `the first panel is the upload latency heatmap, not [${tables.first}]`);
+  // Every pushed repository is listed with its push (dash/one also with its pulled bytes).
+  for (const repo of expected ? expected.repositories : []) {
+    const row = tables.repositories.find((r) => r[0] === repo);
+    check(row && Number(row[1]) >= 1 && row[3] !== "0 B", `top repositories lists ${repo} with a push and uploaded bytes: ${JSON.stringify(row)}`);
+  }
+  check(tables.repositories.some((r) => r[0] === "dash/one" && r[4] !== "0 B"), "top repositories shows dash/one's downloaded bytes");
 
   // ---- artifacts
   await page.mouse.move(5, 5);
@@ -256,8 +319,9 @@ try {
   log(`screenshot: ${SCREENSHOT}`);
 
   if (d) {
-    console.log(`dashboard_polls=${d.polls}`);
-    console.log(`dashboard_heatmap_cells=${d.heatmapCells}`);
+    console.log(`dashboard_${MODE}_polls=${d.polls}`);
+    console.log(`dashboard_${MODE}_heatmap_cells=${d.heatmapCells}`);
+    console.log(`dashboard_${MODE}_history_intervals=${d.historyIntervals}`);
   }
 } catch (e) {
   failures.push(`exception: ${e && e.stack ? e.stack : e}`);

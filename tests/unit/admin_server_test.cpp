@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cctype>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -20,6 +21,9 @@
 #include <string>
 #include <thread>
 
+#include <rapidjson/document.h>
+
+#include "app/dashboard_history.h"
 #include "core/metrics.h"
 
 namespace regmeter {
@@ -139,6 +143,25 @@ class AdminServerTest : public ::testing::Test {
 
   std::uint16_t port() const { return server_->port(); }
 
+  // Runs fn on the loop's thread and waits for it.
+  void on_loop(std::function<void()> fn) {
+    std::promise<void> done;
+    struct Call {
+      std::function<void()>* fn;
+      std::promise<void>* done;
+    } call{&fn, &done};
+    timeval now{0, 0};
+    event_base_once(
+        base_, -1, EV_TIMEOUT,
+        [](evutil_socket_t, short, void* p) {
+          auto* c = static_cast<Call*>(p);
+          (*c->fn)();
+          c->done->set_value();
+        },
+        &call, &now);
+    done.get_future().wait();
+  }
+
   Metrics metrics_{2};
   std::atomic<bool> healthy_{true};
   event_base* base_ = nullptr;
@@ -215,7 +238,8 @@ TEST_F(AdminServerTest, DashboardServesTheEmbeddedPage) {
   EXPECT_EQ(reply.body.rfind("<!DOCTYPE html>", 0), 0u);
   EXPECT_NE(reply.body.find("<canvas id=\"heatmap\">"), std::string::npos);
   EXPECT_NE(reply.body.find("fetch(\"metrics\""), std::string::npos) << "the page polls /metrics, relative to itself";
-  EXPECT_NE(reply.body.find("since it was opened"), std::string::npos);
+  EXPECT_NE(reply.body.find("fetch(\"dashboard/history\""), std::string::npos) << "the page loads the history first";
+  EXPECT_NE(reply.body.find("last hour"), std::string::npos);
 
   // A hash-based policy: nothing from elsewhere, no inline code but the page's own.
   const auto& csp = reply.headers["content-security-policy"];
@@ -255,8 +279,114 @@ TEST_F(AdminServerTest, DashboardGzipAndHead) {
   EXPECT_EQ(post.headers["allow"], "GET, HEAD");
 }
 
+TEST_F(AdminServerTest, LandingPageLinksTheEndpoints) {
+  auto reply = request(port(), "GET", "/");
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.headers["content-type"], "text/html; charset=utf-8");
+  EXPECT_EQ(reply.headers["content-security-policy"], "default-src 'none'");
+  EXPECT_EQ(reply.body.rfind("<!DOCTYPE html>", 0), 0u);
+  // Relative links, so the page also works behind a path-prefixing proxy.
+  for (const char* link : {"href=\"dashboard\"", "href=\"metrics\"", "href=\"healthz\""})
+    EXPECT_NE(reply.body.find(link), std::string::npos) << link;
+  EXPECT_EQ(reply.body.find("<script"), std::string::npos);
+  auto head = request(port(), "HEAD", "/");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.headers["content-length"], std::to_string(reply.body.size()));
+  EXPECT_EQ(head.body, "");
+  EXPECT_EQ(request(port(), "DELETE", "/").status, 405);
+}
+
+TEST_F(AdminServerTest, AddedRouteIsServedFreshPlainOrGzip) {
+  int calls = 0;
+  on_loop([&] {
+    server_->add_route("/extra", "application/json", [&calls] { return "{\"n\":" + std::to_string(++calls) + "}"; });
+  });
+  auto first = request(port(), "GET", "/extra");
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(first.headers["content-type"], "application/json");
+  EXPECT_EQ(first.headers["cache-control"], "no-store");
+  EXPECT_EQ(first.body, "{\"n\":1}");
+  auto zipped = request(port(), "GET", "/extra", "Accept-Encoding: gzip\r\n");
+  EXPECT_EQ(zipped.headers["content-encoding"], "gzip");
+  EXPECT_EQ(gunzip(zipped.body), "{\"n\":2}");  // built per request
+  EXPECT_EQ(request(port(), "POST", "/extra", "Content-Length: 0\r\n").status, 405);
+  EXPECT_EQ(request(port(), "GET", "/extra/").status, 404);
+}
+
+// Sums the cells of the history JSON's intervals (and the partial one) per family.
+std::map<std::string, double> history_totals(const rapidjson::Document& d) {
+  std::map<std::string, double> totals;
+  auto sum = [&](const rapidjson::Value& interval) {
+    for (const auto& cell : interval["cells"].GetArray())
+      totals[d["columns"][cell[0].GetUint()]["family"].GetString()] += cell[1].GetDouble();
+  };
+  for (const auto& interval : d["intervals"].GetArray()) sum(interval);
+  if (d["partial"].IsObject()) sum(d["partial"]);
+  return totals;
+}
+
+// /dashboard/history as served: samples taken on the loop (by hand here; the
+// timer's period is far longer than the test), bounded to window / interval.
+TEST_F(AdminServerTest, DashboardHistoryCountsAndIsBounded) {
+  std::unique_ptr<DashboardHistory> history;
+  on_loop([&] {
+    history = std::make_unique<DashboardHistory>(base_, metrics_, 100, 300);  // 3 intervals
+    server_->add_route("/dashboard/history", "application/json", [h = history.get()] { return h->json(); });
+  });
+  auto fetch = [&] {
+    auto reply = request(port(), "GET", "/dashboard/history");
+    EXPECT_EQ(reply.status, 200);
+    EXPECT_EQ(reply.headers["content-type"], "application/json");
+    rapidjson::Document d;
+    d.Parse(reply.body.c_str());
+    EXPECT_FALSE(d.HasParseError()) << reply.body;
+    return d;
+  };
+  auto d = fetch();
+  EXPECT_EQ(d["capacity"].GetUint(), 3u);
+  EXPECT_EQ(d["max_columns"].GetUint(), DashboardHistory::kMaxColumns);
+  EXPECT_EQ(d["intervals"].Size(), 0u);  // only the baseline so far
+
+  for (int i = 0; i < 4; ++i) record(Handler::blob_upload_chunk, Method::patch, 202);
+  record(Handler::blob_upload_chunk, Method::put, 503);
+  d = fetch();  // in the interval in progress, before any sample
+  EXPECT_EQ(d["intervals"].Size(), 0u);
+  auto totals = history_totals(d);
+  EXPECT_EQ(totals["requests"], 5);
+  EXPECT_EQ(totals["errors"], 1);
+  EXPECT_EQ(totals["upload_latency"], 5);
+
+  on_loop([&] { history->sample(); });
+  record(Handler::manifest, Method::get, 200);
+  on_loop([&] { history->sample(); });
+  d = fetch();
+  EXPECT_EQ(d["intervals"].Size(), 2u);
+  totals = history_totals(d);
+  EXPECT_EQ(totals["requests"], 6);
+  EXPECT_EQ(totals["upload_latency"], 5);
+
+  on_loop([&] { for (int i = 0; i < 5; ++i) history->sample(); });
+  d = fetch();
+  EXPECT_EQ(d["intervals"].Size(), 3u);  // the ring's bound
+  EXPECT_EQ(history_totals(d)["requests"], 0);  // those intervals have dropped out
+  on_loop([&] { history.reset(); });
+}
+
+// The timer samples on its own.
+TEST_F(AdminServerTest, DashboardHistoryTimerSamples) {
+  std::unique_ptr<DashboardHistory> history;
+  on_loop([&] { history = std::make_unique<DashboardHistory>(base_, metrics_, 0.02, 0.06); });
+  std::size_t stored = 0;
+  for (int tries = 0; tries < 500 && stored < 3; ++tries) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    on_loop([&] { stored = history->history().intervals().size(); });
+  }
+  EXPECT_EQ(stored, 3u);
+  on_loop([&] { history.reset(); });
+}
+
 TEST_F(AdminServerTest, UnknownPathsAre404) {
-  for (const char* target : {"/", "/metricsx", "/metrics/", "/v2/", "/healthz/x"}) {
+  for (const char* target : {"/metricsx", "/metrics/", "/v2/", "/healthz/x", "/dashboard/history", "//"}) {
     auto reply = request(port(), "GET", target);
     EXPECT_EQ(reply.status, 404) << target;
     EXPECT_EQ(reply.headers["content-type"], "text/plain; charset=utf-8") << target;

@@ -87,6 +87,18 @@ TEST(ConfigDefaults, NoArgumentsGivesDocumentedDefaults) {
   EXPECT_EQ(c.max_repositories, 200u);
   EXPECT_DOUBLE_EQ(c.upload_session_timeout_s, 3600);
   EXPECT_FALSE(c.reuse_port) << "a busy --listen port is an error unless asked";
+  EXPECT_DOUBLE_EQ(c.dashboard_history_interval_s, 5);
+  EXPECT_DOUBLE_EQ(c.dashboard_history_window_s, 3600);
+}
+
+TEST(ConfigFlags, DashboardHistory) {
+  CommandLine cl = parse_command_line({"--dashboard-history-interval", "2", "--dashboard-history-window=600"});
+  ASSERT_EQ(cl.action, Action::run) << cl.error;
+  EXPECT_DOUBLE_EQ(cl.config.dashboard_history_interval_s, 2);
+  EXPECT_DOUBLE_EQ(cl.config.dashboard_history_window_s, 600);
+  cl = parse_command_line({"--dashboard-history-window", "0"});
+  ASSERT_EQ(cl.action, Action::run) << cl.error;
+  EXPECT_DOUBLE_EQ(cl.config.dashboard_history_window_s, 0) << "0 turns the history off";
 }
 
 TEST(ConfigFlags, ReusePortTakesNoValue) {
@@ -472,6 +484,15 @@ std::vector<BadCase> bad_cases() {
   cases.push_back({{"--listen", "--threads", "4"}, "--listen", "'--threads' is not HOST:PORT"});
   // The first bad flag is the one reported.
   cases.push_back({{"--threads", "0", "--listen", "x"}, "--threads", "'0' is not a whole number"});
+  // The dashboard history: at least a second per sample, a window of whole
+  // intervals, and a bounded number of them.
+  cases.push_back({{"--dashboard-history-interval", "0.5"}, "--dashboard-history-interval", "under 1 second"});
+  cases.push_back({{"--dashboard-history-interval", "0"}, "--dashboard-history-interval", "is not a number of seconds"});
+  cases.push_back({{"--dashboard-history-window", "-1"}, "--dashboard-history-window", "is not a number of seconds"});
+  cases.push_back({{"--dashboard-history-interval", "10", "--dashboard-history-window", "5"},
+                   "--dashboard-history-window", "shorter than --dashboard-history-interval"});
+  cases.push_back({{"--dashboard-history-interval", "1", "--dashboard-history-window", "86400"},
+                   "--dashboard-history-window", "more than 20000 intervals"});
   return cases;
 }
 
