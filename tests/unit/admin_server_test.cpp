@@ -165,7 +165,7 @@ TEST_F(AdminServerTest, MetricsGzipWhenAccepted) {
   auto reply = request(port(), "GET", "/metrics", "Accept-Encoding: deflate, GZIP;q=0.5\r\n");
   EXPECT_EQ(reply.status, 200);
   EXPECT_EQ(reply.headers["content-encoding"], "gzip");
-  EXPECT_EQ(reply.headers["vary"], "Accept-Encoding");
+  EXPECT_EQ(reply.headers["vary"], "Accept, Accept-Encoding");
   EXPECT_EQ(reply.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
   EXPECT_LT(reply.body.size(), metrics_.render_text().size());
   EXPECT_EQ(gunzip(reply.body), metrics_.render_text());
