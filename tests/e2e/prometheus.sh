@@ -17,8 +17,6 @@
 . "$(dirname "$0")/lib.sh"
 
 require_proxy
-PROMETHEUS=${PROMETHEUS:-/usr/bin/prometheus}
-[[ -x "$PROMETHEUS" ]] || fail "no Prometheus at $PROMETHEUS (apt-get install prometheus)"
 if ! python3 -c 'import yaml' 2>/dev/null; then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
         log "installing python3-yaml"
@@ -34,10 +32,8 @@ start_registry
 start_regmeter --threads 2
 
 # ---------------------------------------------------------------- Prometheus
-PROM_PORT=$(free_port)
-PROM_URL=http://127.0.0.1:$PROM_PORT
 PROM_DIR=$E2E_TMP/prometheus
-mkdir -p "$PROM_DIR/data"
+mkdir -p "$PROM_DIR"
 cp "$EX/prometheus/alerts.yml" "$PROM_DIR/alerts.yml"
 # The example configuration, made fast and pointed at this regmeter.
 python3 - "$EX/prometheus/prometheus.yml" "$PROM_DIR/prometheus.yml" "127.0.0.1:$RM_METRICS_PORT" <<'PY'
@@ -52,17 +48,7 @@ jobs[0]["static_configs"][0]["targets"] = [target]
 cfg["scrape_configs"] = jobs
 yaml.safe_dump(cfg, open(dst, "w"), sort_keys=False)
 PY
-"$PROMETHEUS" --config.file="$PROM_DIR/prometheus.yml" --storage.tsdb.path="$PROM_DIR/data" \
-    --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >"$PROM_DIR/log" 2>&1 &
-PROM_PID=$!
-register_pid "$PROM_PID"
-register_log "$PROM_DIR/log"
-deadline=$((SECONDS + PROM_WAIT))
-until http_is 200 "$PROM_URL/-/ready"; do
-    is_running "$PROM_PID" || fail "prometheus exited during startup"
-    ((SECONDS < deadline)) || fail "prometheus not ready within ${PROM_WAIT}s"
-    sleep 0.2
-done
+start_prometheus "$PROM_DIR"
 log "prometheus pid $PROM_PID on $PROM_URL scraping $METRICS_URL"
 
 # prom MODE ARGS...: talk to the HTTP API (Python, standard library only).
