@@ -138,6 +138,11 @@ p90=$(api "$NATIVE_URL" scalar "$Q")
 python3 -c 'import sys; v = float(sys.argv[1]); sys.exit(0 if 0 < v < 600 else 1)' "$p90" \
     || fail "native p90 of blob upload PUTs is $p90, not a duration"
 log "native p90 blob upload PUT: ${p90}s"
+# The Grafana dashboard's first panel (the native heatmap) gets a native histogram.
+FIRST_PANEL=$(python3 -c 'import json, sys
+print(json.load(open(sys.argv[1]))["panels"][0]["targets"][0]["expr"].replace("$__rate_interval", "1m"))' \
+    "$SOURCE_ROOT/examples/grafana/regmeter-dashboard.json")
+assert_eq histogram "$(api "$NATIVE_URL" kind "$FIRST_PANEL")" "the dashboard's native heatmap query: $FIRST_PANEL"
 # The OpenMetrics Prometheus has no native buckets (OpenMetrics 1.0 carries none).
 wait_api "OpenMetrics Prometheus stores the classic buckets" '^[1-9]' "$OM_URL" count \
     'regmeter_http_request_duration_seconds_bucket{handler="blob_upload_chunk"}'
