@@ -9,7 +9,8 @@
 #     still stored as classic series;
 #   - /api/v1/query_exemplars returns exemplars whose request_id is in
 #     regmeter's access log, and a request sent with a W3C traceparent shows
-#     its trace id in an exemplar (and in its access-log line);
+#     its trace id in an exemplar (and in its access-log line); a client's
+#     own X-Request-Id is logged as client_request_id beside regmeter's id;
 #   - a second Prometheus with exemplar-storage only (it scrapes OpenMetrics)
 #     stores the same request's exemplar, and classic buckets only.
 # Every wait is bounded (PROM_WAIT seconds, default 30).
@@ -175,6 +176,11 @@ sleep 0.5
 grep -q "\"request_id\":\"$traced_id\".*\"trace_id\":\"$TRACE\"" "$ACCESS_LOG" \
     || fail "access log has no line with request_id $traced_id and trace_id $TRACE"
 log "traced request $traced_id: exemplar and access-log line carry trace $TRACE"
+
+# A client's own X-Request-Id: forwarded, logged as client_request_id beside ours.
+assert_eq 200 "$(curl -sS -o /dev/null -w '%{http_code}' -H 'X-Request-Id: client-own-7' "$PROXY_URL/v2/")" \
+    "GET /v2/ with an X-Request-Id"
+wait_until 5 "client_request_id logged" grep -q '"request_id":"[0-9a-f]\{32\}","client_request_id":"client-own-7"' "$ACCESS_LOG"
 
 assert_eq "up " "$(api "$NATIVE_URL" target)" "native Prometheus target health"
 assert_eq "up " "$(api "$OM_URL" target)" "OpenMetrics Prometheus target health"
