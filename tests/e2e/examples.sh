@@ -72,8 +72,13 @@ NATIVE_HEATMAP = ('sum(rate(regmeter_http_request_duration_seconds'
                   '{handler="blob_upload_chunk",method=~"patch|put"}[$__rate_interval]))')
 HEATMAP = ('sum by (le) (increase(registry_http_request_duration_seconds_bucket'
            '{handler="blob_upload_chunk",method=~"patch|put"}[$__rate_interval]))')
-# Families with native buckets: queried by their bare name (native) too.
-NATIVE = {"regmeter_http_request_duration_seconds"}
+# Families with native buckets (every regmeter_* histogram): a Prometheus with
+# native histograms on stores them native only, queried by their bare name.
+NATIVE = {"regmeter_http_request_duration_seconds", "regmeter_upload_session_duration_seconds",
+          "regmeter_upload_session_size_bytes", "regmeter_upstream_header_seconds",
+          "regmeter_upstream_connect_seconds", "regmeter_blob_throughput_bytes_per_second"}
+def queries_native(expr):
+    return any(re.search(r'\b' + n + r'\s*[\{\[]', expr) for n in NATIVE)
 HISTOGRAMS = {"registry_http_request_duration_seconds", "registry_http_request_size_bytes",
               "registry_http_response_size_bytes", "regmeter_upload_session_duration_seconds",
               "regmeter_upload_session_size_bytes", "regmeter_upstream_header_seconds",
@@ -192,8 +197,7 @@ for p in panels:
         expr = t.get("expr", "")
         check_expr(f"dashboard panel '{title}'", expr, {"$__rate_interval", "$__range"})
         exprs.append(expr)
-        native = any(n + "{" in expr and n + "_bucket" not in expr for n in NATIVE)
-        if p.get("type") == "heatmap" and (t.get("format") != "heatmap" or ("by (le)" not in expr and not native)):
+        if p.get("type") == "heatmap" and (t.get("format") != "heatmap" or ("by (le)" not in expr and not queries_native(expr))):
             bad(f"dashboard panel '{title}': heatmap target needs format heatmap and sum by (le) (or a native histogram)")
 want_families = ["regmeter_upload_session_duration_seconds_bucket", "regmeter_blob_throughput_bytes_per_second_bucket",
                  "regmeter_image_pushes_total", "regmeter_image_pulls_total", "registry_http_in_flight_requests",
