@@ -221,6 +221,44 @@ TEST(MetricsExposition, ProtobufHasNativeBucketsOnRegmeterHistogramsOnly) {
   EXPECT_FALSE(decoded_family(decoded, "regmeter_cold_total").empty());
 }
 
+// The shared histogram type gives native buckets to every regmeter_*
+// histogram, and none to registry_http_*: checked over every family the
+// recordings below produce, so a family added later is covered too.
+TEST(MetricsExposition, EveryRegmeterHistogramIsNativeAndNoRegistryOne) {
+  Metrics metrics(1);
+  auto e = traced_exchange(Handler::blob_upload_chunk, Method::put, 201, 2s, RequestId{5, 5}, false);
+  e.request_body_bytes = 8 << 20;
+  e.request_body_start = e.started + 1ms;
+  e.request_body_end = e.finished - 1ms;
+  e.repository = "team/app";
+  record(metrics.shard(0), e);
+  auto pull = traced_exchange(Handler::blob, Method::get, 200, 1s, RequestId{6, 6}, false);
+  pull.response_body_bytes = 4 << 20;
+  pull.response_body_start = pull.started + 1ms;
+  record(metrics.shard(0), pull);
+  metrics.shard(0).upstream_connected(2ms);
+  metrics.shard(0).upload_session_closed(SessionOutcome::completed, 3.5, 8 << 20);
+
+  auto stream = metrics.render(ExpositionFormat::protobuf);
+  std::size_t regmeter_histograms = 0, registry_histograms = 0;
+  for (const auto& message : test::split_delimited(stream)) {
+    auto d = test::decode(message);
+    if (d.find("type: HISTOGRAM\n") == std::string::npos) continue;
+    bool native = d.find("schema: 3\n") != std::string::npos;
+    if (d.find("name: \"regmeter_") == 0) {
+      ++regmeter_histograms;
+      EXPECT_TRUE(native) << "regmeter_* histogram without native buckets:\n" << d;
+    } else if (d.find("name: \"registry_http_") == 0) {
+      ++registry_histograms;
+      EXPECT_FALSE(native) << "registry_http_* histogram with native buckets:\n" << d;
+    }
+  }
+  // regmeter_http_request_duration_seconds, _upstream_header_seconds, _upstream_connect_seconds,
+  // _blob_throughput_bytes_per_second, _upload_session_duration_seconds, _upload_session_size_bytes.
+  EXPECT_EQ(regmeter_histograms, 6u);
+  EXPECT_EQ(registry_histograms, 3u);
+}
+
 TEST(MetricsExposition, NativeBucketsFollowTheObservations) {
   Metrics metrics(1);
   for (int i = 0; i < 100; ++i)
