@@ -19,15 +19,9 @@
 // again once the table is full and the shard has copied it.
 #include "core/metrics.h"
 
-#include "core/float_format.h"
-#include "core/metric_histogram.h"
-#include "core/metrics_exposition.h"
-
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <charconv>
-#include <cstdlib>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -39,6 +33,10 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+
+#include "core/float_format.h"
+#include "core/metric_histogram.h"
+#include "core/metrics_exposition.h"
 
 namespace regmeter {
 namespace {
