@@ -144,23 +144,34 @@ class CodeCounters {
     std::array<Exemplar, kHandlerMethodCount> exemplars{};
   };
 
-  void add(int code, std::size_t series, std::uint64_t n, const Exemplar* exemplar = nullptr) {
-    auto& slot = slot_of_code_[static_cast<std::size_t>(code)];
-    if (slot == 0) {
-      rows_.push_back(Row{code, {}});
-      slot = static_cast<std::uint16_t>(rows_.size());
-    }
-    rows_[slot - 1].counts[series] += n;
-    if (exemplar != nullptr) keep_latest(rows_[slot - 1].exemplars[series], *exemplar);
+  // One request: its exemplar replaces the series' one (the most recent wins).
+  void count(int code, std::size_t series, const ExemplarSource* source) {
+    Row& row = row_of(code);
+    ++row.counts[series];
+    record_exemplar(row.exemplars[series], source, 1.0);
   }
+  // Merging shards: the later of the two exemplars.
   void add(const CodeCounters& other) {
     for (const auto& row : other.rows_)
-      for (std::size_t s = 0; s < row.counts.size(); ++s)
-        if (row.counts[s] != 0) add(row.code, s, row.counts[s], &row.exemplars[s]);
+      for (std::size_t s = 0; s < row.counts.size(); ++s) {
+        if (row.counts[s] == 0) continue;
+        Row& mine = row_of(row.code);
+        mine.counts[s] += row.counts[s];
+        keep_latest(mine.exemplars[s], row.exemplars[s]);
+      }
   }
   const std::vector<Row>& rows() const { return rows_; }
 
  private:
+  Row& row_of(int code) {
+    auto& slot = slot_of_code_[static_cast<std::size_t>(code)];
+    if (slot == 0) {
+      rows_.push_back(Row{code, {}, {}});
+      slot = static_cast<std::uint16_t>(rows_.size());
+    }
+    return rows_[slot - 1];
+  }
+
   std::array<std::uint16_t, 1000> slot_of_code_{};  // row index + 1; 0 = none yet
   std::vector<Row> rows_;
 };
@@ -418,9 +429,7 @@ struct MetricsShard::Snapshot {
     auto h = static_cast<std::size_t>(e.handler);
     auto series = series_index(e.handler, e.method);
     --in_flight[h];
-    Exemplar one;
-    record_exemplar(one, source, 1.0);
-    requests.add(code_of(e.status), series, 1, &one);
+    requests.count(code_of(e.status), series, source);
     auto ns = nanoseconds(e.finished - e.started);
     auto seconds = static_cast<double>(ns) / kNsPerSecond;
     auto bucket = duration_bucket(ns);
