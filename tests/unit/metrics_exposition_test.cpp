@@ -10,12 +10,32 @@
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
+#include <cstdlib>
+#include <new>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "protobuf_decode.h"
 #include "run_tool.h"
+
+// Counts heap allocations made by this thread while `counting` is set.
+namespace {
+thread_local bool counting = false;
+thread_local std::size_t allocations = 0;
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (counting) ++allocations;
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+// The replacement pair is malloc/free on purpose; GCC cannot see that.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
 
 namespace regmeter {
 namespace {
@@ -257,6 +277,40 @@ TEST(MetricsExposition, EveryRegmeterHistogramIsNativeAndNoRegistryOne) {
   // _blob_throughput_bytes_per_second, _upload_session_duration_seconds, _upload_session_size_bytes.
   EXPECT_EQ(regmeter_histograms, 6u);
   EXPECT_EQ(registry_histograms, 3u);
+}
+
+// Exemplars and native buckets cost no allocation per request: once a
+// series exists (and its native window covers the values), recording more
+// requests with ids and trace ids allocates nothing.
+TEST(MetricsExposition, RecordingWithExemplarsDoesNotAllocate) {
+  Metrics metrics(1);
+  auto& shard = metrics.shard(0);
+  std::vector<Exchange> exchanges;
+  for (int i = 0; i < 8; ++i) {
+    auto e = traced_exchange(i % 2 ? Handler::blob_upload_chunk : Handler::manifest, i % 2 ? Method::put : Method::get,
+                             i % 2 ? 201 : 200, std::chrono::milliseconds(3 + 97 * i), RequestId{9, std::uint64_t(i)},
+                             i % 3 == 0);
+    e.repository = "team/app";
+    exchanges.push_back(e);
+  }
+  for (const auto& e : exchanges) record(shard, e);  // warm-up: series and windows are created
+  counting = true;
+  for (int round = 0; round < 100; ++round)
+    for (auto& e : exchanges) {
+      e.request_id.thread_and_sequence += 8;
+      e.finished_unix_ns += 1000;
+      record(shard, e);
+    }
+  counting = false;
+  EXPECT_EQ(allocations, 0u);
+  // The counter does see allocations (a scrape makes many).
+  counting = true;
+  auto scraped = metrics.render(ExpositionFormat::protobuf);
+  counting = false;
+  EXPECT_GT(allocations, 0u);
+  // And the exemplars were written: the last request's id is in the exposition.
+  auto om = metrics.render(ExpositionFormat::openmetrics);
+  EXPECT_NE(om.find(hex(exchanges.back().request_id)), std::string::npos);
 }
 
 TEST(MetricsExposition, NativeBucketsFollowTheObservations) {
