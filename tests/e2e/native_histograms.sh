@@ -11,6 +11,8 @@
 #     regmeter's access log, and a request sent with a W3C traceparent shows
 #     its trace id in an exemplar (and in its access-log line); a client's
 #     own X-Request-Id is logged as client_request_id beside regmeter's id;
+#   - an upstream receives X-Request-Id = request_id when the client sent
+#     none, and only the client's own when it did;
 #   - a second Prometheus with exemplar-storage only (it scrapes OpenMetrics)
 #     stores the same request's exemplar, and classic buckets only.
 # Every wait is bounded (PROM_WAIT seconds, default 30).
@@ -223,4 +225,22 @@ wait_until 5 "client_request_id logged" grep -q '"request_id":"[0-9a-f]\{32\}","
 
 assert_eq "up " "$(api "$NATIVE_URL" target)" "native Prometheus target health"
 assert_eq "up " "$(api "$OM_URL" target)" "OpenMetrics Prometheus target health"
+
+# ---------------------------------------------------------------- X-Request-Id upstream
+# What an upstream receives (tests/tools/misbehaving_upstream.py echoes the
+# request head): our id when the client sent none, the client's alone when it did.
+python3 "$TOOLS/misbehaving_upstream.py" "$E2E_TMP/echo.port" --log "$E2E_TMP/echo.log" &
+register_pid $!
+register_log "$E2E_TMP/echo.log"
+wait_until 10 "echo upstream" test -s "$E2E_TMP/echo.port"
+ECHO_LOG=$E2E_TMP/echo-access.log
+RM_UPSTREAM=http://127.0.0.1:$(cat "$E2E_TMP/echo.port") start_regmeter --access-log "$ECHO_LOG"
+echoed=$(curl -sS --max-time 10 "$PROXY_URL/echo" | tr -d '\r')
+sent_id=$(printf '%s\n' "$echoed" | sed -n 's/^X-Request-Id: //p')
+assert_match '^[0-9a-f]{32}$' "$sent_id" "X-Request-Id regmeter sent upstream"
+wait_until 5 "the echo request's access-log line" grep -q "\"request_id\":\"$sent_id\"" "$ECHO_LOG"
+echoed=$(curl -sS --max-time 10 -H 'X-Request-Id: client-own-8' "$PROXY_URL/echo" | tr -d '\r')
+assert_eq "X-Request-Id: client-own-8" "$(printf '%s\n' "$echoed" | grep -i '^X-Request-Id:')" \
+    "the client's X-Request-Id upstream, alone and unchanged"
+log "upstream got X-Request-Id $sent_id (ours), then the client's own"
 echo "native_histograms: ok"
