@@ -71,7 +71,7 @@ bool process_request(MessageParser& parser, const std::string& head_bytes, const
 void request_path(benchmark::State& state, const std::string& head_bytes,
                   regmeter::HeadLimits limits = regmeter::HeadLimits{}, bool must_accept = true) {
   MessageParser parser(MessageParser::Kind::request, limits);
-  regmeter::ForwardContext forward{"192.0.2.7", "http", false, "registry.example.com"};
+  regmeter::ForwardContext forward{"192.0.2.7", "http", false, "registry.example.com", {}};
   if (process_request(parser, head_bytes, forward) != must_accept) {
     state.SkipWithError(must_accept ? ("refused: " + parser.error()).c_str() : "accepted, expected a refusal");
     return;

@@ -63,6 +63,9 @@ Exchange exchange_for(const Request& r, Handler handler, std::string_view reposi
   e.request_body_end = r.request_bytes != 0 ? e.finished - 1ms : e.request_body_start;
   e.upstream_headers = e.request_body_end + 500us;
   e.response_body_start = e.upstream_headers + 10us;
+  // As on the data path: every request has an id, so exemplars are written.
+  e.request_id = RequestId{0x5eed, 1};
+  e.finished_unix_ns = 1'764'000'000'000'000'000;
   return e;
 }
 

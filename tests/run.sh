@@ -108,7 +108,7 @@ if [[ "${RUN_SANITIZE:-1}" == 1 ]]; then
 fi
 if [[ "${RUN_FUZZ:-1}" == 1 ]]; then
     step "fuzzing: ${FUZZ_SECONDS:-30} s per target"
-    for target in fuzz_request_head fuzz_route fuzz_upload_session; do
+    for target in fuzz_request_head fuzz_route fuzz_upload_session fuzz_client_ids; do
         if FUZZ_ARTIFACTS="$ROOT/$BUILD_DIR/fuzz-artifacts" bash tests/fuzz/run_fuzz.sh "${FUZZ_SECONDS:-30}" "$target"; then
             FUZZ_STATUS+=("$target=OK")
         else

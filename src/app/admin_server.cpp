@@ -24,12 +24,12 @@
 #include <string_view>
 
 #include "dashboard_html.h"
+#include "core/exposition_format.h"
 #include "core/metrics.h"
 
 namespace regmeter {
 namespace {
 
-constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 constexpr const char* kTextContentType = "text/plain; charset=utf-8";
 constexpr const char* kHtmlContentType = "text/html; charset=utf-8";
 constexpr const char* kLandingPageCsp = "default-src 'none'";
@@ -162,18 +162,23 @@ struct AdminServer::Impl {
     if (http != nullptr) evhttp_free(http);
   }
 
+  // Text, OpenMetrics or protobuf as the scraper's Accept prefers
+  // (exposition_format.h); then gzip when accepted, as before.
   void serve_metrics(evhttp_request* req) {
-    auto text = metrics.render_text();
+    const char* accept = evhttp_find_header(evhttp_request_get_input_headers(req), "Accept");
+    ExpositionFormat format = accept ? negotiate_exposition(accept) : ExpositionFormat::text;
+    auto body = metrics.render(format);
+    const std::string content_type(content_type_of(format));
     auto* headers = evhttp_request_get_output_headers(req);
-    evhttp_add_header(headers, "Vary", "Accept-Encoding");
+    evhttp_add_header(headers, "Vary", "Accept, Accept-Encoding");
     if (accepts_gzip(evhttp_find_header(evhttp_request_get_input_headers(req), "Accept-Encoding"))) {
-      if (auto compressed = gzip(text)) {
+      if (auto compressed = gzip(body)) {
         evhttp_add_header(headers, "Content-Encoding", "gzip");
-        reply(req, 200, "OK", kMetricsContentType, *compressed);
+        reply(req, 200, "OK", content_type.c_str(), *compressed);
         return;
       }
     }
-    reply(req, 200, "OK", kMetricsContentType, text);
+    reply(req, 200, "OK", content_type.c_str(), body);
   }
 
   // The page never changes within a process, but no-store keeps a browser

@@ -79,7 +79,7 @@ std::string upstream_request_head(const MessageHead& request, std::string_view o
   out.append(request.method).append(" ").append(origin_target).append(" HTTP/1.1\r\n");
   std::string forwarded_for;
   const std::string* host = nullptr;
-  bool client_proto = false, client_host = false;
+  bool client_proto = false, client_host = false, client_request_id = false;
   const HopByHopFields hop_by_hop(request);
   for (const auto& field : request.headers) {
     if (hop_by_hop.contains(field.name)) continue;
@@ -99,6 +99,7 @@ std::string upstream_request_head(const MessageHead& request, std::string_view o
       (is_proto ? client_proto : client_host) = true;
     }
     if (iequals(field.name, "Host") && !host) host = &field.value;
+    if (iequals(field.name, "X-Request-Id")) client_request_id = true;
     append_header(out, field.name, field.value);
   }
   if (!host) append_header(out, "Host", context.host_if_missing);
@@ -107,6 +108,8 @@ std::string upstream_request_head(const MessageHead& request, std::string_view o
   append_header(out, "X-Forwarded-For", forwarded_for);
   if (!client_proto) append_header(out, "X-Forwarded-Proto", context.proxy_scheme);
   if (host && !client_host) append_header(out, "X-Forwarded-Host", *host);
+  if (!client_request_id && !context.request_id_if_missing.empty())
+    append_header(out, "X-Request-Id", context.request_id_if_missing);
   // An HTTP/1.0 client's message is still sent as HTTP/1.1 upstream, where
   // keep-alive is the default; nothing to add.
   out.append("\r\n");

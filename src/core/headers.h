@@ -40,11 +40,15 @@ struct ForwardContext {
   // Sent as Host when the client sent none (HTTP/1.0): the request goes
   // upstream as HTTP/1.1, which requires one (RFC 9112 §3.2).
   std::string_view host_if_missing;
+  // Sent as X-Request-Id when the client sent none (a client's own is
+  // forwarded unchanged); empty: add nothing.
+  std::string_view request_id_if_missing;
 };
 
 // The request head sent upstream: origin-form target, HTTP/1.1, end-to-end
 // headers byte for byte (Host as the client sent it, or host_if_missing),
-// X-Forwarded-For appended to, X-Forwarded-Proto/-Host set by us.
+// X-Forwarded-For appended to, X-Forwarded-Proto/-Host set by us, X-Request-Id
+// added when missing.
 std::string upstream_request_head(const MessageHead& request, std::string_view origin_target,
                                   const ForwardContext& context);
 

@@ -2,12 +2,15 @@
 //
 // Recording is plain integer arithmetic under the shard's own mutex, which
 // only its worker thread and a scrape ever take. A scrape merges every shard
-// into one Snapshot, turns it into prometheus-cpp MetricFamily values and lets
-// prometheus::TextSerializer write the exposition.
+// into one Snapshot, turns it into prometheus-cpp MetricFamily values (with
+// exemplars and native buckets beside them, metrics_exposition.h) and lets
+// prometheus::TextSerializer write the text exposition, or our own writers
+// the OpenMetrics and protobuf ones.
 //
 // Adding a family: a member in Snapshot, a line in Snapshot::record (or a new
 // recording method on MetricsShard), one in Snapshot::add, and its rendering
-// in Snapshot::families.
+// in Snapshot::families. A histogram is a Buckets (metric_histogram.h): it
+// gets exemplars and native buckets without further work.
 //
 // The per-repository families bound their `repository` label with a
 // process-wide table (the first N names seen get a slot; the rest share the
@@ -19,8 +22,6 @@
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <charconv>
-#include <cstdlib>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -29,10 +30,13 @@
 #include <unordered_map>
 #include <utility>
 
-#include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+
+#include "core/float_format.h"
+#include "core/metric_histogram.h"
+#include "core/metrics_exposition.h"
 
 namespace regmeter {
 namespace {
@@ -79,30 +83,13 @@ enum class Direction : std::uint8_t { upload, download };
 constexpr std::size_t kDirectionCount = 2;
 std::string_view direction_name(std::size_t d) { return d == 0 ? "upload" : "download"; }
 
-// A classic histogram. Integer observations (nanoseconds, bytes) keep sums
-// exact; throughput, a ratio, sums in double. Counts are per bucket, not
-// cumulative; the last one is +Inf.
-template <std::size_t N, typename Sum = std::uint64_t>
-struct Buckets {
-  std::array<std::uint64_t, N + 1> counts{};
-  Sum sum = 0;
-
-  void observe(std::size_t bucket, Sum value) {
-    ++counts[bucket];
-    sum += value;
-  }
-  void add(const Buckets& other) {
-    for (std::size_t i = 0; i < counts.size(); ++i) counts[i] += other.counts[i];
-    sum += other.sum;
-  }
-  std::uint64_t count() const {
-    std::uint64_t total = 0;
-    for (auto c : counts) total += c;
-    return total;
-  }
-};
-using DurationBuckets = Buckets<kDurationBoundsNs.size()>;
-using SizeBuckets = Buckets<kSizeBoundCount>;
+// registry_http_* stay classic only (metric_histogram.h says why).
+using DurationBuckets = Buckets<kDurationBoundsNs.size(), std::uint64_t, NativeBuckets::no>;
+using SizeBuckets = Buckets<kSizeBoundCount, std::uint64_t, NativeBuckets::no>;
+// regmeter_http_request_duration_seconds: registry_http_request_duration_seconds'
+// twin with native buckets (and the same classic ones, which carry its
+// exemplars in the protobuf exposition Prometheus 2.42 reads them from).
+using NativeDurationBuckets = Buckets<kDurationBoundsNs.size()>;
 using SessionDurationBuckets = Buckets<kSessionDurationBoundsNs.size()>;
 using SessionSizeBuckets = Buckets<kSessionSizeBoundCount>;
 using UpstreamHeaderBuckets = Buckets<kUpstreamHeaderBoundsNs.size()>;
@@ -154,24 +141,37 @@ class CodeCounters {
   struct Row {
     int code = 0;
     std::array<std::uint64_t, kHandlerMethodCount> counts{};
+    std::array<Exemplar, kHandlerMethodCount> exemplars{};
   };
 
-  void add(int code, std::size_t series, std::uint64_t n) {
-    auto& slot = slot_of_code_[static_cast<std::size_t>(code)];
-    if (slot == 0) {
-      rows_.push_back(Row{code, {}});
-      slot = static_cast<std::uint16_t>(rows_.size());
-    }
-    rows_[slot - 1].counts[series] += n;
+  // One request: its exemplar replaces the series' one (the most recent wins).
+  void count(int code, std::size_t series, const ExemplarSource* source) {
+    Row& row = row_of(code);
+    ++row.counts[series];
+    record_exemplar(row.exemplars[series], source, 1.0);
   }
+  // Merging shards: the later of the two exemplars.
   void add(const CodeCounters& other) {
     for (const auto& row : other.rows_)
-      for (std::size_t s = 0; s < row.counts.size(); ++s)
-        if (row.counts[s] != 0) add(row.code, s, row.counts[s]);
+      for (std::size_t s = 0; s < row.counts.size(); ++s) {
+        if (row.counts[s] == 0) continue;
+        Row& mine = row_of(row.code);
+        mine.counts[s] += row.counts[s];
+        keep_latest(mine.exemplars[s], row.exemplars[s]);
+      }
   }
   const std::vector<Row>& rows() const { return rows_; }
 
  private:
+  Row& row_of(int code) {
+    auto& slot = slot_of_code_[static_cast<std::size_t>(code)];
+    if (slot == 0) {
+      rows_.push_back(Row{code, {}, {}});
+      slot = static_cast<std::uint16_t>(rows_.size());
+    }
+    return rows_[slot - 1];
+  }
+
   std::array<std::uint16_t, 1000> slot_of_code_{};  // row index + 1; 0 = none yet
   std::vector<Row> rows_;
 };
@@ -182,9 +182,9 @@ Label label(std::string_view name, std::string_view value) {
   return Label{std::string(name), std::string(value)};
 }
 
-template <std::size_t N, typename Sum>
-prometheus::ClientMetric histogram_metric(std::vector<Label> labels, const Buckets<N, Sum>& buckets,
-                                          const std::array<double, N>& upper_bounds, double unit) {
+template <std::size_t N, typename Sum, NativeBuckets Native>
+void add_histogram(CollectedFamily& f, std::vector<Label> labels, const Buckets<N, Sum, Native>& buckets,
+                   const std::array<double, N>& upper_bounds, double unit) {
   prometheus::ClientMetric metric;
   metric.label = std::move(labels);
   auto& h = metric.histogram;
@@ -198,7 +198,16 @@ prometheus::ClientMetric histogram_metric(std::vector<Label> labels, const Bucke
   h.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
   h.sample_count = cumulative;
   h.sample_sum = static_cast<double>(buckets.sum) / unit;
-  return metric;
+  f.family.metric.push_back(std::move(metric));
+  f.extras.push_back(SeriesExtras{nullptr, buckets.exemplars.data(), buckets.native_or_null()});
+}
+
+void add_counter(CollectedFamily& f, std::vector<Label> labels, double value, const Exemplar* exemplar) {
+  prometheus::ClientMetric m;
+  m.label = std::move(labels);
+  m.counter.value = value;
+  f.family.metric.push_back(std::move(m));
+  f.extras.push_back(SeriesExtras{exemplar, nullptr, nullptr});
 }
 
 // Division of two exact integers rounds to the same double as the decimal
@@ -241,62 +250,12 @@ std::size_t throughput_bucket(double bytes_per_second) {
   return i;
 }
 
-prometheus::MetricFamily family(std::string name, std::string help, prometheus::MetricType type) {
-  prometheus::MetricFamily f;
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = type;
+CollectedFamily family(std::string name, std::string help, prometheus::MetricType type) {
+  CollectedFamily f;
+  f.family.name = std::move(name);
+  f.family.help = std::move(help);
+  f.family.type = type;
   return f;
-}
-
-// Go's exporter orders series by label values; label names are already in
-// the same (alphabetical) order in every series of a family.
-void sort_series(prometheus::MetricFamily& f) {
-  std::sort(f.metric.begin(), f.metric.end(),
-            [](const prometheus::ClientMetric& a, const prometheus::ClientMetric& b) { return a.label < b.label; });
-}
-
-// strconv.FormatFloat(v, 'g', -1, 64), which Go's text exposition uses: the
-// shortest round-trip digits, in exponent form when the exponent is < -4 or
-// >= 6 (so 1048576 is "1.048576e+06").
-std::string go_float(double v) {
-  std::array<char, 64> buf{};
-  auto sci = std::to_chars(buf.data(), buf.data() + buf.size(), v, std::chars_format::scientific);
-  std::string_view s(buf.data(), static_cast<std::size_t>(sci.ptr - buf.data()));
-  int exponent = std::atoi(s.data() + s.find('e') + 1);
-  if (exponent < -4 || exponent >= 6) return std::string(s);
-  auto fixed = std::to_chars(buf.data(), buf.data() + buf.size(), v, std::chars_format::fixed);
-  return std::string(buf.data(), fixed.ptr);
-}
-
-// In Prometheus 2.x `le` is an ordinary label: "1048576" and "1.048576e+06"
-// are different series. prometheus-cpp prints the former, distribution the
-// latter, so rewrite the bucket bounds to keep series identical across a
-// switch. Label values never contain an unescaped quote, so `{le="` and
-// `,le="` can only start an `le` label.
-std::string with_go_style_le(const std::string& text) {
-  std::string out;
-  out.reserve(text.size() + text.size() / 16);
-  std::size_t pos = 0;
-  while (true) {
-    auto hit = text.find("le=\"", pos);
-    if (hit == std::string::npos) break;
-    auto value_begin = hit + 4;
-    auto value_end = text.find('"', value_begin);
-    if (value_end == std::string::npos) break;
-    out.append(text, pos, value_begin - pos);
-    std::string_view value(text.data() + value_begin, value_end - value_begin);
-    double bound = 0;
-    auto parsed = std::from_chars(value.data(), value.data() + value.size(), bound);
-    bool is_label = hit > 0 && (text[hit - 1] == '{' || text[hit - 1] == ',');
-    if (is_label && parsed.ec == std::errc() && parsed.ptr == value.data() + value.size())
-      out += go_float(bound);
-    else
-      out.append(value);
-    pos = value_end;
-  }
-  out.append(text, pos, std::string::npos);
-  return out;
 }
 
 // ---- repository label bounding ----
@@ -382,11 +341,18 @@ struct RepositoryCounters {
   std::uint64_t pulls = 0;
   std::array<std::uint64_t, kDirectionCount> bytes{};
   std::uint8_t seen = 0;
+  Exemplar push_exemplar, pull_exemplar;
+  std::array<Exemplar, kDirectionCount> byte_exemplars{};
 
   void add(const RepositoryCounters& other) {
     pushes += other.pushes;
     pulls += other.pulls;
-    for (std::size_t d = 0; d < kDirectionCount; ++d) bytes[d] += other.bytes[d];
+    keep_latest(push_exemplar, other.push_exemplar);
+    keep_latest(pull_exemplar, other.pull_exemplar);
+    for (std::size_t d = 0; d < kDirectionCount; ++d) {
+      bytes[d] += other.bytes[d];
+      keep_latest(byte_exemplars[d], other.byte_exemplars[d]);
+    }
     seen |= other.seen;
   }
 };
@@ -443,6 +409,7 @@ struct MetricsShard::Snapshot {
   std::array<std::int64_t, kHandlerCount> in_flight{};
   CodeCounters requests;                                  // [code][handler, method]
   std::array<DurationBuckets, kHandlerMethodCount> duration{};  // [handler, method]
+  std::array<NativeDurationBuckets, kHandlerMethodCount> native_duration{};  // [handler, method]
   std::array<SizeBuckets, kHandlerCount> request_size{};
   std::array<SizeBuckets, kHandlerCount> response_size{};
   // regmeter_* families.
@@ -452,36 +419,46 @@ struct MetricsShard::Snapshot {
   std::array<SessionDurationBuckets, kSessionOutcomeCount> session_duration{};  // [outcome]
   std::array<SessionSizeBuckets, kSessionOutcomeCount> session_size{};          // [outcome]
   std::array<std::uint64_t, kHandlerCount> auth_challenges{};
+  std::array<Exemplar, kHandlerCount> auth_challenge_exemplars{};
   std::array<std::uint64_t, kRejectReasonCount> rejected{};  // [reason]
   std::vector<RepositoryCounters> repositories;  // [slot]; grows to at most max_repositories + 1
 
   // `repository_slot` matters only when counts_per_repository(e).
-  void record(const Exchange& e, std::uint32_t repository_slot) {
+  // `source` (may be null) names the request in the exemplars it writes.
+  void record(const Exchange& e, std::uint32_t repository_slot, const ExemplarSource* source) {
     auto h = static_cast<std::size_t>(e.handler);
     auto series = series_index(e.handler, e.method);
     --in_flight[h];
-    requests.add(code_of(e.status), series, 1);
+    requests.count(code_of(e.status), series, source);
     auto ns = nanoseconds(e.finished - e.started);
-    duration[series].observe(duration_bucket(ns), static_cast<std::uint64_t>(ns));
-    request_size[h].observe(size_bucket(e.request_body_bytes), e.request_body_bytes);
-    response_size[h].observe(size_bucket(e.response_body_bytes), e.response_body_bytes);
+    auto seconds = static_cast<double>(ns) / kNsPerSecond;
+    auto bucket = duration_bucket(ns);
+    duration[series].observe(bucket, static_cast<std::uint64_t>(ns), seconds, source);
+    native_duration[series].observe(bucket, static_cast<std::uint64_t>(ns), seconds, source);
+    auto request_bytes = static_cast<double>(e.request_body_bytes), response_bytes = static_cast<double>(e.response_body_bytes);
+    request_size[h].observe(size_bucket(e.request_body_bytes), e.request_body_bytes, request_bytes, source);
+    response_size[h].observe(size_bucket(e.response_body_bytes), e.response_body_bytes, response_bytes, source);
 
     if (happened(e.upstream_headers)) {
       auto header_ns = nanoseconds(e.upstream_headers - e.started);
       upstream_header[series].observe(linear_bucket(kUpstreamHeaderBoundsNs, header_ns),
-                                      static_cast<std::uint64_t>(header_ns));
+                                      static_cast<std::uint64_t>(header_ns),
+                                      static_cast<double>(header_ns) / kNsPerSecond, source);
     }
-    if (e.status == 401) ++auth_challenges[h];
+    if (e.status == 401) {
+      ++auth_challenges[h];
+      record_exemplar(auth_challenge_exemplars[h], source, 1.0);
+    }
 
     bool upload_body = (e.handler == Handler::blob_upload_chunk && (e.method == Method::patch || e.method == Method::put)) ||
                        (e.handler == Handler::blob_upload && e.method == Method::post);
     if (upload_body)
       if (auto rate = rate_of(e.request_body_bytes, e.request_body_start, e.request_body_end))
-        observe_throughput(Direction::upload, *rate);
+        observe_throughput(Direction::upload, *rate, source);
     bool blob_download = e.handler == Handler::blob && e.method == Method::get;
     if (blob_download && (e.status == 200 || e.status == 206))
       if (auto rate = rate_of(e.response_body_bytes, e.response_body_start, e.finished))
-        observe_throughput(Direction::download, *rate);
+        observe_throughput(Direction::download, *rate, source);
 
     if (!counts_per_repository(e)) return;
     if (repositories.size() <= repository_slot) repositories.resize(repository_slot + 1);
@@ -490,26 +467,32 @@ struct MetricsShard::Snapshot {
       if (e.method == Method::put) {
         ++repo.pushes;
         repo.seen |= RepositoryCounters::kPush;
+        record_exemplar(repo.push_exemplar, source, 1.0);
       } else {
         ++repo.pulls;
         repo.seen |= RepositoryCounters::kPull;
+        record_exemplar(repo.pull_exemplar, source, 1.0);
       }
     } else if (is_upload_handler(e.handler)) {
       repo.bytes[static_cast<std::size_t>(Direction::upload)] += e.request_body_bytes;
       repo.seen |= RepositoryCounters::kUpload;
+      record_exemplar(repo.byte_exemplars[0], source, request_bytes);
     } else {  // blob GET
       repo.bytes[static_cast<std::size_t>(Direction::download)] += e.response_body_bytes;
       repo.seen |= RepositoryCounters::kDownload;
+      record_exemplar(repo.byte_exemplars[1], source, response_bytes);
     }
   }
 
-  void observe_throughput(Direction d, double bytes_per_second) {
-    throughput[static_cast<std::size_t>(d)].observe(throughput_bucket(bytes_per_second), bytes_per_second);
+  void observe_throughput(Direction d, double bytes_per_second, const ExemplarSource* source) {
+    throughput[static_cast<std::size_t>(d)].observe(throughput_bucket(bytes_per_second), bytes_per_second,
+                                                    bytes_per_second, source);
   }
 
   void record_connect(Clock::duration connect_time) {
     auto ns = nanoseconds(connect_time);
-    upstream_connect.observe(linear_bucket(kConnectBoundsNs, ns), static_cast<std::uint64_t>(ns));
+    upstream_connect.observe(linear_bucket(kConnectBoundsNs, ns), static_cast<std::uint64_t>(ns),
+                             static_cast<double>(ns) / kNsPerSecond);
   }
 
   void record_session(SessionOutcome outcome, double seconds, std::uint64_t bytes) {
@@ -521,8 +504,9 @@ struct MetricsShard::Snapshot {
     if (seconds > 0)
       ns = seconds >= 9.2e9 ? std::numeric_limits<std::int64_t>::max() / 2
                             : static_cast<std::int64_t>(seconds * kNsPerSecond + 0.5);
-    session_duration[o].observe(linear_bucket(kSessionDurationBoundsNs, ns), static_cast<std::uint64_t>(ns));
-    session_size[o].observe(session_size_bucket(bytes), bytes);
+    session_duration[o].observe(linear_bucket(kSessionDurationBoundsNs, ns), static_cast<std::uint64_t>(ns),
+                                static_cast<double>(ns) / kNsPerSecond);
+    session_size[o].observe(session_size_bucket(bytes), bytes, static_cast<double>(bytes));
   }
 
   void add(const Snapshot& other) {
@@ -531,9 +515,11 @@ struct MetricsShard::Snapshot {
       request_size[h].add(other.request_size[h]);
       response_size[h].add(other.response_size[h]);
       auth_challenges[h] += other.auth_challenges[h];
+      keep_latest(auth_challenge_exemplars[h], other.auth_challenge_exemplars[h]);
     }
     for (std::size_t s = 0; s < kHandlerMethodCount; ++s) {
       duration[s].add(other.duration[s]);
+      native_duration[s].add(other.native_duration[s]);
       upstream_header[s].add(other.upstream_header[s]);
     }
     requests.add(other.requests);
@@ -550,7 +536,7 @@ struct MetricsShard::Snapshot {
 
   // Like distribution: the in-flight gauge exists for every handler from the
   // start; counter and histogram series appear once observed.
-  std::vector<prometheus::MetricFamily> families(const RepositoryLabels& repository_labels) const {
+  std::vector<CollectedFamily> families(const RepositoryLabels& repository_labels) const {
     using prometheus::MetricType;
     auto handler_of = [](std::size_t h) { return handler_name(static_cast<Handler>(h)); };
     auto method_of = [](std::size_t s) { return method_name(static_cast<Method>(s % kSeriesPerHandler)); };
@@ -560,7 +546,7 @@ struct MetricsShard::Snapshot {
       prometheus::ClientMetric m;
       m.label = {label("handler", handler_of(h))};
       m.gauge.value = static_cast<double>(in_flight[h]);
-      gauge.metric.push_back(std::move(m));
+      gauge.family.metric.push_back(std::move(m));
     }
 
     auto total = family("registry_http_requests_total", "Total number of HTTP requests made.", MetricType::Counter);
@@ -568,10 +554,9 @@ struct MetricsShard::Snapshot {
       auto code = std::to_string(row.code);
       for (std::size_t s = 0; s < row.counts.size(); ++s) {
         if (row.counts[s] == 0) continue;
-        prometheus::ClientMetric m;
-        m.label = {label("code", code), label("handler", handler_of(s / kSeriesPerHandler)), label("method", method_of(s))};
-        m.counter.value = static_cast<double>(row.counts[s]);
-        total.metric.push_back(std::move(m));
+        add_counter(total,
+                    {label("code", code), label("handler", handler_of(s / kSeriesPerHandler)), label("method", method_of(s))},
+                    static_cast<double>(row.counts[s]), &row.exemplars[s]);
       }
     }
 
@@ -579,9 +564,17 @@ struct MetricsShard::Snapshot {
                           MetricType::Histogram);
     for (std::size_t s = 0; s < kHandlerMethodCount; ++s) {
       if (duration[s].count() == 0) continue;
-      latency.metric.push_back(histogram_metric(
-          {label("handler", handler_of(s / kSeriesPerHandler)), label("method", method_of(s))}, duration[s],
-          kDurationBoundsSeconds, kNsPerSecond));
+      add_histogram(latency, {label("handler", handler_of(s / kSeriesPerHandler)), label("method", method_of(s))},
+                    duration[s], kDurationBoundsSeconds, kNsPerSecond);
+    }
+    auto native_latency = family("regmeter_http_request_duration_seconds",
+                                 "The HTTP request latencies in seconds, with native buckets: the twin of "
+                                 "registry_http_request_duration_seconds.",
+                                 MetricType::Histogram);
+    for (std::size_t s = 0; s < kHandlerMethodCount; ++s) {
+      if (native_duration[s].count() == 0) continue;
+      add_histogram(native_latency, {label("handler", handler_of(s / kSeriesPerHandler)), label("method", method_of(s))},
+                    native_duration[s], kDurationBoundsSeconds, kNsPerSecond);
     }
 
     auto request_bytes = family("registry_http_request_size_bytes", "The HTTP request sizes in bytes.",
@@ -590,11 +583,9 @@ struct MetricsShard::Snapshot {
                                  MetricType::Histogram);
     for (std::size_t h = 0; h < kHandlerCount; ++h) {
       if (request_size[h].count() != 0)
-        request_bytes.metric.push_back(
-            histogram_metric({label("handler", handler_of(h))}, request_size[h], kSizeBounds, 1.0));
+        add_histogram(request_bytes, {label("handler", handler_of(h))}, request_size[h], kSizeBounds, 1.0);
       if (response_size[h].count() != 0)
-        response_bytes.metric.push_back(
-            histogram_metric({label("handler", handler_of(h))}, response_size[h], kSizeBounds, 1.0));
+        add_histogram(response_bytes, {label("handler", handler_of(h))}, response_size[h], kSizeBounds, 1.0);
     }
 
     auto upstream_headers = family("regmeter_upstream_header_seconds",
@@ -603,23 +594,21 @@ struct MetricsShard::Snapshot {
                                    MetricType::Histogram);
     for (std::size_t s = 0; s < kHandlerMethodCount; ++s) {
       if (upstream_header[s].count() == 0) continue;
-      upstream_headers.metric.push_back(histogram_metric(
-          {label("handler", handler_of(s / kSeriesPerHandler)), label("method", method_of(s))}, upstream_header[s],
-          kUpstreamHeaderBoundsSeconds, kNsPerSecond));
+      add_histogram(upstream_headers, {label("handler", handler_of(s / kSeriesPerHandler)), label("method", method_of(s))},
+                    upstream_header[s], kUpstreamHeaderBoundsSeconds, kNsPerSecond);
     }
 
     auto connect = family("regmeter_upstream_connect_seconds",
                           "Seconds to establish a new connection to the upstream.", MetricType::Histogram);
     if (upstream_connect.count() != 0)
-      connect.metric.push_back(histogram_metric({}, upstream_connect, kConnectBoundsSeconds, kNsPerSecond));
+      add_histogram(connect, {}, upstream_connect, kConnectBoundsSeconds, kNsPerSecond);
 
     auto rate = family("regmeter_blob_throughput_bytes_per_second",
                        "Body transfer rate of blob uploads and downloads of at least 1 MiB, in bytes per second.",
                        MetricType::Histogram);
     for (std::size_t d = 0; d < kDirectionCount; ++d)
       if (throughput[d].count() != 0)
-        rate.metric.push_back(
-            histogram_metric({label("direction", direction_name(d))}, throughput[d], kThroughputBounds, 1.0));
+        add_histogram(rate, {label("direction", direction_name(d))}, throughput[d], kThroughputBounds, 1.0);
 
     auto session_seconds = family("regmeter_upload_session_duration_seconds",
                                   "Seconds from the first byte of the request that opened a blob upload session to "
@@ -631,21 +620,18 @@ struct MetricsShard::Snapshot {
     for (std::size_t o = 0; o < kSessionOutcomeCount; ++o) {
       auto outcome = outcome_name(static_cast<SessionOutcome>(o));
       if (session_duration[o].count() != 0)
-        session_seconds.metric.push_back(histogram_metric({label("outcome", outcome)}, session_duration[o],
-                                                          kSessionDurationBoundsSeconds, kNsPerSecond));
+        add_histogram(session_seconds, {label("outcome", outcome)}, session_duration[o], kSessionDurationBoundsSeconds,
+                      kNsPerSecond);
       if (session_size[o].count() != 0)
-        session_bytes.metric.push_back(
-            histogram_metric({label("outcome", outcome)}, session_size[o], kSessionSizeBounds, 1.0));
+        add_histogram(session_bytes, {label("outcome", outcome)}, session_size[o], kSessionSizeBounds, 1.0);
     }
 
     auto challenges = family("regmeter_auth_challenges_total",
                              "Responses with status 401 (authentication challenges), by handler.", MetricType::Counter);
     for (std::size_t h = 0; h < kHandlerCount; ++h) {
       if (auth_challenges[h] == 0) continue;
-      prometheus::ClientMetric m;
-      m.label = {label("handler", handler_of(h))};
-      m.counter.value = static_cast<double>(auth_challenges[h]);
-      challenges.metric.push_back(std::move(m));
+      add_counter(challenges, {label("handler", handler_of(h))}, static_cast<double>(auth_challenges[h]),
+                  &auth_challenge_exemplars[h]);
     }
 
     // Every reason from the start (at 0), so rate() and alerts see the first one.
@@ -657,7 +643,7 @@ struct MetricsShard::Snapshot {
       prometheus::ClientMetric m;
       m.label = {label("reason", reject_reason_name(static_cast<RejectReason>(r)))};
       m.counter.value = static_cast<double>(rejected[r]);
-      rejections.metric.push_back(std::move(m));
+      rejections.family.metric.push_back(std::move(m));
     }
 
     auto pushes = family("regmeter_image_pushes_total", "Manifest PUTs answered 201 (image pushes), by repository.",
@@ -678,27 +664,25 @@ struct MetricsShard::Snapshot {
         if (!name) continue;
         repo_label.push_back(label("repository", *name));
       }
-      auto counter = [&](prometheus::MetricFamily& f, std::vector<Label> labels, std::uint64_t value) {
-        prometheus::ClientMetric m;
-        m.label = std::move(labels);
-        m.counter.value = static_cast<double>(value);
-        f.metric.push_back(std::move(m));
+      auto counter = [&](CollectedFamily& f, std::vector<Label> labels, std::uint64_t value, const Exemplar& ex) {
+        add_counter(f, std::move(labels), static_cast<double>(value), &ex);
       };
-      if (repo.seen & RepositoryCounters::kPush) counter(pushes, repo_label, repo.pushes);
-      if (repo.seen & RepositoryCounters::kPull) counter(pulls, repo_label, repo.pulls);
+      if (repo.seen & RepositoryCounters::kPush) counter(pushes, repo_label, repo.pushes, repo.push_exemplar);
+      if (repo.seen & RepositoryCounters::kPull) counter(pulls, repo_label, repo.pulls, repo.pull_exemplar);
       for (std::size_t d = 0; d < kDirectionCount; ++d) {
         auto bit = d == 0 ? RepositoryCounters::kUpload : RepositoryCounters::kDownload;
         if (!(repo.seen & bit)) continue;
         auto labels = repo_label;
         labels.insert(labels.begin(), label("direction", direction_name(d)));  // label names in order
-        counter(blob_bytes, std::move(labels), repo.bytes[d]);
+        counter(blob_bytes, std::move(labels), repo.bytes[d], repo.byte_exemplars[d]);
       }
     }
 
-    std::vector<prometheus::MetricFamily> out;
+    std::vector<CollectedFamily> out;
     for (auto* f : {&gauge, &total, &latency, &request_bytes, &response_bytes, &upstream_headers, &connect, &rate,
-                    &session_seconds, &session_bytes, &challenges, &rejections, &pushes, &pulls, &blob_bytes}) {
-      if (f->metric.empty()) continue;  // an empty family is a HELP/TYPE with no samples
+                    &session_seconds, &session_bytes, &challenges, &rejections, &pushes, &pulls, &blob_bytes,
+                    &native_latency}) {
+      if (f->family.metric.empty()) continue;  // an empty family is a HELP/TYPE with no samples
       sort_series(*f);
       out.push_back(std::move(*f));
     }
@@ -738,7 +722,8 @@ Metrics::Activity MetricsShard::activity() const {
 void MetricsShard::request_finished(const Exchange& exchange) {
   std::lock_guard lock(impl_->mutex);
   std::uint32_t slot = counts_per_repository(exchange) ? impl_->repositories.slot_of(exchange.repository) : kOtherSlot;
-  impl_->data.record(exchange, slot);
+  ExemplarSource source{exchange.request_id, exchange.trace_id, exchange.finished_unix_ns};
+  impl_->data.record(exchange, slot, &source);
 }
 
 void MetricsShard::upstream_connected(Clock::duration connect_time) {
@@ -765,25 +750,22 @@ void MetricsShard::merge_into(Snapshot& out) const {
 
 namespace {
 
-// The HTTP families as a prometheus-cpp Collectable: each scrape merges the
-// shards, locking one at a time so no worker waits for more than one copy.
-class HttpCollector final : public prometheus::Collectable {
- public:
-  HttpCollector(const std::vector<std::unique_ptr<MetricsShard>>& shards, const RepositoryTable& repositories)
-      : shards_(shards), repositories_(repositories) {}
-
-  std::vector<prometheus::MetricFamily> Collect() const override {
-    auto merged = std::make_unique<MetricsShard::Snapshot>();  // ~30 KiB: keep it off the stack
-    for (const auto& shard : shards_) shard->merge_into(*merged);
-    // Read after the merge: every slot a shard used was named before it was used.
-    RepositoryLabels labels{repositories_.labelled(), repositories_.names()};
-    return merged->families(labels);
-  }
-
- private:
-  const std::vector<std::unique_ptr<MetricsShard>>& shards_;
-  const RepositoryTable& repositories_;
+// The HTTP families of every shard, merged, and the snapshot their extras
+// point into (it must outlive the families). Locks one shard at a time, so
+// no worker waits for more than one copy.
+struct MergedFamilies {
+  std::unique_ptr<MetricsShard::Snapshot> snapshot = std::make_unique<MetricsShard::Snapshot>();  // large: off the stack
+  std::vector<CollectedFamily> families;
 };
+
+MergedFamilies merge_shards(const std::vector<std::unique_ptr<MetricsShard>>& shards, const RepositoryTable& repositories) {
+  MergedFamilies out;
+  for (const auto& shard : shards) shard->merge_into(*out.snapshot);
+  // Read after the merge: every slot a shard used was named before it was used.
+  RepositoryLabels labels{repositories.labelled(), repositories.names()};
+  out.families = out.snapshot->families(labels);
+  return out;
+}
 
 }  // namespace
 
@@ -793,7 +775,6 @@ struct Metrics::Impl {
 
   std::shared_ptr<RepositoryTable> repositories;
   std::vector<std::unique_ptr<MetricsShard>> shards;
-  HttpCollector http{shards, *repositories};
   prometheus::Registry registry;
 };
 
@@ -825,15 +806,31 @@ Metrics::Activity Metrics::activity() const {
 
 prometheus::Registry& Metrics::registry() { return impl_->registry; }
 
-std::vector<prometheus::MetricFamily> Metrics::collect_http_families() const { return impl_->http.Collect(); }
+std::vector<prometheus::MetricFamily> Metrics::collect_http_families() const {
+  std::vector<prometheus::MetricFamily> plain;
+  for (auto& collected : merge_shards(impl_->shards, *impl_->repositories).families)
+    plain.push_back(std::move(collected.family));
+  return plain;
+}
 
-std::string Metrics::render_text() const {
-  auto families = impl_->http.Collect();
-  auto cold = impl_->registry.Collect();
-  families.insert(families.end(), std::make_move_iterator(cold.begin()), std::make_move_iterator(cold.end()));
-  std::stable_sort(families.begin(), families.end(),
-                   [](const prometheus::MetricFamily& a, const prometheus::MetricFamily& b) { return a.name < b.name; });
-  return with_go_style_le(prometheus::TextSerializer().Serialize(families));
+std::string Metrics::render_text() const { return render(ExpositionFormat::text); }
+
+std::string Metrics::render(ExpositionFormat format) const {
+  auto merged = merge_shards(impl_->shards, *impl_->repositories);
+  auto& families = merged.families;
+  for (auto& cold : impl_->registry.Collect()) families.push_back(CollectedFamily{std::move(cold), {}});
+  std::stable_sort(families.begin(), families.end(), [](const CollectedFamily& a, const CollectedFamily& b) {
+    return a.family.name < b.family.name;
+  });
+  if (format != ExpositionFormat::text) {
+    std::string out;
+    append_exposition(families, format, out);
+    return out;
+  }
+  std::vector<prometheus::MetricFamily> plain;
+  plain.reserve(families.size());
+  for (auto& f : families) plain.push_back(std::move(f.family));
+  return with_go_style_le(prometheus::TextSerializer().Serialize(plain));
 }
 
 }  // namespace regmeter

@@ -1,6 +1,6 @@
 // Recording numbers. The data path hands one plain Exchange record per
 // finished request to its thread's MetricsShard; a scrape merges all shards
-// (prometheus-cpp Collectable) and renders the text exposition.
+// and renders the text, OpenMetrics or protobuf exposition.
 #pragma once
 
 #include <chrono>
@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/exemplar.h"
+#include "core/exposition_format.h"
 #include "core/route.h"
 #include "core/upload_session.h"
 
@@ -40,6 +42,12 @@ struct Exchange {
   Clock::time_point request_body_start;  // request head parsed: the body may follow
   Clock::time_point request_body_end;    // last request body byte moved toward the upstream
   Clock::time_point response_body_start; // response head queued for the client
+
+  // For exemplars: who this request was (request_id also in its access-log
+  // line), and the wall clock when it finished. No exemplar when unset.
+  RequestId request_id;
+  TraceId trace_id;                      // from a valid W3C traceparent; empty otherwise
+  std::int64_t finished_unix_ns = 0;
 };
 
 // Why a connection was refused before any request on it could be parsed.
@@ -89,8 +97,13 @@ class Metrics {
   // Prometheus text exposition format 0.0.4 of every metric, families sorted
   // by name and series by label values, as distribution's Go exporter does.
   // Locks each shard only while copying it. Serializing dominates the cost:
-  // about 2 ms for every handler x method x 4 codes populated.
+  // about 3 ms CPU for every handler x method x 4 codes populated
+  // (BM_RenderText; docs/benchmarks.md).
   std::string render_text() const;
+  // The same numbers in `format`: text is render_text(); protobuf adds native
+  // buckets (regmeter_* histograms) and exemplars; OpenMetrics 1.0 adds
+  // exemplars and ends in `# EOF`.
+  std::string render(ExpositionFormat format) const;
 
   // The per-request families alone, merged but not serialized (include
   // <prometheus/metric_family.h> to use them): for the dashboard history.

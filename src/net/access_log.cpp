@@ -53,6 +53,9 @@ void format_access_line(std::string& out, const AccessRecord& r) {
   if (!r.upload_session.empty()) append_field(out, "upload_session", r.upload_session);
   if (!r.session_outcome.empty()) append_field(out, "session_outcome", r.session_outcome);
   append_field(out, "user_agent", r.user_agent);
+  if (!r.request_id.empty()) append_field(out, "request_id", r.request_id);
+  if (!r.client_request_id.empty()) append_field(out, "client_request_id", r.client_request_id);
+  if (!r.trace_id.empty()) append_field(out, "trace_id", r.trace_id);
   out.append("}\n");
 }
 

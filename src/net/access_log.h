@@ -34,6 +34,9 @@ struct AccessRecord {
   std::string_view upload_session;  // upload id, when the request is part of a session
   std::string_view session_outcome; // when this request closed the session
   std::string_view user_agent;
+  std::string_view request_id;         // regmeter's id: the one in exemplars and sent upstream as X-Request-Id
+  std::string_view client_request_id;  // the client's own X-Request-Id, forwarded unchanged; empty: none sent
+  std::string_view trace_id;           // from the client's W3C traceparent; empty: none
 };
 
 // Appends the JSON line (with '\n') for `record` to `out`.

@@ -14,6 +14,7 @@
 #include "core/headers.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "net/request_identity.h"
 #include "net/tls.h"
 #include "net/worker.h"
 
@@ -301,6 +302,7 @@ void ClientConnection::read_request_head() {
 
 void ClientConnection::start_exchange(const MessageHead& request) {
   record_.method = method_from_string(request.method);
+  identify_request(record_, request_id_hex_, request, worker_.request_ids());
   head_request_ = record_.method == Method::head;
   request_done_ = request_parser_.complete();
   close_after_ = close_after_ || !request.keep_alive || worker_.draining();
@@ -336,7 +338,8 @@ void ClientConnection::start_exchange(const MessageHead& request) {
   const std::string* host = request.find("Host");
   client_host_ = host ? *host : worker_.config().listen.to_string();
   upstream_head_ = upstream_request_head(request, target, {client_address_, worker_.client_scheme(),
-                                                          worker_.config().trust_forwarded, client_host_});
+                                                          worker_.config().trust_forwarded, client_host_,
+                                                          {request_id_hex_.data(), request_id_hex_.size()}});
 
   if (auto idle = worker_.pool().take_idle(this)) {
     upstream_ = std::move(idle);
@@ -531,6 +534,7 @@ void ClientConnection::record_exchange() {
   if (!in_flight_) return;
   in_flight_ = false;
   record_.finished = Clock::now();
+  record_.finished_unix_ns = unix_now_ns();
   worker_.metrics().request_finished(record_);
   write_access_log();
   if (session_request_in_table_) {
@@ -567,6 +571,8 @@ void ClientConnection::write_access_log() {
   line.upload_session = session_id_;
   if (session_step_.kind == SessionStep::Kind::closed) line.session_outcome = outcome_name(session_step_.outcome);
   if (user_agent) line.user_agent = *user_agent;
+  RequestIdFields ids(record_, request_id_hex_, request);
+  ids.fill(line);
   log.add(line);
 }
 

@@ -7,6 +7,7 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -118,6 +119,7 @@ class ClientConnection : private StreamHandler {
   std::optional<SessionToken> session_token_;  // carried in by the client's upload URL
   SessionStep session_step_;
   std::string session_id_;  // the upload id, for the access log
+  std::array<char, kRequestIdChars> request_id_hex_{};  // record_.request_id as text (access log, X-Request-Id)
   bool session_request_in_table_ = false;  // counted in flight in the open-session table until recorded
   bool head_request_ = false;
   bool in_flight_ = false;

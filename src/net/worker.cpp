@@ -25,11 +25,19 @@ namespace regmeter {
 
 namespace {
 constexpr std::size_t kMaxIdleUpstreamPerThread = 64;
+
+// One random prefix for the whole process, so ids differ across restarts
+// and replicas while threads only number their own requests.
+std::uint64_t process_request_id_prefix() {
+  static const std::uint64_t prefix = random_request_id_prefix();
+  return prefix;
+}
 }
 
 Worker::Worker(const Config& config, std::size_t index, MetricsShard& shard, UpstreamResolver& upstream,
                OpenSessionTable& sessions, const TlsSetup& tls)
     : config_(config), index_(index), shard_(shard), sessions_(sessions), tls_(tls), access_log_(tls.access_log),
+      request_ids_(process_request_id_prefix(), static_cast<std::uint16_t>(index)),
       base_(event_base_new()),
       connection_limit_((config.max_connections + config.threads - 1) / std::max(1u, config.threads)) {
   if (!base_) throw std::runtime_error("cannot create an event loop");

@@ -10,6 +10,7 @@
 
 #include "net/access_log.h"
 #include "core/config.h"
+#include "core/exemplar.h"
 #include "core/upload_session.h"
 #include "net/upstream.h"
 
@@ -66,6 +67,7 @@ class Worker {
   OpenSessionTable& sessions() { return sessions_; }
   const TlsSetup& tls() const { return tls_; }
   AccessLogBuffer& access_log() { return access_log_; }
+  RequestIdGenerator& request_ids() { return request_ids_; }
   // The stream for an accepted client socket: TLS when configured.
   std::unique_ptr<Stream> client_stream(int fd, StreamHandler* handler);
   std::string_view client_scheme() const { return tls_.client_side ? "https" : "http"; }
@@ -92,6 +94,7 @@ class Worker {
   const TlsSetup& tls_;
   AccessLogBuffer access_log_;
   event* access_log_timer_ = nullptr;
+  RequestIdGenerator request_ids_;  // this thread's: ids need no synchronization
   FlowLimits limits_;
   event_base* base_;
   evconnlistener* listener_ = nullptr;

@@ -282,8 +282,12 @@ try {
     await page.mouse.move(cell.x - 2, cell.y);
     await page.mouse.move(cell.x, cell.y);
     const tipText = await page.locator("#tip").textContent();
-    check(/ [1-9]\d* requests?$/.test(tipText || "") && !(await page.locator("#tip").isHidden()),
+    check(/ [1-9]\d* requests?( |$)/.test(tipText || "") && !(await page.locator("#tip").isHidden()),
       `tooltip over a lit cell: [${tipText}]`);
+    // The cell's latest exemplar (issue 17): the request id to look up in the
+    // access log. Only polled intervals have one; the history keeps counts only.
+    if (MODE === "live") check(/ latest: request_id [0-9a-f]{32}( trace_id [0-9a-f]{32})? \(/.test(tipText || ""),
+      `tooltip names the cell's latest request: [${tipText}]`);
     log(`tooltip: ${tipText}`);
   }
 

@@ -73,18 +73,29 @@ problems = []
 def bad(msg): problems.append(msg)
 def rel(p): return os.path.relpath(p, root)
 
+# The first panel is the native heatmap (issue 17), the classic one beside it.
+NATIVE_HEATMAP = ('sum(rate(regmeter_http_request_duration_seconds'
+                  '{handler="blob_upload_chunk",method=~"patch|put"}[$__rate_interval]))')
 HEATMAP = ('sum by (le) (increase(registry_http_request_duration_seconds_bucket'
            '{handler="blob_upload_chunk",method=~"patch|put"}[$__rate_interval]))')
+# Families with native buckets (every regmeter_* histogram): a Prometheus with
+# native histograms on stores them native only, queried by their bare name.
+NATIVE = {"regmeter_http_request_duration_seconds", "regmeter_upload_session_duration_seconds",
+          "regmeter_upload_session_size_bytes", "regmeter_upstream_header_seconds",
+          "regmeter_upstream_connect_seconds", "regmeter_blob_throughput_bytes_per_second"}
+def queries_native(expr):
+    return any(re.search(r'\b' + n + r'\s*[\{\[]', expr) for n in NATIVE)
 HISTOGRAMS = {"registry_http_request_duration_seconds", "registry_http_request_size_bytes",
               "registry_http_response_size_bytes", "regmeter_upload_session_duration_seconds",
               "regmeter_upload_session_size_bytes", "regmeter_upstream_header_seconds",
-              "regmeter_upstream_connect_seconds", "regmeter_blob_throughput_bytes_per_second"}
+              "regmeter_upstream_connect_seconds", "regmeter_blob_throughput_bytes_per_second",
+              "regmeter_http_request_duration_seconds"}
 SIMPLE = {"registry_http_requests_total", "registry_http_in_flight_requests",
           "regmeter_image_pushes_total", "regmeter_image_pulls_total", "regmeter_blob_bytes_total",
           "regmeter_auth_challenges_total", "regmeter_tls_handshake_errors_total", "up",
           "regmeter_upstream_connect_failures_total", "regmeter_upstream_resolutions_total",
           "regmeter_upstream_addresses"}
-KNOWN = SIMPLE | {h + s for h in HISTOGRAMS for s in ("_bucket", "_count", "_sum")}
+KNOWN = SIMPLE | NATIVE | {h + s for h in HISTOGRAMS for s in ("_bucket", "_count", "_sum")}
 PROMQL_WORDS = {"sum", "by", "without", "rate", "increase", "irate", "histogram_quantile", "topk",
                 "bottomk", "and", "or", "unless", "max", "min", "avg", "count", "on", "ignoring",
                 "group_left", "group_right", "bool", "offset", "le", "absent", "clamp_min", "delta"}
@@ -154,12 +165,19 @@ else:
     t = (first.get("targets") or [{}])[0]
     if first.get("type") != "heatmap":
         bad(f"dashboard: first panel is a {first.get('type')}, not a heatmap")
-    if t.get("expr") != HEATMAP:
-        bad(f"dashboard: first panel query is {t.get('expr')!r}, want {HEATMAP!r}")
-    if t.get("format") != "heatmap":
-        bad("dashboard: first panel target format is not 'heatmap'")
+    if t.get("expr") != NATIVE_HEATMAP:
+        bad(f"dashboard: first panel query is {t.get('expr')!r}, want {NATIVE_HEATMAP!r}")
+    if t.get("format") != "heatmap" or t.get("exemplar") is not True:
+        bad("dashboard: first panel target needs format 'heatmap' and exemplars on")
     if first.get("gridPos", {}).get("y") != 0 or first.get("gridPos", {}).get("x") != 0:
         bad("dashboard: first panel is not at the top left")
+    second = panels[1] if len(panels) > 1 else {}
+    t2 = (second.get("targets") or [{}])[0]
+    if second.get("type") != "heatmap" or t2.get("expr") != HEATMAP:
+        bad(f"dashboard: second panel is not the classic heatmap {HEATMAP!r}")
+    g1, g2 = first.get("gridPos", {}), second.get("gridPos", {})
+    if g2.get("y") != 0 or g2.get("x") != g1.get("x", 0) + g1.get("w", 0):
+        bad("dashboard: the classic heatmap is not beside the native one")
 ids, cells, exprs = set(), {}, []
 for p in panels:
     title = p.get("title", "?")
@@ -185,8 +203,8 @@ for p in panels:
         expr = t.get("expr", "")
         check_expr(f"dashboard panel '{title}'", expr, {"$__rate_interval", "$__range"})
         exprs.append(expr)
-        if p.get("type") == "heatmap" and (t.get("format") != "heatmap" or "by (le)" not in expr):
-            bad(f"dashboard panel '{title}': heatmap target needs format heatmap and sum by (le)")
+        if p.get("type") == "heatmap" and (t.get("format") != "heatmap" or ("by (le)" not in expr and not queries_native(expr))):
+            bad(f"dashboard panel '{title}': heatmap target needs format heatmap and sum by (le) (or a native histogram)")
 want_families = ["regmeter_upload_session_duration_seconds_bucket", "regmeter_blob_throughput_bytes_per_second_bucket",
                  "regmeter_image_pushes_total", "regmeter_image_pulls_total", "registry_http_in_flight_requests",
                  "regmeter_auth_challenges_total", "regmeter_upstream_header_seconds_bucket",
@@ -225,6 +243,14 @@ for needle, what in [('handler=~"blob_upload|blob_upload_chunk"', "upload error 
     if needle not in alert_exprs:
         bad(f"alerts.yml: no rule for {what} ({needle})")
 print(f"alerts ok: {len(rules)} rules")
+
+# ---- the compose Prometheus has the features the first panel and the exemplars need
+compose_prom = (one("docker-compose.yml").get("services", {}).get("prometheus") or {})
+if "--enable-feature=native-histograms,exemplar-storage" not in [str(a) for a in compose_prom.get("command") or []]:
+    bad("docker-compose.yml: prometheus lacks --enable-feature=native-histograms,exemplar-storage")
+for flag in ("--enable-feature=native-histograms", "exemplar-storage"):
+    if flag not in open(os.path.join(ex, "prometheus", "prometheus.yml")).read():
+        bad(f"prometheus/prometheus.yml does not show {flag}")
 
 # ---- prometheus.yml <-> compose
 prom = one("prometheus/prometheus.yml")

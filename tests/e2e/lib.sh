@@ -309,6 +309,33 @@ start_regmeter() {
     log "regmeter pid $RM_PID on $PROXY_URL -> $upstream (metrics $METRICS_URL)"
 }
 
+# start_prometheus DIR [FLAG...]: Debian's Prometheus (PROMETHEUS, default
+# /usr/bin/prometheus) with DIR/prometheus.yml, data in DIR/data, on a free
+# loopback port, extra flags as given (--enable-feature=...). Waits until
+# ready (PROM_WAIT seconds, default 30). Sets PROM_URL and PROM_PID.
+start_prometheus() {
+    local dir=$1 deadline
+    shift
+    local prometheus=${PROMETHEUS:-/usr/bin/prometheus}
+    [[ -x "$prometheus" ]] || fail "no Prometheus at $prometheus (apt-get install prometheus)"
+    mkdir -p "$dir/data"
+    local port
+    port=$(free_port)
+    PROM_URL=http://127.0.0.1:$port
+    "$prometheus" --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+        --web.listen-address="127.0.0.1:$port" --log.level=warn "$@" >"$dir/log" 2>&1 &
+    PROM_PID=$!
+    register_pid "$PROM_PID"
+    register_log "$dir/log"
+    deadline=$((SECONDS + ${PROM_WAIT:-30}))
+    until http_is 200 "$PROM_URL/-/ready"; do
+        is_running "$PROM_PID" || fail "prometheus exited during startup"
+        ((SECONDS < deadline)) || fail "prometheus not ready within ${PROM_WAIT:-30}s"
+        sleep 0.2
+    done
+    log "prometheus pid $PROM_PID on $PROM_URL $*"
+}
+
 # Resident-set peak of a process, in KiB.
 peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }

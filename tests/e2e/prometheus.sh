@@ -4,7 +4,7 @@
 # second, while skopeo pushes three random images through regmeter to a real
 # docker-registry and pulls one back. Then, through Prometheus's HTTP API:
 #   - the target is up and scraped without errors;
-#   - the dashboard's first panel (blob upload latency heatmap, [1m] for
+#   - the dashboard's classic blob upload latency heatmap ([1m] for
 #     $__rate_interval) returns buckets with increases;
 #   - completed upload sessions were counted;
 #   - every dashboard query and every alert expression evaluates without
@@ -17,8 +17,6 @@
 . "$(dirname "$0")/lib.sh"
 
 require_proxy
-PROMETHEUS=${PROMETHEUS:-/usr/bin/prometheus}
-[[ -x "$PROMETHEUS" ]] || fail "no Prometheus at $PROMETHEUS (apt-get install prometheus)"
 if ! python3 -c 'import yaml' 2>/dev/null; then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
         log "installing python3-yaml"
@@ -34,10 +32,8 @@ start_registry
 start_regmeter --threads 2
 
 # ---------------------------------------------------------------- Prometheus
-PROM_PORT=$(free_port)
-PROM_URL=http://127.0.0.1:$PROM_PORT
 PROM_DIR=$E2E_TMP/prometheus
-mkdir -p "$PROM_DIR/data"
+mkdir -p "$PROM_DIR"
 cp "$EX/prometheus/alerts.yml" "$PROM_DIR/alerts.yml"
 # The example configuration, made fast and pointed at this regmeter.
 python3 - "$EX/prometheus/prometheus.yml" "$PROM_DIR/prometheus.yml" "127.0.0.1:$RM_METRICS_PORT" <<'PY'
@@ -52,17 +48,7 @@ jobs[0]["static_configs"][0]["targets"] = [target]
 cfg["scrape_configs"] = jobs
 yaml.safe_dump(cfg, open(dst, "w"), sort_keys=False)
 PY
-"$PROMETHEUS" --config.file="$PROM_DIR/prometheus.yml" --storage.tsdb.path="$PROM_DIR/data" \
-    --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >"$PROM_DIR/log" 2>&1 &
-PROM_PID=$!
-register_pid "$PROM_PID"
-register_log "$PROM_DIR/log"
-deadline=$((SECONDS + PROM_WAIT))
-until http_is 200 "$PROM_URL/-/ready"; do
-    is_running "$PROM_PID" || fail "prometheus exited during startup"
-    ((SECONDS < deadline)) || fail "prometheus not ready within ${PROM_WAIT}s"
-    sleep 0.2
-done
+start_prometheus "$PROM_DIR"
 log "prometheus pid $PROM_PID on $PROM_URL scraping $METRICS_URL"
 
 # prom MODE ARGS...: talk to the HTTP API (Python, standard library only).
@@ -185,10 +171,13 @@ log "pushed 3 images, pulled 2, through $PROXY_HOSTPORT"
 wait_prom "second pull scraped" '^positive$' positive 'sum(increase(regmeter_image_pulls_total[5m]))'
 
 # ---------------------------------------------------------------- the numbers
+# The classic heatmap (second panel; the first, native one needs
+# --enable-feature=native-histograms: tests/e2e/native_histograms.sh).
 HEATMAP=$(python3 -c 'import json, sys
-print(json.load(open(sys.argv[1]))["panels"][0]["targets"][0]["expr"].replace("$__rate_interval", "1m"))' \
+print(json.load(open(sys.argv[1]))["panels"][1]["targets"][0]["expr"].replace("$__rate_interval", "1m"))' \
     "$EX/grafana/regmeter-dashboard.json")
-assert_contains 'handler="blob_upload_chunk"' "$HEATMAP" "first dashboard panel query"
+assert_contains 'registry_http_request_duration_seconds_bucket{handler="blob_upload_chunk"' "$HEATMAP" \
+    "classic heatmap panel query"
 wait_prom "heatmap query has increases" '^positive$' positive "$HEATMAP"
 assert_match '^[1-9][0-9]*$' "$(prom count "$HEATMAP")" "heatmap query: number of buckets"
 log "heatmap: $(prom count "$HEATMAP") buckets, $(prom value "$HEATMAP") observations in the last minute"
@@ -199,7 +188,7 @@ assert_eq 3 "$(prom value 'sum(regmeter_image_pushes_total)')" "pushes counted b
 
 # Every dashboard query (windows made concrete) and every alert expression.
 python3 - "$EX/grafana/regmeter-dashboard.json" "$EX/prometheus/alerts.yml" "$E2E_TMP/queries.json" <<'PY'
-import json, sys, yaml
+import json, re, sys, yaml
 dash, alerts, out = sys.argv[1:4]
 # Panels the pushes and the pull must feed (the others may legitimately be
 # empty on healthy traffic: errors, auth challenges).
@@ -208,10 +197,16 @@ FED = ("Blob upload request latency", "Upload session duration", "Request rate b
        "Blob upload throughput", "Blob download throughput", "In-flight requests",
        "Upload session outcomes", "Upstream time to response head", "Blob bytes per second")
 queries = []
+# Native-histogram queries (a bare regmeter_* histogram name) find nothing in
+# this Prometheus, which runs without the feature: tests/e2e/native_histograms.sh
+# checks them; here they must only evaluate (a "classic or native" query must
+# answer from its classic side).
+NATIVE = re.compile(r'\bregmeter_(http_request_duration_seconds|upload_session_duration_seconds|upload_session_size_bytes|'
+                    r'upstream_header_seconds|upstream_connect_seconds|blob_throughput_bytes_per_second)\s*[{\[]')
 for p in json.load(open(dash))["panels"]:
     for t in p["targets"]:
         q = t["expr"].replace("$__rate_interval", "1m").replace("$__range", "5m")
-        queries.append([f"panel '{p['title']}' {t['refId']}", q, p["title"].startswith(FED)])
+        queries.append([f"panel '{p['title']}' {t['refId']}", q, p["title"].startswith(FED) and (not NATIVE.search(q) or "_bucket" in q)])
 for g in yaml.safe_load(open(alerts))["groups"]:
     for r in g["rules"]:
         queries.append([f"rule {g['name']}/{r.get('alert') or r.get('record')}", r["expr"], False])

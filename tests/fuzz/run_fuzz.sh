@@ -5,7 +5,7 @@
 #   tests/fuzz/run_fuzz.sh --replay [TARGET...]
 #
 # SECONDS per target (default 60); TARGET is one or more of fuzz_request_head,
-# fuzz_route, fuzz_upload_session (default: all). Each target is built with
+# fuzz_route, fuzz_upload_session, fuzz_client_ids (default: all). Each target is built with
 #   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc
 # into a temp dir, then run with -max_total_time=SECONDS -rss_limit_mb=2048 on
 # a COPY of tests/fuzz/corpus/<target>/ (the repository corpus never grows from
@@ -41,7 +41,7 @@ fi
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 CXX=${CXX:-clang++}
-ALL_TARGETS=(fuzz_request_head fuzz_route fuzz_upload_session)
+ALL_TARGETS=(fuzz_request_head fuzz_route fuzz_upload_session fuzz_client_ids)
 TARGETS=("${@:-${ALL_TARGETS[@]}}")
 ARTIFACTS=${FUZZ_ARTIFACTS:-$PWD/fuzz-artifacts}
 JOBS=${FUZZ_JOBS:-1}
@@ -59,7 +59,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-SOURCES=("$ROOT"/src/core/{http_head,headers,route,upload_session}.cpp)
+SOURCES=("$ROOT"/src/core/{http_head,headers,route,upload_session,exemplar,exposition_format}.cpp)
 CXXFLAGS=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
           -fno-omit-frame-pointer -I"$ROOT/src" -I"$HERE")
 LIBS=(-lhttp_parser -lfmt)

@@ -35,6 +35,27 @@ TEST(AccessLine, HasEveryFieldAsJson) {
             "\"upload_session\":\"3f1c\",\"user_agent\":\"docker/27.0 \\\"quoted\\\"\\\\\"}\n");
 }
 
+TEST(AccessLine, RequestIdsAfterTheUserAgent) {
+  AccessRecord r;
+  r.started_unix_ns = 1'000'000'000;
+  r.method = "GET";
+  r.status = 200;
+  r.request_id = "0123456789abcdef0001000000000007";
+  r.client_request_id = "client \"own\" id";
+  r.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  std::string out;
+  format_access_line(out, r);
+  EXPECT_NE(out.find(",\"user_agent\":\"\",\"request_id\":\"0123456789abcdef0001000000000007\","
+                     "\"client_request_id\":\"client \\\"own\\\" id\",\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\"}\n"),
+            std::string::npos)
+      << out;
+  AccessRecord none;
+  out.clear();
+  format_access_line(out, none);
+  EXPECT_EQ(out.find("request_id"), std::string::npos) << out;
+  EXPECT_EQ(out.find("trace_id"), std::string::npos) << out;
+}
+
 TEST(AccessLine, OmitsWhatDidNotHappenAndEscapesControls) {
   AccessRecord r;
   r.started_unix_ns = 1'000'000'000;

@@ -188,10 +188,38 @@ TEST_F(AdminServerTest, MetricsGzipWhenAccepted) {
   auto reply = request(port(), "GET", "/metrics", "Accept-Encoding: deflate, GZIP;q=0.5\r\n");
   EXPECT_EQ(reply.status, 200);
   EXPECT_EQ(reply.headers["content-encoding"], "gzip");
-  EXPECT_EQ(reply.headers["vary"], "Accept-Encoding");
+  EXPECT_EQ(reply.headers["vary"], "Accept, Accept-Encoding");
   EXPECT_EQ(reply.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
   EXPECT_LT(reply.body.size(), metrics_.render_text().size());
   EXPECT_EQ(gunzip(reply.body), metrics_.render_text());
+}
+
+TEST_F(AdminServerTest, MetricsFormatFollowsAccept) {
+  record(Handler::manifest, Method::get, 200);
+  // What a default Prometheus 2.x asks for: OpenMetrics, ending in # EOF.
+  auto om = request(port(), "GET", "/metrics",
+                    "Accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+                    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\n");
+  EXPECT_EQ(om.status, 200);
+  EXPECT_EQ(om.headers["content-type"], "application/openmetrics-text; version=1.0.0; charset=utf-8");
+  EXPECT_EQ(om.headers["vary"], "Accept, Accept-Encoding");
+  EXPECT_EQ(om.body, metrics_.render(ExpositionFormat::openmetrics));
+  ASSERT_GE(om.body.size(), 6u);
+  EXPECT_EQ(om.body.substr(om.body.size() - 6), "# EOF\n");
+  // With native histograms on: protobuf, gzipped when accepted.
+  auto pb = request(port(), "GET", "/metrics",
+                    "Accept: application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
+                    "encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8\r\n"
+                    "Accept-Encoding: gzip\r\n");
+  EXPECT_EQ(pb.status, 200);
+  EXPECT_EQ(pb.headers["content-type"],
+            "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited");
+  EXPECT_EQ(pb.headers["content-encoding"], "gzip");
+  EXPECT_EQ(gunzip(pb.body), metrics_.render(ExpositionFormat::protobuf));
+  // curl's */*: the text format, byte for byte.
+  auto text = request(port(), "GET", "/metrics", "Accept: */*\r\n");
+  EXPECT_EQ(text.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(text.body, metrics_.render_text());
 }
 
 TEST_F(AdminServerTest, MetricsPlainWhenGzipRefused) {

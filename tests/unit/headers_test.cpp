@@ -136,6 +136,30 @@ TEST(UpstreamRequestHead, MinimalGet) {
             "\r\n");
 }
 
+TEST(UpstreamRequestHead, RequestIdAddedOnlyWhenTheClientSentNone) {
+  ForwardContext context = forward();
+  context.request_id_if_missing = "0123456789abcdef0001000000000007";
+  MessageHead head = request("GET", "/v2/", {{"Host", "h:1"}});
+  EXPECT_EQ(upstream_request_head(head, "/v2/", context),
+            "GET /v2/ HTTP/1.1\r\n"
+            "Host: h:1\r\n"
+            "X-Forwarded-For: 192.0.2.7\r\n"
+            "X-Forwarded-Proto: http\r\n"
+            "X-Forwarded-Host: h:1\r\n"
+            "X-Request-Id: 0123456789abcdef0001000000000007\r\n"
+            "\r\n");
+  // The client's own id goes through unchanged, whatever its case, and ours is not added.
+  MessageHead own = request("GET", "/v2/", {{"Host", "h:1"}, {"x-request-id", "abc-123"}});
+  EXPECT_EQ(upstream_request_head(own, "/v2/", context),
+            "GET /v2/ HTTP/1.1\r\n"
+            "Host: h:1\r\n"
+            "x-request-id: abc-123\r\n"
+            "X-Forwarded-For: 192.0.2.7\r\n"
+            "X-Forwarded-Proto: http\r\n"
+            "X-Forwarded-Host: h:1\r\n"
+            "\r\n");
+}
+
 TEST(UpstreamRequestHead, UsesTheGivenOriginTargetAndHttp11) {
   // An HTTP/1.0 client with an absolute-form target and no Host.
   MessageHead head = parsed(MessageParser::Kind::request, "GET http://evil:1/v2/x?y HTTP/1.0\r\nAccept: */*\r\n\r\n");

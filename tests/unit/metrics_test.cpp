@@ -125,7 +125,10 @@ TEST(Metrics, HelpAndTypeLinesInDistributionOrder) {
       "# TYPE registry_http_requests_total counter",
       "# HELP registry_http_response_size_bytes The HTTP response sizes in bytes.",
       "# TYPE registry_http_response_size_bytes histogram",
-      // Then regmeter's own, here only the one present from the start.
+      // Then regmeter's own: the native twin of the duration, and the one present from the start.
+      "# HELP regmeter_http_request_duration_seconds The HTTP request latencies in seconds, with native buckets: the "
+      "twin of registry_http_request_duration_seconds.",
+      "# TYPE regmeter_http_request_duration_seconds histogram",
       "# HELP regmeter_rejected_connections_total Connections refused before a request on them could be parsed (not "
       "counted in registry_http_*), by reason.",
       "# TYPE regmeter_rejected_connections_total counter",
@@ -438,6 +441,9 @@ TEST(RegmeterMetrics, HelpAndTypeLines) {
       "# HELP regmeter_blob_throughput_bytes_per_second Body transfer rate of blob uploads and downloads of at least "
       "1 MiB, in bytes per second.",
       "# TYPE regmeter_blob_throughput_bytes_per_second histogram",
+      "# HELP regmeter_http_request_duration_seconds The HTTP request latencies in seconds, with native buckets: the "
+      "twin of registry_http_request_duration_seconds.",
+      "# TYPE regmeter_http_request_duration_seconds histogram",
       "# HELP regmeter_image_pulls_total Manifest GETs answered 200 (image pulls; a HEAD is not a pull), by "
       "repository.",
       "# TYPE regmeter_image_pulls_total counter",
