@@ -36,6 +36,9 @@ struct Config {
   std::size_t max_header_bytes = 64 * 1024;
   std::size_t max_header_fields = 100;  // fields in one request head (and its trailers); 431 beyond
   unsigned max_connections = 10000;
+  double upstream_idle_timeout_s = 30;     // an idle pooled upstream connection is closed after this
+  unsigned upstream_max_connections = 0;   // open upstream connections per process; 0: unlimited
+  double upstream_queue_timeout_s = 10;    // longest wait for an upstream connection under the cap (then 503)
   double drain_delay_s = 0;             // SIGTERM: keep accepting (healthz 503) this long first
   bool trust_forwarded = false;         // keep client-sent X-Forwarded-Proto/-Host
   bool reuse_port = false;              // share --listen with another process (zero-downtime restart)
