@@ -448,6 +448,7 @@ struct MetricsShard::Snapshot {
   // regmeter_* families.
   std::array<UpstreamHeaderBuckets, kHandlerMethodCount> upstream_header{};  // [handler, method]
   ConnectBuckets upstream_connect;
+  ConnectBuckets upstream_queue;  // regmeter_upstream_queue_seconds: same bounds, 0.1 ms .. 10 s
   std::array<ThroughputBuckets, kDirectionCount> throughput{};               // [direction]
   std::array<SessionDurationBuckets, kSessionOutcomeCount> session_duration{};  // [outcome]
   std::array<SessionSizeBuckets, kSessionOutcomeCount> session_size{};          // [outcome]
@@ -465,6 +466,10 @@ struct MetricsShard::Snapshot {
     duration[series].observe(duration_bucket(ns), static_cast<std::uint64_t>(ns));
     request_size[h].observe(size_bucket(e.request_body_bytes), e.request_body_bytes);
     response_size[h].observe(size_bucket(e.response_body_bytes), e.response_body_bytes);
+    if (e.needed_upstream_connection) {
+      auto queue_ns = nanoseconds(e.upstream_queue_wait);
+      upstream_queue.observe(linear_bucket(kConnectBoundsNs, queue_ns), static_cast<std::uint64_t>(queue_ns));
+    }
 
     if (happened(e.upstream_headers)) {
       auto header_ns = nanoseconds(e.upstream_headers - e.started);
@@ -538,6 +543,7 @@ struct MetricsShard::Snapshot {
     }
     requests.add(other.requests);
     upstream_connect.add(other.upstream_connect);
+    upstream_queue.add(other.upstream_queue);
     for (std::size_t d = 0; d < kDirectionCount; ++d) throughput[d].add(other.throughput[d]);
     for (std::size_t o = 0; o < kSessionOutcomeCount; ++o) {
       session_duration[o].add(other.session_duration[o]);
@@ -612,6 +618,12 @@ struct MetricsShard::Snapshot {
                           "Seconds to establish a new connection to the upstream.", MetricType::Histogram);
     if (upstream_connect.count() != 0)
       connect.metric.push_back(histogram_metric({}, upstream_connect, kConnectBoundsSeconds, kNsPerSecond));
+    auto queue = family("regmeter_upstream_queue_seconds",
+                        "Seconds a request waited for an upstream connection under --upstream-max-connections "
+                        "(0 when none waited), for every request that needed one.",
+                        MetricType::Histogram);
+    if (upstream_queue.count() != 0)
+      queue.metric.push_back(histogram_metric({}, upstream_queue, kConnectBoundsSeconds, kNsPerSecond));
 
     auto rate = family("regmeter_blob_throughput_bytes_per_second",
                        "Body transfer rate of blob uploads and downloads of at least 1 MiB, in bytes per second.",
@@ -696,7 +708,7 @@ struct MetricsShard::Snapshot {
     }
 
     std::vector<prometheus::MetricFamily> out;
-    for (auto* f : {&gauge, &total, &latency, &request_bytes, &response_bytes, &upstream_headers, &connect, &rate,
+    for (auto* f : {&gauge, &total, &latency, &request_bytes, &response_bytes, &upstream_headers, &connect, &queue, &rate,
                     &session_seconds, &session_bytes, &challenges, &rejections, &pushes, &pulls, &blob_bytes}) {
       if (f->metric.empty()) continue;  // an empty family is a HELP/TYPE with no samples
       sort_series(*f);

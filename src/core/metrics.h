@@ -39,6 +39,8 @@ struct Exchange {
   Clock::time_point request_body_start;  // request head parsed: the body may follow
   Clock::time_point request_body_end;    // last request body byte moved toward the upstream
   Clock::time_point response_body_start; // response head queued for the client
+  bool needed_upstream_connection = false;  // went looking for one (pooled, new or queued)
+  Clock::duration upstream_queue_wait{};    // of which waiting in the --upstream-max-connections queue
 };
 
 // Why a connection was refused before any request on it could be parsed.
