@@ -10,8 +10,9 @@ namespace regmeter {
 // at least one of them sees the other, and a slot freed while a request
 // joins the queue is never left unused.
 
-UpstreamBudget::UpstreamBudget(std::size_t limit, std::size_t threads, std::function<void(std::size_t)> wake)
-    : limit_(limit), wake_(std::move(wake)), granted_(threads) {
+UpstreamBudget::UpstreamBudget(std::size_t limit, std::size_t threads, std::function<void(std::size_t)> wake,
+                               Clock::duration local_slack)
+    : limit_(limit), local_slack_(local_slack), wake_(std::move(wake)), granted_(threads) {
   if (limit == 0 || threads == 0) throw std::invalid_argument("UpstreamBudget: limit and threads must be > 0");
 }
 
@@ -38,10 +39,10 @@ void UpstreamBudget::grant_free_slots_locked() {
   }
 }
 
-UpstreamBudget::Ticket UpstreamBudget::enqueue(std::size_t thread) {
+UpstreamBudget::Ticket UpstreamBudget::enqueue(std::size_t thread, Clock::time_point now) {
   std::lock_guard lock(mutex_);
   Ticket ticket = next_ticket_++;
-  queue_.push_back({thread, ticket});
+  queue_.push_back({thread, ticket, now});
   waiting_.store(queue_.size());
   grant_free_slots_locked();
   return ticket;
@@ -71,11 +72,16 @@ void UpstreamBudget::release() {
 UpstreamBudget::Ticket UpstreamBudget::take_local_waiter(std::size_t thread) {
   if (waiting_.load() == 0) return 0;
   std::lock_guard lock(mutex_);
-  if (queue_.empty() || queue_.front().thread != thread) return 0;
-  Ticket ticket = queue_.front().ticket;
-  queue_.pop_front();
-  waiting_.store(queue_.size());
-  return ticket;
+  if (queue_.empty()) return 0;
+  const Clock::time_point oldest = queue_.front().since;
+  for (auto it = queue_.begin(); it != queue_.end() && it->since - oldest <= local_slack_; ++it) {
+    if (it->thread != thread) continue;
+    Ticket ticket = it->ticket;
+    queue_.erase(it);
+    waiting_.store(queue_.size());
+    return ticket;
+  }
+  return 0;
 }
 
 std::vector<UpstreamBudget::Ticket> UpstreamBudget::take_grants(std::size_t thread) {

@@ -3,14 +3,19 @@
 // Pure and thread-safe: it hands out slots and says which thread to wake;
 // waking and dialling are the caller's (src/net/upstream.cpp).
 //
-// Fairness: one queue in arrival order for the whole process, so a request
-// never waits behind later arrivals on another thread. A slot that frees up
-// goes to the oldest waiter wherever it is; a connection that could be reused
-// stays open only when that oldest waiter is on the same thread (it takes the
-// connection as is), otherwise it is closed and its slot moves.
+// Fairness: one queue in arrival order for the whole process. A slot that
+// frees up (a connection closed) goes to the oldest waiter wherever it is.
+// A connection that is free and reusable cannot change threads, so moving
+// its slot to another thread costs a close and a new connect (a TLS
+// handshake, for a TLS registry): it stays on its thread for the oldest
+// local waiter when that one arrived at most `local_slack` after the oldest
+// waiter overall, and only otherwise is closed so its slot moves. Threads
+// with steady demand keep their connections (no churn at the registry); a
+// thread that falls behind by more than the slack gets slots in FIFO order.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -23,11 +28,14 @@ namespace regmeter {
 class UpstreamBudget {
  public:
   using Ticket = std::uint64_t;  // one waiting request; never 0
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::milliseconds kDefaultLocalSlack{5};
 
   // `limit` slots (> 0) shared by `threads` threads (indexes 0..threads-1).
   // `wake(thread)` is called (from any thread, maybe under the budget's
   // lock: it must only signal) when `thread` has new grants to take.
-  UpstreamBudget(std::size_t limit, std::size_t threads, std::function<void(std::size_t)> wake);
+  UpstreamBudget(std::size_t limit, std::size_t threads, std::function<void(std::size_t)> wake,
+                 Clock::duration local_slack = kDefaultLocalSlack);
 
   std::size_t limit() const { return limit_; }
   // A slot at once: only while under the limit and nobody waits (waiters
@@ -35,14 +43,15 @@ class UpstreamBudget {
   bool try_acquire();
   // Joins the queue; the slot arrives later through take_grants(thread)
   // (maybe at once, when one freed up meanwhile: `thread` is woken then too).
-  Ticket enqueue(std::size_t thread);
+  Ticket enqueue(std::size_t thread, Clock::time_point now = Clock::now());
   // A slot is given up (its connection closed). It goes to the oldest waiter
   // (whose thread is woken and finds it in take_grants), or back to the
   // free slots. Lock-free while nobody waits.
   void release();
-  // A connection is free and reusable: when the oldest waiter is on
-  // `thread`, it leaves the queue and its ticket is returned (it takes the
-  // connection and its slot). 0 otherwise.
+  // A connection is free and reusable on `thread`: the oldest waiter there
+  // leaves the queue and its ticket is returned (it takes the connection and
+  // its slot) when it is the oldest overall or arrived within the slack of
+  // it. 0 otherwise (close the connection: release() moves its slot).
   Ticket take_local_waiter(std::size_t thread);
   // The tickets of `thread` that were granted a slot since the last call,
   // oldest first. Each now owns one slot.
@@ -60,11 +69,13 @@ class UpstreamBudget {
   struct Waiter {
     std::size_t thread;
     Ticket ticket;
+    Clock::time_point since;
   };
   // Hands free slots to the oldest waiters while both exist.
   void grant_free_slots_locked();
 
   const std::size_t limit_;
+  const Clock::duration local_slack_;
   const std::function<void(std::size_t)> wake_;
   std::atomic<std::size_t> in_use_{0};
   std::atomic<std::size_t> waiting_{0};

@@ -73,12 +73,32 @@ TEST(UpstreamBudget, EnqueueWhileASlotIsFreeIsGrantedAtOnce) {
   EXPECT_EQ(budget.waiting(), 0u);
 }
 
-TEST(UpstreamBudget, LocalWaiterTakesAReusableConnectionOnlyWhenOldest) {
+TEST(UpstreamBudget, LocalWaiterTakesAReusableConnectionWithinTheSlack) {
   Woken woken;
-  UpstreamBudget budget(1, 2, woken.callback());
+  using namespace std::chrono_literals;
+  UpstreamBudget budget(1, 2, woken.callback(), 5ms);
   ASSERT_TRUE(budget.try_acquire());
-  auto on_one = budget.enqueue(1);
-  auto on_zero = budget.enqueue(0);
+  auto t0 = UpstreamBudget::Clock::now();
+  auto on_one = budget.enqueue(1, t0);
+  auto on_zero_late = budget.enqueue(0, t0 + 6ms);
+  EXPECT_EQ(budget.take_local_waiter(0), 0u) << "thread 1's waiter is older by more than the slack";
+  EXPECT_EQ(budget.take_local_waiter(1), on_one);
+  EXPECT_EQ(budget.take_local_waiter(0), on_zero_late) << "the oldest now";
+  auto on_one_again = budget.enqueue(1, t0 + 10ms);
+  auto on_zero = budget.enqueue(0, t0 + 12ms);
+  EXPECT_EQ(budget.take_local_waiter(0), on_zero) << "2 ms after the oldest: within the slack, no churn";
+  EXPECT_EQ(budget.take_local_waiter(1), on_one_again);
+  EXPECT_EQ(budget.take_local_waiter(1), 0u);
+  EXPECT_TRUE(woken.threads.empty());
+}
+
+TEST(UpstreamBudget, LocalWaiterTakesAReusableConnectionOnlyWhenOldestWithoutSlack) {
+  Woken woken;
+  UpstreamBudget budget(1, 2, woken.callback(), UpstreamBudget::Clock::duration::zero());
+  ASSERT_TRUE(budget.try_acquire());
+  auto t0 = UpstreamBudget::Clock::now();
+  auto on_one = budget.enqueue(1, t0);
+  auto on_zero = budget.enqueue(0, t0 + std::chrono::microseconds(1));
   EXPECT_EQ(budget.take_local_waiter(0), 0u) << "thread 1's waiter is older";
   EXPECT_EQ(budget.take_local_waiter(1), on_one);
   EXPECT_EQ(budget.in_use(), 1u) << "the connection and its slot changed hands";
