@@ -26,10 +26,15 @@ void TlsSessionCache::attach(SSL* ssl) {
 
 int TlsSessionCache::on_new_session(SSL* ssl, SSL_SESSION* session) {
   auto* cache = static_cast<TlsSessionCache*>(SSL_get_ex_data(ssl, cache_index()));
-  if (!cache) return 0;  // not ours to keep: OpenSSL frees it
+  if (!cache) return 0;  // not ours to keep
+  // A copy: the connection's own session object is marked not resumable
+  // when the connection is freed without a close_notify (how pooled
+  // upstream connections end), which would spoil the cached one too.
+  SSL_SESSION* copy = SSL_SESSION_dup(session);
+  if (!copy) return 0;
   SSL_SESSION_free(cache->latest_);
-  cache->latest_ = session;  // returning 1 keeps OpenSSL's reference for us
-  return 1;
+  cache->latest_ = copy;
+  return 0;  // OpenSSL keeps (and frees) its own reference
 }
 
 }  // namespace regmeter
