@@ -370,34 +370,6 @@ void ClientConnection::connect_upstream(UpstreamSlot slot) {
   update_flow();
 }
 
-void ClientConnection::upstream_turn(std::unique_ptr<UpstreamConnection> reused, UpstreamSlot slot) {
-  if (dead_) return;
-  queued_ = false;
-  record_.upstream_queue_wait += Clock::now() - queued_since_;
-  if (!reused) {
-    connect_upstream(std::move(slot));
-    return;
-  }
-  upstream_ = std::move(reused);
-  upstream_->stream->set_handler(this);
-  send_request_head();
-}
-
-// Waited --upstream-queue-timeout for a connection: the registry is as busy
-// as the operator allows. A 503 with Retry-After makes clients back off and
-// come back, instead of timing out on their own.
-void ClientConnection::queue_timed_out() {
-  worker_.pool().cancel_wait(this);
-  queued_ = false;
-  record_.upstream_queue_wait += Clock::now() - queued_since_;
-  log_warn_limited("upstream {}: no connection free within --upstream-queue-timeout {} s (--upstream-max-connections {})",
-                   worker_.pool().description(), worker_.config().upstream_queue_timeout_s,
-                   worker_.config().upstream_max_connections);
-  auto retry_after = static_cast<long>(std::max(1.0, worker_.config().upstream_queue_timeout_s));
-  send_local_response(503, "TOOMANYREQUESTS", "too many requests waiting for the upstream registry; retry later",
-                      fmt::format("Retry-After: {}\r\n", retry_after));
-}
-
 void ClientConnection::send_request_head() {
   phase_ = Phase::exchanging;
   response_scanner_.reset();  // this connection's answer starts now
