@@ -220,13 +220,28 @@ int run_server(const Config& config) {
                             ResolverMetrics{&resolver_events.Add({{"result", "changed"}}),
                                             &resolver_events.Add({{"result", "error"}}), &resolver_addresses.Add({}),
                                             &connect_failures.Add({})});
+  auto& upstream_connections = prometheus::BuildGauge()
+                                   .Name("regmeter_upstream_connections")
+                                   .Help("Open connections to the upstream, by state: active (serving a request or "
+                                         "connecting), idle (pooled for reuse). Sampled every second.")
+                                   .Register(metrics.registry());
+  auto& upstream_queue_depth = prometheus::BuildGauge()
+                                   .Name("regmeter_upstream_queue_depth")
+                                   .Help("Requests waiting for an upstream connection under "
+                                         "--upstream-max-connections. Sampled every second.")
+                                   .Register(metrics.registry());
+  UpstreamLimiter upstream_limiter(config.upstream_max_connections, config.threads,
+                                   UpstreamGauges{&upstream_connections.Add({{"state", "active"}}),
+                                                  &upstream_connections.Add({{"state", "idle"}}),
+                                                  &upstream_queue_depth.Add({})});
   std::vector<std::unique_ptr<Worker>> workers;
   std::uint16_t port = config.listen.port;
   try {
     if (std::string taken = listen_port_taken(config); !taken.empty())
       throw std::runtime_error(fmt::format("{}: {}", config.listen.to_string(), taken));
     for (unsigned i = 0; i < config.threads; ++i) {
-      workers.push_back(std::make_unique<Worker>(config, i, metrics.shard(i), upstream, sessions, tls));
+      workers.push_back(std::make_unique<Worker>(config, i, metrics.shard(i), upstream, upstream_limiter,
+                                                 sessions, tls));
       port = workers.back()->listen(port);
     }
     if (std::string shared = listen_port_shared(config, workers); !shared.empty()) {

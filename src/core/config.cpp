@@ -164,6 +164,12 @@ Usage: regmeter [options]
                                progress at all (default 60); moving bodies are never cut
   --max-connections N          client connections at once; beyond, new ones wait in
                                the listen backlog (default 10000)
+  --upstream-idle-timeout S    close an idle pooled upstream connection after S seconds
+                               (default 30)
+  --upstream-max-connections N at most N connections to the upstream per process;
+                               requests beyond wait in a FIFO queue (default 0: unlimited)
+  --upstream-queue-timeout S   longest wait in that queue; then 503 TOOMANYREQUESTS with
+                               Retry-After (default 10)
   --drain-delay S              after SIGTERM, keep serving and accepting for S seconds
                                while /healthz says 503, so load balancers stop sending
                                first (default 0)
@@ -221,6 +227,9 @@ const Option kOptions[] = {
     {"upstream-resolve-interval", true, [](Config& c, const std::string& v) { c.upstream_resolve_interval_s = v == "0" ? 0 : parse_seconds(v); }},
     {"body-timeout", true, [](Config& c, const std::string& v) { c.body_timeout_s = parse_seconds(v); }},
     {"max-connections", true, [](Config& c, const std::string& v) { c.max_connections = parse_count(v, 1, 1000000); }},
+    {"upstream-idle-timeout", true, [](Config& c, const std::string& v) { c.upstream_idle_timeout_s = parse_seconds(v); }},
+    {"upstream-max-connections", true, [](Config& c, const std::string& v) { c.upstream_max_connections = parse_count(v, 0, 1000000); }},
+    {"upstream-queue-timeout", true, [](Config& c, const std::string& v) { c.upstream_queue_timeout_s = parse_seconds(v); }},
     {"shutdown-grace", true, [](Config& c, const std::string& v) { c.shutdown_grace_s = parse_seconds(v); }},
     {"max-repositories", true, [](Config& c, const std::string& v) { c.max_repositories = parse_count(v, 0, 100000); }},
     {"upload-session-timeout", true, [](Config& c, const std::string& v) { c.upload_session_timeout_s = parse_seconds(v); }},

@@ -38,6 +38,9 @@ struct Config {
   unsigned max_connections = 10000;
   double dashboard_history_interval_s = 5;   // /dashboard/history: one interval per sample
   double dashboard_history_window_s = 3600;  // ... kept this long; 0: no history
+  double upstream_idle_timeout_s = 30;     // an idle pooled upstream connection is closed after this
+  unsigned upstream_max_connections = 0;   // open upstream connections per process; 0: unlimited
+  double upstream_queue_timeout_s = 10;    // longest wait for an upstream connection under the cap (then 503)
   double drain_delay_s = 0;             // SIGTERM: keep accepting (healthz 503) this long first
   bool trust_forwarded = false;         // keep client-sent X-Forwarded-Proto/-Host
   bool reuse_port = false;              // share --listen with another process (zero-downtime restart)

@@ -415,6 +415,7 @@ struct MetricsShard::Snapshot {
   // regmeter_* families.
   std::array<UpstreamHeaderBuckets, kHandlerMethodCount> upstream_header{};  // [handler, method]
   ConnectBuckets upstream_connect;
+  ConnectBuckets upstream_queue;  // regmeter_upstream_queue_seconds: same bounds, 0.1 ms .. 10 s
   std::array<ThroughputBuckets, kDirectionCount> throughput{};               // [direction]
   std::array<SessionDurationBuckets, kSessionOutcomeCount> session_duration{};  // [outcome]
   std::array<SessionSizeBuckets, kSessionOutcomeCount> session_size{};          // [outcome]
@@ -438,6 +439,11 @@ struct MetricsShard::Snapshot {
     auto request_bytes = static_cast<double>(e.request_body_bytes), response_bytes = static_cast<double>(e.response_body_bytes);
     request_size[h].observe(size_bucket(e.request_body_bytes), e.request_body_bytes, request_bytes, source);
     response_size[h].observe(size_bucket(e.response_body_bytes), e.response_body_bytes, response_bytes, source);
+    if (e.needed_upstream_connection) {
+      auto queue_ns = nanoseconds(e.upstream_queue_wait);
+      upstream_queue.observe(linear_bucket(kConnectBoundsNs, queue_ns), static_cast<std::uint64_t>(queue_ns),
+                             static_cast<double>(queue_ns) / kNsPerSecond, source);
+    }
 
     if (happened(e.upstream_headers)) {
       auto header_ns = nanoseconds(e.upstream_headers - e.started);
@@ -524,6 +530,7 @@ struct MetricsShard::Snapshot {
     }
     requests.add(other.requests);
     upstream_connect.add(other.upstream_connect);
+    upstream_queue.add(other.upstream_queue);
     for (std::size_t d = 0; d < kDirectionCount; ++d) throughput[d].add(other.throughput[d]);
     for (std::size_t o = 0; o < kSessionOutcomeCount; ++o) {
       session_duration[o].add(other.session_duration[o]);
@@ -602,6 +609,11 @@ struct MetricsShard::Snapshot {
                           "Seconds to establish a new connection to the upstream.", MetricType::Histogram);
     if (upstream_connect.count() != 0)
       add_histogram(connect, {}, upstream_connect, kConnectBoundsSeconds, kNsPerSecond);
+    auto queue = family("regmeter_upstream_queue_seconds",
+                        "Seconds a request waited for an upstream connection under --upstream-max-connections "
+                        "(0 when none waited), for every request that needed one.",
+                        MetricType::Histogram);
+    if (upstream_queue.count() != 0) add_histogram(queue, {}, upstream_queue, kConnectBoundsSeconds, kNsPerSecond);
 
     auto rate = family("regmeter_blob_throughput_bytes_per_second",
                        "Body transfer rate of blob uploads and downloads of at least 1 MiB, in bytes per second.",
@@ -679,7 +691,7 @@ struct MetricsShard::Snapshot {
     }
 
     std::vector<CollectedFamily> out;
-    for (auto* f : {&gauge, &total, &latency, &request_bytes, &response_bytes, &upstream_headers, &connect, &rate,
+    for (auto* f : {&gauge, &total, &latency, &request_bytes, &response_bytes, &upstream_headers, &connect, &queue, &rate,
                     &session_seconds, &session_bytes, &challenges, &rejections, &pushes, &pulls, &blob_bytes,
                     &native_latency}) {
       if (f->family.metric.empty()) continue;  // an empty family is a HELP/TYPE with no samples

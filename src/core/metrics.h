@@ -48,6 +48,8 @@ struct Exchange {
   RequestId request_id;
   TraceId trace_id;                      // from a valid W3C traceparent; empty otherwise
   std::int64_t finished_unix_ns = 0;
+  bool needed_upstream_connection = false;  // went looking for one (pooled, new or queued)
+  Clock::duration upstream_queue_wait{};    // of which waiting in the --upstream-max-connections queue
 };
 
 // Why a connection was refused before any request on it could be parsed.

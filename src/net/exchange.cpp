@@ -130,6 +130,7 @@ ClientConnection::ClientConnection(Worker& worker, int fd, const sockaddr* peer,
 }
 
 ClientConnection::~ClientConnection() {
+  if (queued_) worker_.pool().cancel_wait(this);
   event_free(timer_);
 }
 
@@ -341,6 +342,7 @@ void ClientConnection::start_exchange(const MessageHead& request) {
                                                           worker_.config().trust_forwarded, client_host_,
                                                           {request_id_hex_.data(), request_id_hex_.size()}});
 
+  record_.needed_upstream_connection = true;
   if (auto idle = worker_.pool().take_idle(this)) {
     upstream_ = std::move(idle);
     send_request_head();
@@ -349,11 +351,20 @@ void ClientConnection::start_exchange(const MessageHead& request) {
   connect_upstream();
 }
 
-void ClientConnection::connect_upstream() {
-  std::string error;
-  upstream_ = worker_.pool().connect(this, error);
+void ClientConnection::connect_upstream(UpstreamSlot slot) {
+  UpstreamPool::Dialled dialled = worker_.pool().connect(this, this, std::move(slot));
+  if (dialled.queued) {
+    // upstream_turn() follows, or the queue timeout.
+    queued_ = true;
+    queued_since_ = Clock::now();
+    phase_ = Phase::connecting_upstream;
+    arm_timer(Timer::queue, worker_.config().upstream_queue_timeout_s);
+    update_flow();
+    return;
+  }
+  upstream_ = std::move(dialled.connection);
   if (!upstream_) {
-    upstream_connect_failed("connect: " + error, false);
+    upstream_connect_failed("connect: " + dialled.error, false);
     return;
   }
   phase_ = Phase::connecting_upstream;
@@ -644,7 +655,8 @@ void ClientConnection::upstream_failed(const std::string& what, bool timed_out) 
                       timed_out ? "upstream registry timed out" : "upstream registry unavailable");
 }
 
-void ClientConnection::send_local_response(int status, std::string_view code, std::string_view message) {
+void ClientConnection::send_local_response(int status, std::string_view code, std::string_view message,
+                                           std::string_view extra_headers) {
   if (response_head_sent_) {
     destroy();
     return;
@@ -655,7 +667,7 @@ void ClientConnection::send_local_response(int status, std::string_view code, st
     worker_.metrics().request_started(record_.handler);
     in_flight_ = true;
   }
-  queue_local_response(status, code, message);
+  queue_local_response(status, code, message, extra_headers);
 }
 
 // Bytes that cannot start a request. Most often a client trying TLS first:
@@ -696,15 +708,16 @@ void ClientConnection::on_plain_http_refused(Stream&) {
   close_connection();  // lingers until the client has read the answer and closed
 }
 
-void ClientConnection::queue_local_response(int status, std::string_view code, std::string_view message) {
+void ClientConnection::queue_local_response(int status, std::string_view code, std::string_view message,
+                                            std::string_view extra_headers) {
   release_upstream(false);
   if (!request_done_) close_after_ = true;
   std::string body = fmt::format(R"({{"errors":[{{"code":{},"message":{}}}]}})", json_string(code), json_string(message));
   body.push_back('\n');
   std::string head = fmt::format(
       "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n"
-      "Docker-Distribution-Api-Version: registry/2.0\r\n{}\r\n",
-      status, reason_phrase(status), body.size(), close_after_ ? "Connection: close\r\n" : "");
+      "Docker-Distribution-Api-Version: registry/2.0\r\n{}{}\r\n",
+      status, reason_phrase(status), body.size(), extra_headers, close_after_ ? "Connection: close\r\n" : "");
   evbuffer_add(client_->output(), head.data(), head.size());
   if (!head_request_) evbuffer_add(client_->output(), body.data(), body.size());
   record_.status = status;
@@ -806,6 +819,9 @@ void ClientConnection::on_timer(int, short, void* arg) {
     case Timer::body:
       self->body_stalled();
       return;
+    case Timer::queue:
+      self->queue_timed_out();
+      return;
     case Timer::upstream:
       if (self->phase_ == Phase::connecting_upstream)
         self->upstream_connect_failed(
@@ -837,6 +853,11 @@ void ClientConnection::close_connection() {
 void ClientConnection::destroy() {
   if (dead_) return;
   dead_ = true;
+  if (queued_) {
+    worker_.pool().cancel_wait(this);
+    queued_ = false;
+    record_.upstream_queue_wait += Clock::now() - queued_since_;
+  }
   record_exchange();
   arm_timer(Timer::none, 0);
   upstream_.reset();

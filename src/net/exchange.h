@@ -26,7 +26,7 @@ namespace regmeter {
 
 class Worker;
 
-class ClientConnection : private StreamHandler {
+class ClientConnection : private StreamHandler, private UpstreamWaiter {
  public:
   ClientConnection(Worker& worker, int fd, const sockaddr* peer, int peer_length);
   ~ClientConnection() override;
@@ -45,7 +45,7 @@ class ClientConnection : private StreamHandler {
     finishing,            // response complete; waiting for it to reach the client
     lingering,            // answered and closing: discarding what the client still sends
   };
-  enum class Timer { none, idle, header, upstream, body, linger };
+  enum class Timer { none, idle, header, upstream, body, linger, queue };
 
   // StreamHandler: events of the client stream and of the upstream stream.
   void on_stream_readable(Stream& stream) override;
@@ -56,7 +56,10 @@ class ClientConnection : private StreamHandler {
 
   void read_request_head();
   void start_exchange(const MessageHead& request);
-  void connect_upstream();
+  void connect_upstream(UpstreamSlot slot = {});
+  // UpstreamWaiter: this request's turn in the --upstream-max-connections queue.
+  void upstream_turn(std::unique_ptr<UpstreamConnection> reused, UpstreamSlot slot) override;
+  void queue_timed_out();
   void send_request_head();
   void pump_request_body();
   void read_response_head();
@@ -75,13 +78,15 @@ class ClientConnection : private StreamHandler {
   // A response generated here (errors) to a request that was parsed: counted
   // as a request (handler "other" when not yet classified); closes the
   // connection afterwards when the request was not read to its end.
-  void send_local_response(int status, std::string_view code, std::string_view message);
+  void send_local_response(int status, std::string_view code, std::string_view message,
+                           std::string_view extra_headers = {});
   // A connection refused before a request on it could be parsed: answered,
   // closed, and counted as a rejection (metrics, access log), not a request.
   void reject_connection(RejectReason reason, int status, std::string_view message);
   void reject_unparseable_start(std::string_view first_bytes);
   void count_rejection(RejectReason reason, int status);
-  void queue_local_response(int status, std::string_view code, std::string_view message);
+  void queue_local_response(int status, std::string_view code, std::string_view message,
+                            std::string_view extra_headers = {});
   void release_upstream(bool reusable);
   void update_flow();
   void arm_timer(Timer purpose, double seconds);
@@ -130,6 +135,8 @@ class ClientConnection : private StreamHandler {
   bool upstream_reusable_ = true;
   bool close_after_ = false;
   bool retried_ = false;
+  bool queued_ = false;  // waiting for an upstream connection (pool().cancel_wait on the way out)
+  Clock::time_point queued_since_;
   std::size_t connect_attempts_ = 0;  // failed connects for this request (one per address)
   bool head_started_ = false;
   bool dead_ = false;  // destroy() ran; deletion is pending

@@ -1,4 +1,5 @@
 #include "net/tls.h"
+#include "net/tls_session_cache.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -109,6 +110,7 @@ SslContextPtr make_client_context(const std::string& ca_file, bool insecure) {
   SslContextPtr context(new_context(TLS_client_method()), SSL_CTX_free);
   SSL_CTX* ctx = context.get();
   SSL_CTX_set_alpn_protos(ctx, kAlpnHttp11, sizeof kAlpnHttp11);
+  TlsSessionCache::enable(ctx);
   if (insecure) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
     return context;
@@ -249,7 +251,8 @@ std::unique_ptr<Stream> TlsStream::accept(event_base* base, int fd, SSL_CTX* con
 
 std::unique_ptr<Stream> TlsStream::connect_to(event_base* base, const sockaddr* address, int address_length,
                                               SSL_CTX* context, const std::string& server_name,
-                                              StreamHandler* handler, std::string& error) {
+                                              StreamHandler* handler, std::string& error,
+                                              TlsSessionCache* sessions) {
   int fd = start_connect(address, address_length, error);
   if (fd < 0) return nullptr;
   // A fresh SSL object per connection: reusing one across connects fails.
@@ -266,6 +269,7 @@ std::unique_ptr<Stream> TlsStream::connect_to(event_base* base, const sockaddr* 
   } else {
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), server_name.c_str());
   }
+  if (sessions) sessions->attach(ssl);
   SSL_set_connect_state(ssl);
   std::unique_ptr<TlsStream> stream(new TlsStream(base, fd, ssl, Phase::connecting, handler));
   stream->update_events();  // writable once connected

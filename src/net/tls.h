@@ -21,6 +21,8 @@ typedef struct ssl_st SSL;
 
 namespace regmeter {
 
+class TlsSessionCache;
+
 using SslContextPtr = std::shared_ptr<SSL_CTX>;
 
 // TLS 1.2+, a modern cipher list, ALPN http/1.1, session resumption, and
@@ -61,7 +63,8 @@ class TlsStream final : public Stream {
   // Client side: connects, sets SNI and the name to verify (host name or IP).
   static std::unique_ptr<Stream> connect_to(event_base* base, const sockaddr* address, int address_length,
                                             SSL_CTX* context, const std::string& server_name,
-                                            StreamHandler* handler, std::string& error);
+                                            StreamHandler* handler, std::string& error,
+                                            TlsSessionCache* sessions = nullptr);
   ~TlsStream() override;
 
   evbuffer* input() const override { return input_; }

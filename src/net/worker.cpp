@@ -24,8 +24,6 @@
 namespace regmeter {
 
 namespace {
-constexpr std::size_t kMaxIdleUpstreamPerThread = 64;
-
 // One random prefix for the whole process, so ids differ across restarts
 // and replicas while threads only number their own requests.
 std::uint64_t process_request_id_prefix() {
@@ -35,13 +33,22 @@ std::uint64_t process_request_id_prefix() {
 }
 
 Worker::Worker(const Config& config, std::size_t index, MetricsShard& shard, UpstreamResolver& upstream,
-               OpenSessionTable& sessions, const TlsSetup& tls)
+               UpstreamLimiter& limiter, OpenSessionTable& sessions, const TlsSetup& tls)
     : config_(config), index_(index), shard_(shard), sessions_(sessions), tls_(tls), access_log_(tls.access_log),
       request_ids_(process_request_id_prefix(), static_cast<std::uint16_t>(index)),
       base_(event_base_new()),
       connection_limit_((config.max_connections + config.threads - 1) / std::max(1u, config.threads)) {
   if (!base_) throw std::runtime_error("cannot create an event loop");
-  pool_ = std::make_unique<UpstreamPool>(base_, upstream, kMaxIdleUpstreamPerThread, tls.upstream_side,
+  // Idle upstream connections are kept up to this thread's share of client
+  // connections: it can never use more at once, so none it keeps is
+  // surplus, and a storm at steady concurrency reuses instead of dialling.
+  // The idle timeout returns them after the storm.
+  PoolOptions pool_options;
+  pool_options.max_idle = connection_limit_;
+  pool_options.idle_timeout =
+      std::chrono::milliseconds(static_cast<std::int64_t>(config.upstream_idle_timeout_s * 1000));
+  pool_options.thread = index;
+  pool_ = std::make_unique<UpstreamPool>(base_, upstream, limiter, pool_options, tls.upstream_side,
                                          config.upstream.address.host);
   // Another thread asks this loop to stop by writing to an eventfd it
   // watches: libevent then needs no locks (no evthread_use_pthreads), which

@@ -13,6 +13,7 @@
 #include "core/exemplar.h"
 #include "core/upload_session.h"
 #include "net/upstream.h"
+#include "net/upstream_limit.h"
 
 struct event;
 struct event_base;
@@ -48,7 +49,7 @@ struct FlowLimits {
 class Worker {
  public:
   Worker(const Config& config, std::size_t index, MetricsShard& shard, UpstreamResolver& upstream,
-         OpenSessionTable& sessions, const TlsSetup& tls);
+         UpstreamLimiter& limiter, OpenSessionTable& sessions, const TlsSetup& tls);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;

@@ -89,12 +89,12 @@ HISTOGRAMS = {"registry_http_request_duration_seconds", "registry_http_request_s
               "registry_http_response_size_bytes", "regmeter_upload_session_duration_seconds",
               "regmeter_upload_session_size_bytes", "regmeter_upstream_header_seconds",
               "regmeter_upstream_connect_seconds", "regmeter_blob_throughput_bytes_per_second",
-              "regmeter_http_request_duration_seconds"}
+              "regmeter_http_request_duration_seconds", "regmeter_upstream_queue_seconds"}
 SIMPLE = {"registry_http_requests_total", "registry_http_in_flight_requests",
           "regmeter_image_pushes_total", "regmeter_image_pulls_total", "regmeter_blob_bytes_total",
           "regmeter_auth_challenges_total", "regmeter_tls_handshake_errors_total", "up",
           "regmeter_upstream_connect_failures_total", "regmeter_upstream_resolutions_total",
-          "regmeter_upstream_addresses"}
+          "regmeter_upstream_addresses", "regmeter_upstream_queue_depth", "regmeter_upstream_connections"}
 KNOWN = SIMPLE | NATIVE | {h + s for h in HISTOGRAMS for s in ("_bucket", "_count", "_sum")}
 PROMQL_WORDS = {"sum", "by", "without", "rate", "increase", "irate", "histogram_quantile", "topk",
                 "bottomk", "and", "or", "unless", "max", "min", "avg", "count", "on", "ignoring",
@@ -700,7 +700,7 @@ for doc in ("getting-started.md", "operations.md", "scaling.md", "registries.md"
     OTHER_TOOLS = {"--dest-tls-verify", "--src-tls-verify", "--tls-verify", "--dest-cert-dir", "--src-cert-dir",
                    "--tlscacert", "--plain-http", "--insecure-registry", "--insecure-policy", "--deploy-hook",
                    "--buildtype", "--build", "--flag", "--raw", "--now", "--reconfigure", "--wipe",
-                   "--kill-whom", "--signal"}
+                   "--kill-whom", "--signal", "--enable-feature"}  # the last: Prometheus's
     for line in text.splitlines():
         for f in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)(?![\w.])", line):
             if f not in known_flags and f not in OTHER_TOOLS:

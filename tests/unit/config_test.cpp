@@ -338,6 +338,7 @@ TEST(ConfigActions, UsageMentionsEveryFlag) {
   for (const char* flag : {"--listen", "--upstream", "--metrics-listen", "--threads", "--header-timeout",
                            "--idle-timeout", "--upstream-timeout", "--shutdown-grace", "--max-header-bytes",
                            "--max-header-fields", "--max-repositories", "--upload-session-timeout", "--reuse-port",
+                           "--upstream-idle-timeout", "--upstream-max-connections", "--upstream-queue-timeout",
                            "--help", "--version"})
     EXPECT_NE(usage.find(flag), std::string::npos) << flag;
   EXPECT_NE(usage.find("0.0.0.0:5080"), std::string::npos);
@@ -370,11 +371,13 @@ TEST_P(ConfigBad, OneLineNamingFlagAndReason) {
 
 const char* const kHostPortFlags[] = {"--listen", "--metrics-listen"};
 const char* const kSecondsFlags[] = {"--header-timeout", "--idle-timeout", "--upstream-timeout", "--shutdown-grace",
-                                     "--upload-session-timeout"};
+                                     "--upload-session-timeout", "--upstream-idle-timeout", "--upstream-queue-timeout"};
 const char* const kValueFlags[] = {"--listen",           "--upstream",       "--metrics-listen",
                                    "--threads",          "--header-timeout", "--idle-timeout",
                                    "--upstream-timeout", "--shutdown-grace", "--max-header-bytes",
-                                   "--max-repositories", "--upload-session-timeout"};
+                                   "--max-repositories", "--upload-session-timeout",
+                                   "--upstream-idle-timeout", "--upstream-max-connections",
+                                   "--upstream-queue-timeout"};
 
 std::vector<BadCase> bad_cases() {
   std::vector<BadCase> cases;
@@ -595,6 +598,43 @@ TEST(ConfigMaxHeaderFields, ConfigFileKey) {
   cl = parse_command_line({"--config", name, "--max-header-fields", "7"});
   EXPECT_EQ(cl.config.max_header_fields, 7u) << "the flag overrides the file";
   std::remove(name);
+}
+
+}  // namespace
+}  // namespace regmeter
+
+namespace regmeter {
+namespace {
+
+// ------------------------------------------------------------ upstream pool and queue
+
+TEST(ConfigUpstreamQueue, DefaultsAreUnlimitedWithTenSecondQueue) {
+  CommandLine cl = parse_command_line({});
+  ASSERT_EQ(cl.action, Action::run);
+  EXPECT_EQ(cl.config.upstream_max_connections, 0u);
+  EXPECT_EQ(cl.config.upstream_queue_timeout_s, 10);
+  EXPECT_EQ(cl.config.upstream_idle_timeout_s, 30);
+}
+
+TEST(ConfigUpstreamQueue, ValuesAreTaken) {
+  CommandLine cl = parse_command_line(
+      {"--upstream-max-connections", "4", "--upstream-queue-timeout=1.5", "--upstream-idle-timeout", "2"});
+  ASSERT_EQ(cl.action, Action::run) << cl.error;
+  EXPECT_EQ(cl.config.upstream_max_connections, 4u);
+  EXPECT_EQ(cl.config.upstream_queue_timeout_s, 1.5);
+  EXPECT_EQ(cl.config.upstream_idle_timeout_s, 2);
+}
+
+TEST(ConfigUpstreamQueue, BadCapIsOneLineNamingTheFlag) {
+  for (const char* bad : {"-1", "many", "1000001", "4.5", ""}) {
+    CommandLine cl = parse_command_line({"--upstream-max-connections", bad});
+    ASSERT_EQ(cl.action, Action::error) << bad;
+    EXPECT_EQ(cl.error, "regmeter: --upstream-max-connections: '" + std::string(bad) +
+                            "' is not a whole number from 0 to 1000000");
+  }
+  CommandLine zero_timeout = parse_command_line({"--upstream-queue-timeout", "0"});
+  ASSERT_EQ(zero_timeout.action, Action::error);
+  EXPECT_NE(zero_timeout.error.find("--upstream-queue-timeout"), std::string::npos) << zero_timeout.error;
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // TlsStream end to end over loopback: a server and a client stream on one
 // event_base, throwaway certificates made with the openssl CLI in a temp dir.
 #include "net/tls.h"
+#include "net/tls_session_cache.h"
 
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include <chrono>
 #include <cstdint>
@@ -161,11 +163,11 @@ class TlsStreamTest : public ::testing::Test {
 
   // Connects a client (trusting `ca`) to a server stream; does not wait for
   // the handshake.
-  void connect_pair(const std::string& ca) {
-    client_context_ = make_client_context(ca, false);
+  void connect_pair(const std::string& ca, TlsSessionCache* sessions = nullptr) {
+    if (!client_context_) client_context_ = make_client_context(ca, false);
     std::string error;
     client_ = TlsStream::connect_to(base_, reinterpret_cast<sockaddr*>(&address_), sizeof address_,
-                                    client_context_.get(), "127.0.0.1", &client_side_, error);
+                                    client_context_.get(), "127.0.0.1", &client_side_, error, sessions);
     ASSERT_TRUE(client_) << error;
     int fd = accept_one();
     ASSERT_GE(fd, 0);
@@ -180,8 +182,8 @@ class TlsStreamTest : public ::testing::Test {
       }, r);
   }
 
-  void connect_and_handshake() {
-    connect_pair(pki().file("ca.crt"));
+  void connect_and_handshake(TlsSessionCache* sessions = nullptr) {
+    connect_pair(pki().file("ca.crt"), sessions);
     server_->set_reading(true);
     client_->set_reading(true);
     ASSERT_TRUE(run_until([&] { return client_side_.connected && server_side_.connected; }))
@@ -222,6 +224,41 @@ TEST_F(TlsStreamTest, HandshakeThenSmallExchangeAndIdle) {
   send(*server_, "x");
   run_until([&] { return evbuffer_get_length(server_->output()) == 0; });
   ASSERT_TRUE(run_until([&] { return !client_->idle_and_alive(); }));
+}
+
+// Toward the upstream: a second connection resumes the session the first
+// one received (an abbreviated handshake), through the pool's cache.
+int g_resumed_handshakes = 0;
+int g_handshakes = 0;
+
+TEST_F(TlsStreamTest, SecondConnectionResumesTheCachedSession) {
+  g_resumed_handshakes = g_handshakes = 0;
+  SSL_CTX_set_info_callback(server_context_.get(), [](const SSL* ssl, int where, int) {
+    if (!(where & SSL_CB_HANDSHAKE_DONE)) return;
+    ++g_handshakes;
+    if (SSL_session_reused(const_cast<SSL*>(ssl))) ++g_resumed_handshakes;
+  });
+  TlsSessionCache sessions;
+  connect_and_handshake(&sessions);
+  // TLS 1.3 tickets arrive after the handshake: an exchange reads them.
+  send(*client_, "GET / HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(run_until([&] { return server_side_.received.size() == 18; }));
+  send(*server_, "HTTP/1.1 204 No Content\r\n\r\n");
+  ASSERT_TRUE(run_until([&] { return client_side_.received.size() == 27 && sessions.has_session(); }));
+  EXPECT_EQ(g_handshakes, 1);
+  EXPECT_EQ(g_resumed_handshakes, 0);
+
+  client_.reset();
+  server_.reset();
+  for (Recorder* r : {&client_side_, &server_side_}) {
+    if (r->resume) event_free(r->resume);
+    *r = Recorder{};
+  }
+  connect_and_handshake(&sessions);
+  EXPECT_EQ(g_handshakes, 2);
+  EXPECT_EQ(g_resumed_handshakes, 1) << "the second handshake did not resume";
+  send(*client_, "GET / HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(run_until([&] { return server_side_.received.size() == 18; }));
 }
 
 TEST_F(TlsStreamTest, MultiMegabyteBothWaysWithBackpressure) {

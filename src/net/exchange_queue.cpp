@@ -1,0 +1,42 @@
+// ClientConnection's side of the --upstream-max-connections queue: its turn
+// (a connection handed over or a slot to dial with) and its queue timeout.
+// Apart from exchange.cpp, which is long enough.
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "core/log.h"
+#include "net/exchange.h"
+#include "net/worker.h"
+
+namespace regmeter {
+
+void ClientConnection::upstream_turn(std::unique_ptr<UpstreamConnection> reused, UpstreamSlot slot) {
+  if (dead_) return;
+  queued_ = false;
+  record_.upstream_queue_wait += Clock::now() - queued_since_;
+  if (!reused) {
+    connect_upstream(std::move(slot));
+    return;
+  }
+  upstream_ = std::move(reused);
+  upstream_->stream->set_handler(this);
+  send_request_head();
+}
+
+// Waited --upstream-queue-timeout for a connection: the registry is as busy
+// as the operator allows. A 503 with Retry-After makes clients back off and
+// come back, instead of timing out on their own.
+void ClientConnection::queue_timed_out() {
+  worker_.pool().cancel_wait(this);
+  queued_ = false;
+  record_.upstream_queue_wait += Clock::now() - queued_since_;
+  log_warn_limited("upstream {}: no connection free within --upstream-queue-timeout {} s (--upstream-max-connections {})",
+                   worker_.pool().description(), worker_.config().upstream_queue_timeout_s,
+                   worker_.config().upstream_max_connections);
+  auto retry_after = static_cast<long>(std::max(1.0, worker_.config().upstream_queue_timeout_s));
+  send_local_response(503, "TOOMANYREQUESTS", "too many requests waiting for the upstream registry; retry later",
+                      fmt::format("Retry-After: {}\r\n", retry_after));
+}
+
+}  // namespace regmeter
