@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include "dashboard_html.h"
+#include "core/ascii.h"
 #include "core/exposition_format.h"
 #include "core/metrics.h"
 
@@ -37,34 +38,21 @@ constexpr int kTimeoutSeconds = 10;
 constexpr ev_ssize_t kMaxHeadersSize = 16 * 1024;
 constexpr ev_ssize_t kMaxBodySize = 4 * 1024;  // requests here carry no body
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if ((a[i] | 0x20) != (b[i] | 0x20)) return false;  // ASCII letters only: fine for tokens
-  return true;
-}
-
 // True when an Accept-Encoding value lists gzip with a non-zero q.
 bool accepts_gzip(const char* header) {
   if (header == nullptr) return false;
   std::string_view rest(header);
   while (!rest.empty()) {
     auto comma = rest.find(',');
-    auto element = trim(rest.substr(0, comma));
+    auto element = ascii_trim(rest.substr(0, comma));
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
 
     auto semicolon = element.find(';');
-    auto coding = trim(element.substr(0, semicolon));
-    if (!iequals(coding, "gzip") && !iequals(coding, "x-gzip")) continue;
+    auto coding = ascii_trim(element.substr(0, semicolon));
+    if (!ascii_iequals(coding, "gzip") && !ascii_iequals(coding, "x-gzip")) continue;
     if (semicolon == std::string_view::npos) return true;
-    auto params = trim(element.substr(semicolon + 1));
-    if (params.size() < 2 || !iequals(params.substr(0, 2), "q=")) return true;
+    auto params = ascii_trim(element.substr(semicolon + 1));
+    if (params.size() < 2 || !ascii_iequals(params.substr(0, 2), "q=")) return true;
     // q=0, q=0.0, q=0.000 refuse; anything else is some preference.
     auto q = params.substr(2);
     return q.find_first_not_of("0.") != std::string_view::npos;

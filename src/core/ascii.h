@@ -1,7 +1,7 @@
 // ASCII-only text helpers for protocol tokens (header names and values,
 // media types, product tokens): no locale, no allocation.
-// src/core/http_head.cpp and src/app/admin_server.cpp still have private copies of
-// iequals/trim; they can switch to these once they live in core/.
+// The one copy: header policy, the admin port and the exposition negotiation
+// all use these.
 #pragma once
 
 #include <string_view>

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <stdexcept>
 
+#include "core/ascii.h"
+
 namespace regmeter {
 namespace {
 
@@ -58,12 +60,6 @@ bool all_zero(const std::array<std::uint8_t, N>& bytes) {
   return std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t b) { return b == 0; });
 }
 
-std::string_view trim_optional_whitespace(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
 
 std::array<char, kRequestIdChars> to_hex(RequestId id) {
@@ -95,7 +91,7 @@ std::optional<TraceId> parse_traceparent(std::string_view header) {
   // 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
   // 0  3                                36               53
   constexpr std::size_t kVersion00Length = 55;
-  std::string_view s = trim_optional_whitespace(header);
+  std::string_view s = ascii_trim(header);
   if (s.size() < kVersion00Length) return std::nullopt;
   if (s[2] != '-' || s[35] != '-' || s[52] != '-') return std::nullopt;
   std::array<std::uint8_t, 1> version{};

@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "core/ascii.h"
 #include "core/openmetrics_writer.h"
 #include "core/protobuf_writer.h"
 
@@ -10,23 +11,6 @@ namespace {
 
 // distribution's promhttp content type for the text format.
 constexpr std::string_view kTextContentType = "text/plain; version=0.0.4; charset=utf-8";
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
 
 std::string_view unquote(std::string_view v) {
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') return v.substr(1, v.size() - 2);
@@ -60,36 +44,36 @@ struct Range {
 Range parse_range(std::string_view element) {
   Range out;
   auto semicolon = element.find(';');
-  std::string_view type = trim(element.substr(0, semicolon));
+  std::string_view type = ascii_trim(element.substr(0, semicolon));
   std::string_view proto, encoding, version;
   bool has_encoding = false, has_version = false;
   std::string_view rest = semicolon == std::string_view::npos ? std::string_view() : element.substr(semicolon + 1);
   while (!rest.empty()) {
     auto next = rest.find(';');
-    std::string_view param = trim(rest.substr(0, next));
+    std::string_view param = ascii_trim(rest.substr(0, next));
     rest = next == std::string_view::npos ? std::string_view() : rest.substr(next + 1);
     auto eq = param.find('=');
     if (eq == std::string_view::npos) continue;
-    std::string_view name = trim(param.substr(0, eq));
-    std::string_view value = unquote(trim(param.substr(eq + 1)));
-    if (iequals(name, "q")) {
+    std::string_view name = ascii_trim(param.substr(0, eq));
+    std::string_view value = unquote(ascii_trim(param.substr(eq + 1)));
+    if (ascii_iequals(name, "q")) {
       auto q = parse_q(value);
       if (!q) return Range{std::nullopt, 0};
       out.q = *q;
-    } else if (iequals(name, "proto")) {
+    } else if (ascii_iequals(name, "proto")) {
       proto = value;
-    } else if (iequals(name, "encoding")) {
+    } else if (ascii_iequals(name, "encoding")) {
       encoding = value, has_encoding = true;
-    } else if (iequals(name, "version")) {
+    } else if (ascii_iequals(name, "version")) {
       version = value, has_version = true;
     }
   }
-  if (iequals(type, "application/vnd.google.protobuf")) {
+  if (ascii_iequals(type, "application/vnd.google.protobuf")) {
     if (proto == "io.prometheus.client.MetricFamily" && (!has_encoding || encoding == "delimited"))
       out.format = ExpositionFormat::protobuf;
-  } else if (iequals(type, "application/openmetrics-text")) {
+  } else if (ascii_iequals(type, "application/openmetrics-text")) {
     if (!has_version || version == "1.0.0") out.format = ExpositionFormat::openmetrics;
-  } else if (iequals(type, "text/plain") || iequals(type, "text/*") || iequals(type, "*/*")) {
+  } else if (ascii_iequals(type, "text/plain") || ascii_iequals(type, "text/*") || ascii_iequals(type, "*/*")) {
     // Only version 0.0.4 of the text format exists; other versions are not ours.
     if (!has_version || version == "0.0.4") out.format = ExpositionFormat::text;
   }
@@ -103,7 +87,7 @@ ExpositionFormat negotiate_exposition(std::string_view accept) {
   int best_q = 0;
   while (!accept.empty()) {
     auto comma = accept.find(',');
-    Range range = parse_range(trim(accept.substr(0, comma)));
+    Range range = parse_range(ascii_trim(accept.substr(0, comma)));
     accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
     if (range.format && range.q > best_q) {
       best = *range.format;

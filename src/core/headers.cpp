@@ -6,12 +6,14 @@
 
 #include <fmt/format.h>
 
+#include "core/ascii.h"
+
 namespace regmeter {
 
 namespace {
 
 bool starts_with_ci(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
+  return text.size() >= prefix.size() && ascii_iequals(text.substr(0, prefix.size()), prefix);
 }
 
 char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
@@ -37,7 +39,7 @@ void append_header(std::string& out, std::string_view name, std::string_view val
 HopByHopFields::HopByHopFields(const MessageHead& head) {
   std::vector<std::string_view> options;
   for (const auto& field : head.headers)
-    if (iequals(field.name, "Connection"))
+    if (ascii_iequals(field.name, "Connection"))
       for_each_list_element(field.value, [&options](std::string_view option) {
         if (!option.empty()) options.push_back(option);
       });
@@ -49,24 +51,24 @@ HopByHopFields::HopByHopFields(const MessageHead& head) {
   for (std::string_view option : options) {
     lengths_ |= length_bit(option.size());
     std::size_t at = ihash(option) & mask;
-    while (!slots_[at].empty() && !iequals(slots_[at], option)) at = (at + 1) & mask;
+    while (!slots_[at].empty() && !ascii_iequals(slots_[at], option)) at = (at + 1) & mask;
     slots_[at] = option;
   }
 }
 
 bool HopByHopFields::contains(std::string_view name) const {
-  if (iequals(name, "Connection") || iequals(name, "Keep-Alive") || iequals(name, "TE") ||
-      iequals(name, "Trailer") || iequals(name, "Upgrade") || starts_with_ci(name, "Proxy-"))
+  if (ascii_iequals(name, "Connection") || ascii_iequals(name, "Keep-Alive") || ascii_iequals(name, "TE") ||
+      ascii_iequals(name, "Trailer") || ascii_iequals(name, "Upgrade") || starts_with_ci(name, "Proxy-"))
     return true;
   // Most names are ruled out by their length alone.
   if ((lengths_ & length_bit(name.size())) == 0) return false;
   // Connection may name further hop-by-hop fields, but never the fields that
   // frame the body we relay unchanged (dropping those would let the body be
   // read as a next request) nor Host.
-  if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") || iequals(name, "Host")) return false;
+  if (ascii_iequals(name, "Content-Length") || ascii_iequals(name, "Transfer-Encoding") || ascii_iequals(name, "Host")) return false;
   const std::size_t mask = slots_.size() - 1;
   for (std::size_t at = ihash(name) & mask; !slots_[at].empty(); at = (at + 1) & mask)
-    if (iequals(slots_[at], name)) return true;
+    if (ascii_iequals(slots_[at], name)) return true;
   return false;
 }
 
@@ -83,7 +85,7 @@ std::string upstream_request_head(const MessageHead& request, std::string_view o
   const HopByHopFields hop_by_hop(request);
   for (const auto& field : request.headers) {
     if (hop_by_hop.contains(field.name)) continue;
-    if (iequals(field.name, "X-Forwarded-For")) {
+    if (ascii_iequals(field.name, "X-Forwarded-For")) {
       if (!forwarded_for.empty()) forwarded_for.append(", ");
       forwarded_for.append(field.value);
       continue;
@@ -92,14 +94,14 @@ std::string upstream_request_head(const MessageHead& request, std::string_view o
     // not trusted. Behind a TLS-terminating balancer, its values are right.
     // RFC 7239 Forwarded: distribution prefers it to X-Forwarded-* when it
     // builds Location URLs, so a client's claim there is dropped the same way.
-    if (iequals(field.name, "Forwarded") && !context.trust_forwarded) continue;
-    bool is_proto = iequals(field.name, "X-Forwarded-Proto"), is_host = iequals(field.name, "X-Forwarded-Host");
+    if (ascii_iequals(field.name, "Forwarded") && !context.trust_forwarded) continue;
+    bool is_proto = ascii_iequals(field.name, "X-Forwarded-Proto"), is_host = ascii_iequals(field.name, "X-Forwarded-Host");
     if (is_proto || is_host) {
       if (!context.trust_forwarded) continue;
       (is_proto ? client_proto : client_host) = true;
     }
-    if (iequals(field.name, "Host") && !host) host = &field.value;
-    if (iequals(field.name, "X-Request-Id")) client_request_id = true;
+    if (ascii_iequals(field.name, "Host") && !host) host = &field.value;
+    if (ascii_iequals(field.name, "X-Request-Id")) client_request_id = true;
     append_header(out, field.name, field.value);
   }
   if (!host) append_header(out, "Host", context.host_if_missing);
@@ -123,8 +125,8 @@ std::string rewrite_location(std::string_view location, const ResponseContext& c
   std::string_view rest = location.substr(scheme_end + 3);
   std::size_t authority_end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, authority_end);
-  if (!iequals(scheme, "http") && !iequals(scheme, "https")) return std::string(location);
-  if (!iequals(authority, context.upstream_authority)) return std::string(location);
+  if (!ascii_iequals(scheme, "http") && !ascii_iequals(scheme, "https")) return std::string(location);
+  if (!ascii_iequals(authority, context.upstream_authority)) return std::string(location);
   std::string_view tail = authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
   return fmt::format("{}://{}{}", context.proxy_scheme, context.client_host, tail);
 }
@@ -137,7 +139,7 @@ std::string client_response_head(const MessageHead& response, const ResponseCont
   const HopByHopFields hop_by_hop(response);
   for (const auto& field : response.headers) {
     if (hop_by_hop.contains(field.name)) continue;
-    if (iequals(field.name, "Location")) {
+    if (ascii_iequals(field.name, "Location")) {
       std::string location = rewrite_location(field.value, context);
       if (context.location_token) location = with_session_token(location, *context.location_token);
       append_header(out, field.name, location);
@@ -155,7 +157,7 @@ std::string origin_form(std::string_view target) {
   auto scheme_end = target.find("://");
   if (scheme_end == std::string_view::npos) return {};
   std::string_view scheme = target.substr(0, scheme_end);
-  if (!iequals(scheme, "http") && !iequals(scheme, "https")) return {};
+  if (!ascii_iequals(scheme, "http") && !ascii_iequals(scheme, "https")) return {};
   std::string_view rest = target.substr(scheme_end + 3);
   auto path = rest.find_first_of("/?");
   if (path == std::string_view::npos) return "/";

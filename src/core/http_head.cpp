@@ -4,11 +4,13 @@
 #include <cstring>
 #include <optional>
 
+#include "core/ascii.h"
+
 namespace regmeter {
 
 const std::string* MessageHead::find(std::string_view name) const {
   for (const auto& field : headers)
-    if (iequals(field.name, name)) return &field.value;
+    if (ascii_iequals(field.name, name)) return &field.value;
   return nullptr;
 }
 
@@ -64,14 +66,8 @@ bool is_host_value(std::string_view value) {
 // other coding is one we do not implement (501, RFC 9112 §6.1).
 bool is_registered_coding(std::string_view coding) {
   for (std::string_view known : {"chunked", "compress", "deflate", "gzip", "identity", "trailers", "x-compress", "x-gzip"})
-    if (iequals(coding, known)) return true;
+    if (ascii_iequals(coding, known)) return true;
   return false;
-}
-
-std::string_view trim_ows(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
 }
 
 int hex_value(char c) {
@@ -338,14 +334,14 @@ bool MessageParser::check_fields() {
     // http-parser skips this check for a value's first byte.
     for (char c : field.value)
       if (!is_field_value_byte(static_cast<unsigned char>(c))) return refuse("control character in a header value");
-    std::string_view trimmed = trim_ows(field.value);
+    std::string_view trimmed = ascii_trim(field.value);
     if (trimmed.size() != field.value.size()) field.value = std::string(trimmed);
-    if (iequals(field.name, "Host")) {
+    if (ascii_iequals(field.name, "Host")) {
       ++hosts;
       if (!is_host_value(field.value)) return refuse("invalid Host value");
-    } else if (iequals(field.name, "Connection")) {
+    } else if (ascii_iequals(field.name, "Connection")) {
       for_each_list_element(field.value, [&](std::string_view option) { connection_options += !option.empty(); });
-    } else if (iequals(field.name, "Transfer-Encoding")) {
+    } else if (ascii_iequals(field.name, "Transfer-Encoding")) {
       ++transfer_encodings;
     }
   }
@@ -369,7 +365,7 @@ bool MessageParser::decide_framing(std::size_t transfer_encodings) {
   std::optional<std::uint64_t> length;
   int length_fields = 0;
   for (const auto& field : head_.headers) {
-    if (transfer_encodings > 0 && iequals(field.name, "Transfer-Encoding")) {
+    if (transfer_encodings > 0 && ascii_iequals(field.name, "Transfer-Encoding")) {
       for_each_list_element(field.value, [&](std::string_view coding) {
         if (coding.empty()) {
           empty_coding = true;
@@ -377,9 +373,9 @@ bool MessageParser::decide_framing(std::size_t transfer_encodings) {
         }
         if (codings++ == 0) first_coding = coding;
         last_coding = coding;
-        if (iequals(coding, "chunked")) ++chunked_count;
+        if (ascii_iequals(coding, "chunked")) ++chunked_count;
       });
-    } else if (iequals(field.name, "Content-Length")) {
+    } else if (ascii_iequals(field.name, "Content-Length")) {
       ++length_fields;
       const std::string& text = field.value;
       if (text.empty()) return refuse("invalid Content-Length");
@@ -401,7 +397,7 @@ bool MessageParser::decide_framing(std::size_t transfer_encodings) {
     // Only "chunked", alone, frames a request body we relay: any other list
     // (gzip, chunked; identity, chunked; ",chunked"; an empty second field)
     // is read differently by different servers (RFC 9112 §6.1, §6.3).
-    bool only_chunked = codings == 1 && !empty_coding && iequals(first_coding, "chunked");
+    bool only_chunked = codings == 1 && !empty_coding && ascii_iequals(first_coding, "chunked");
     if (!only_chunked) {
       if (codings == 1 && !empty_coding && is_token(first_coding) && !is_registered_coding(first_coding))
         return refuse("Transfer-Encoding with a coding regmeter does not implement (only chunked is relayed)", 501);
@@ -409,7 +405,7 @@ bool MessageParser::decide_framing(std::size_t transfer_encodings) {
     }
   }
   // Responses: chunked counts only as the final coding, once.
-  head_.chunked = has_transfer_encoding && chunked_count == 1 && iequals(last_coding, "chunked");
+  head_.chunked = has_transfer_encoding && chunked_count == 1 && ascii_iequals(last_coding, "chunked");
   if (has_transfer_encoding && chunked_count > (head_.chunked ? 1u : 0u)) return refuse("chunked applied more than once");
   bool bodiless_status = !request && (head_.status / 100 == 1 || head_.status == 204 || head_.status == 304);
   if (no_body_ || bodiless_status) {

@@ -215,17 +215,5 @@ class MessageParser {
   bool dropping_trailers_ = false;
 };
 
-// ASCII case-insensitive equality (header names). Inline: the header path
-// calls it a few times per field.
-inline bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
-}
 
 }  // namespace regmeter

@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "fuzz_common.h"
+#include "core/ascii.h"
 #include "core/headers.h"
 #include "core/http_head.h"
 #include "core/upload_session.h"
@@ -72,19 +73,19 @@ bool is_tchar(unsigned char c) {
 std::size_t count_fields(const MessageHead& head, std::string_view name) {
   std::size_t n = 0;
   for (const auto& f : head.headers)
-    if (regmeter::iequals(f.name, name)) ++n;
+    if (regmeter::ascii_iequals(f.name, name)) ++n;
   return n;
 }
 
 std::vector<std::string> values_of(const MessageHead& head, std::string_view name) {
   std::vector<std::string> out;
   for (const auto& f : head.headers)
-    if (regmeter::iequals(f.name, name)) out.push_back(f.value);
+    if (regmeter::ascii_iequals(f.name, name)) out.push_back(f.value);
   return out;
 }
 
 bool starts_with_ci(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && regmeter::iequals(text.substr(0, prefix.size()), prefix);
+  return text.size() >= prefix.size() && regmeter::ascii_iequals(text.substr(0, prefix.size()), prefix);
 }
 
 // Items of comma-separated list values, trimmed.
@@ -146,12 +147,12 @@ void check_head(const MessageHead& head, Kind kind, bool complete_after_head, bo
   if (kind == Kind::request && codings) {
     FUZZ_CHECK(head.chunked, "request with a non-chunked Transfer-Encoding accepted");
     auto te = values_of(head, "Transfer-Encoding");
-    FUZZ_CHECK(te.size() == 1 && regmeter::iequals(te[0], "chunked"), "request Transfer-Encoding other than \"chunked\"");
+    FUZZ_CHECK(te.size() == 1 && regmeter::ascii_iequals(te[0], "chunked"), "request Transfer-Encoding other than \"chunked\"");
   }
   if (head.chunked) {
     auto items = list_items(head, "Transfer-Encoding");
-    FUZZ_CHECK(!items.empty() && regmeter::iequals(items.back(), "chunked"), "chunked but the final coding is not");
-    FUZZ_CHECK(std::count_if(items.begin(), items.end(), [](const std::string& s) { return regmeter::iequals(s, "chunked"); }) == 1,
+    FUZZ_CHECK(!items.empty() && regmeter::ascii_iequals(items.back(), "chunked"), "chunked but the final coding is not");
+    FUZZ_CHECK(std::count_if(items.begin(), items.end(), [](const std::string& s) { return regmeter::ascii_iequals(s, "chunked"); }) == 1,
                "chunked applied more than once but accepted");
   }
   if (kind == Kind::request) {
@@ -305,13 +306,13 @@ void check_forwarding(const MessageHead& request, bool trust) {
   auto named = list_items(request, "Connection");
   for (const auto& f : sent.headers) {
     for (std::string_view hop : {"Connection", "Keep-Alive", "TE", "Trailer", "Upgrade"})
-      FUZZ_CHECK(!regmeter::iequals(f.name, hop), "hop-by-hop %s forwarded", f.name.c_str());
+      FUZZ_CHECK(!regmeter::ascii_iequals(f.name, hop), "hop-by-hop %s forwarded", f.name.c_str());
     FUZZ_CHECK(!starts_with_ci(f.name, "Proxy-"), "%s forwarded", f.name.c_str());
-    if (regmeter::iequals(f.name, "Content-Length") || regmeter::iequals(f.name, "Transfer-Encoding") ||
-        regmeter::iequals(f.name, "Host"))
+    if (regmeter::ascii_iequals(f.name, "Content-Length") || regmeter::ascii_iequals(f.name, "Transfer-Encoding") ||
+        regmeter::ascii_iequals(f.name, "Host"))
       continue;
     for (const auto& n : named)
-      FUZZ_CHECK(!regmeter::iequals(f.name, n), "%s forwarded although Connection names it", f.name.c_str());
+      FUZZ_CHECK(!regmeter::ascii_iequals(f.name, n), "%s forwarded although Connection names it", f.name.c_str());
   }
   auto proto = values_of(sent, "X-Forwarded-Proto");
   auto client_proto = values_of(request, "X-Forwarded-Proto");
