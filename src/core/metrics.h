@@ -10,6 +10,9 @@
 #include <string_view>
 #include <vector>
 
+#include "core/client_family.h"
+#include "core/pull_sessions.h"
+#include "core/registry_error.h"
 #include "core/route.h"
 #include "core/upload_session.h"
 
@@ -39,6 +42,10 @@ struct Exchange {
   Clock::time_point request_body_start;  // request head parsed: the body may follow
   Clock::time_point request_body_end;    // last request body byte moved toward the upstream
   Clock::time_point response_body_start; // response head queued for the client
+
+  // Metering depth II (issue 16).
+  ClientFamily client = ClientFamily::other;  // from the request's User-Agent
+  RegistryError error = RegistryError::none;  // the error body's code (4xx/5xx answers)
 };
 
 // Why a connection was refused before any request on it could be parsed.
@@ -131,6 +138,8 @@ class MetricsShard {
   void upload_session_closed(SessionOutcome outcome, double seconds, std::uint64_t bytes);
   // A connection was refused before a request on it could be parsed.
   void connection_rejected(RejectReason reason);
+  // A whole image pull ended (PullSessions).
+  void image_pull_ended(const EndedPull& pull);
 
   Metrics::Activity activity() const;
 

@@ -53,6 +53,8 @@ void format_access_line(std::string& out, const AccessRecord& r) {
   if (!r.upload_session.empty()) append_field(out, "upload_session", r.upload_session);
   if (!r.session_outcome.empty()) append_field(out, "session_outcome", r.session_outcome);
   append_field(out, "user_agent", r.user_agent);
+  if (!r.client_family.empty()) append_field(out, "client_family", r.client_family);
+  if (!r.error.empty()) append_field(out, "error", r.error);
   out.append("}\n");
 }
 

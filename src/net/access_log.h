@@ -34,6 +34,8 @@ struct AccessRecord {
   std::string_view upload_session;  // upload id, when the request is part of a session
   std::string_view session_outcome; // when this request closed the session
   std::string_view user_agent;
+  std::string_view client_family;  // the User-Agent's family (regmeter_client_requests_total's `client`)
+  std::string_view error;          // 4xx/5xx answers: the error code (regmeter_registry_errors_total's `error`)
 };
 
 // Appends the JSON line (with '\n') for `record` to `out`.
