@@ -33,6 +33,9 @@ class ResponseMeter final : public PayloadObserver {
   // An answer made here (502 UNAVAILABLE, 400 NAME_INVALID ...): its code is
   // known without reading it; a HEAD answer has no body, so `none`.
   void local_answer(int status, std::string_view code, bool head_request);
+  // Whether any body byte is worth showing it: false for the bodies that
+  // make up nearly all bytes (blobs), which then cost nothing here.
+  bool wants_payload() const { return reading_error_ || collecting_manifest_; }
   void payload(std::string_view bytes) override;
   // The body ended complete (a cut-off body never calls this: its error
   // stays `none` and its manifest unparsed).

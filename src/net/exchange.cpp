@@ -127,7 +127,6 @@ ClientConnection::ClientConnection(Worker& worker, int fd, const sockaddr* peer,
       request_parser_(MessageParser::Kind::request,
                       HeadLimits{worker.config().max_header_bytes, worker.config().max_header_fields}) {
   timer_ = event_new(worker_.base(), -1, 0, &ClientConnection::on_timer, this);
-  response_parser_.set_payload_observer(&meter_);
 }
 
 ClientConnection::~ClientConnection() {
@@ -445,6 +444,8 @@ void ClientConnection::read_response_head() {
     record_.reached_upstream = true;
     record_.upstream_headers = Clock::now();
     meter_.begin(route_.handler, record_.method, head);
+    // Only error and manifest bodies are looked at; blob bytes pass unseen.
+    response_parser_.set_payload_observer(meter_.wants_payload() ? &meter_ : nullptr);
     if (auto budget = rate_limit_of(head)) worker_.metering().rate_limit_seen(*budget);
     // Upload sessions: hand the client the session's token in the next
     // upload URL, and keep the open-session table current.
