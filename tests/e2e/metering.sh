@@ -3,11 +3,13 @@
 #   - error codes: a missing manifest (MANIFEST_UNKNOWN), blob (BLOB_UNKNOWN)
 #     and repository (NAME_UNKNOWN on tags/list), a HEAD (none), in
 #     regmeter_registry_errors_total and the access log's `error` field;
-#   - client families: skopeo, ctr and curl each counted under their family
-#     in regmeter_client_requests_total (and the access log's client_family);
-#   - whole image pulls: skopeo and ctr each pull an image they do not have
-#     (one pull `complete`, its size the image's blob bytes); skopeo pulls it
-#     again with every layer cached (one pull `partial`, no layer bytes);
+#   - client families: skopeo, podman, ctr, docker and curl each counted
+#     under their family in regmeter_client_requests_total (and the access
+#     log's client_family);
+#   - whole image pulls: skopeo, podman, ctr and docker each pull an image
+#     they do not have (one pull `complete`, its size the image's blob
+#     bytes); skopeo and podman pull it again with every layer cached (one
+#     pull `partial`, no layer bytes);
 #   - a stand-in upstream that redirects blob GETs to the registry (as
 #     distribution on S3 with `redirect` on does): the redirects counted in
 #     regmeter_blob_redirects_total, the pull ended `redirected`;
@@ -17,7 +19,7 @@
 . "$(dirname "$0")/clients_lib.sh"
 . "$(dirname "$0")/metrics_lib.sh"
 require_proxy
-require_cmd docker-registry skopeo containerd ctr curl python3
+require_cmd docker-registry skopeo containerd ctr podman dockerd curl python3
 
 IDLE=2   # --pull-session-idle: a cached pull ends `partial` this long after its last request
 start_registry
@@ -25,6 +27,8 @@ ACCESS_LOG=$E2E_TMP/access.log
 start_regmeter --access-log "$ACCESS_LOG" --pull-session-idle "$IDLE"
 MAIN_METRICS=$METRICS_URL MAIN_PROXY=$PROXY_URL MAIN_HOSTPORT=$PROXY_HOSTPORT
 start_containerd
+start_dockerd
+containers_setup
 
 # d0 NAME [label=value...]: the value now, absent = 0.
 d0() { local v; v=$(metric "$@"); [[ $v == absent ]] && v=0; printf '%s\n' "$v"; }
@@ -35,9 +39,7 @@ errors() { d0 regmeter_registry_errors_total "$@"; }
 # ---------------------------------------------------------------- error codes
 img=$E2E_TMP/img-skopeo
 make_client_image "$img" v1 "$MAIN_HOSTPORT/metering/skopeo:v1" 48K 1M || fail "building the test image"
-blob_bytes=$(json_get "$img.json" 'sum(j["blobs"].values())')   # config + layers
-config_bytes=$(json_get "$img.json" 'j["blobs"][j["config"]]')
-client_push skopeo "$img" "$MAIN_HOSTPORT/metering/skopeo:v1" >/dev/null || fail "skopeo push through regmeter"
+skopeo_pushed=$(client_push skopeo "$img" "$MAIN_HOSTPORT/metering/skopeo:v1") || fail "skopeo push through regmeter"
 
 absent_digest=sha256:$(printf 'nothing' | sha256sum | cut -c1-64)
 curl -sS -o /dev/null "$MAIN_PROXY/v2/metering/skopeo/manifests/never-pushed"
@@ -57,13 +59,20 @@ assert_contains '"client_family":"curl"' "$line" "access log line of the missing
 log "error codes: MANIFEST_UNKNOWN, BLOB_UNKNOWN, NAME_UNKNOWN, none all counted"
 
 # ---------------------------------------------------------------- pulls per client
-# pull_counted CLIENT REF FAMILY [again]: a pull of an image the client does
-# not have (complete, every blob byte); with `again`, one more with every blob
-# cached (partial, no layer). Only skopeo does the second: ctr (containerd)
-# with the image's content in its store, even with the manifest deleted from
-# its namespace, HEADs the tag and GETs nothing, so no pull begins.
+# pull_counted CLIENT REF FAMILY PUSHED [again]: a pull of an image the
+# client does not have (complete, every blob byte of the manifest PUSHED, as
+# the registry stored it: docker and podman recompress layers on push); with
+# `again`, one more with every layer cached (partial, no layer). ctr and
+# docker do not do the second: with the image in their store they HEAD the
+# tag, know its digest and GET nothing, so no pull begins (containerd even
+# with the manifest deleted from its namespace: its content store shares it).
 pull_counted() {
-    local client=$1 ref=$2 family=$3 again=${4:-}
+    local client=$1 ref=$2 family=$3 pushed=$4 again=${5:-}
+    local manifest_file=$REGISTRY_DIR/data/docker/registry/v2/blobs/sha256/${pushed:7:2}/${pushed#sha256:}/data
+    [[ -f $manifest_file ]] || fail "$client: the registry has no blob for the pushed manifest $pushed"
+    local blob_bytes config_bytes
+    blob_bytes=$(json_get "$manifest_file" 'j["config"]["size"] + sum(l["size"] for l in j["layers"])')
+    config_bytes=$(json_get "$manifest_file" 'j["config"]["size"]')
     sleep $((IDLE + 1))  # whatever the push left open has ended
     local c0 p0 s0 r0
     c0=$(d0 regmeter_image_pull_duration_seconds_count outcome=complete)
@@ -94,10 +103,12 @@ pull_counted() {
     case $client in
         skopeo) client_run "$CLIENTS_DIR/skopeo.again.log" skopeo --insecure-policy copy --src-tls-verify=false \
             "docker://$ref" "oci:$img.pulled:${ref##*:}" || fail "skopeo second pull" ;;
+        podman) client_run "$CLIENTS_DIR/podman.again.log" "${PODMAN[@]}" pull --tls-verify=false "$ref" ||
+            fail "podman second pull" ;;
     esac
     wait_metric $((IDLE + 10)) "$((p0 + 1))" regmeter_image_pull_duration_seconds_count outcome=partial
     # skopeo reads the config blob again (to convert the image for its
-    # destination); the layers are not fetched by either client.
+    # destination); no client fetches a layer again.
     local ps
     ps=$(grew "$ps0" regmeter_image_pull_size_bytes_sum outcome=partial)
     [[ $ps == 0 || $ps == "$config_bytes" ]] ||
@@ -107,11 +118,24 @@ pull_counted() {
     log "$client: one pull complete ($blob_bytes bytes), one partial ($ps bytes), $fam requests as $family"
 }
 
-pull_counted skopeo "$MAIN_HOSTPORT/metering/skopeo:v1" containers-image again
+pull_counted skopeo "$MAIN_HOSTPORT/metering/skopeo:v1" containers-image "$skopeo_pushed" again
 
-client_load ctr "$img" "$MAIN_HOSTPORT/metering/ctr:v1" || fail "ctr: importing the image"
-client_push ctr "$img" "$MAIN_HOSTPORT/metering/ctr:v1" >/dev/null || fail "ctr push through regmeter"
-pull_counted ctr "$MAIN_HOSTPORT/metering/ctr:v1" containerd
+# The other clients push the same image under their own repository first.
+# podman pulls twice, ctr and docker once (dockerd's User-Agent ends in
+# UpstreamClient(Docker-Client/...): family docker).
+for client in ctr podman docker; do
+    ref=$MAIN_HOSTPORT/metering/$client:v1
+    client_tag=$img-$client
+    make_client_image "$client_tag" v1 "$ref" 48K 1M || fail "building the $client test image"
+    client_load "$client" "$client_tag" "$ref" || fail "$client: loading the image"
+    pushed=$(client_push "$client" "$client_tag" "$ref") || fail "$client push through regmeter"
+    case $client in
+        ctr) family=containerd again= ;;
+        podman) family=containers-image again=again ;;
+        docker) family=docker again= ;;
+    esac
+    img=$client_tag pull_counted "$client" "$ref" "$family" "$pushed" $again
+done
 
 assert_ne 0 "$(d0 regmeter_client_requests_total client=curl)" "curl counted under client=\"curl\""
 assert_eq 0 "$(d0 regmeter_image_pull_duration_seconds_count outcome=redirected)" "no redirect from the real registry"
