@@ -141,6 +141,16 @@ assert_ne 0 "$(d0 regmeter_client_requests_total client=curl)" "curl counted und
 assert_eq 0 "$(d0 regmeter_image_pull_duration_seconds_count outcome=redirected)" "no redirect from the real registry"
 assert_eq absent "$(metric regmeter_upstream_ratelimit_limit)" "no rate-limit gauge without rate-limit headers"
 
+# Every regmeter_* family this proxy exports now has its entry in docs/metrics.md.
+families=$(scrape "$MAIN_METRICS" | awk '/^# TYPE regmeter_/ { print $3 }')
+for name in $families; do
+    grep -q "^### .*\`$name[{\`]" "$SOURCE_ROOT/docs/metrics.md" || fail "docs/metrics.md has no entry for $name"
+done
+for name in regmeter_registry_errors_total regmeter_client_requests_total regmeter_client_errors_total \
+    regmeter_image_pull_duration_seconds regmeter_image_pull_size_bytes; do
+    grep -qx "$name" <<<"$families" || fail "$name not exported after the traffic above"
+done
+
 # ---------------------------------------------------------------- object storage redirects
 python3 "$TOOLS/metering_upstream.py" "$E2E_TMP/redirect.port" redirect "$REGISTRY_URL" &
 register_pid $!
