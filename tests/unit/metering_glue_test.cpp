@@ -16,6 +16,7 @@
 #include "core/pull_sessions.h"
 #include "core/response_meter.h"
 #include "metering_test_util.h"
+#include "net/metering.h"
 
 namespace regmeter {
 namespace {
@@ -300,6 +301,91 @@ TEST(MeteringMetrics, ImagePullHistogramsPerOutcome) {
   EXPECT_TRUE(has_line(text, R"(regmeter_image_pull_size_bytes_bucket{outcome="complete",le="2.74877906944e+11"} 2)")) << text;
   EXPECT_TRUE(has_line(text, R"(regmeter_image_pull_size_bytes_bucket{outcome="partial",le="1.048576e+06"} 1)")) << text;
   EXPECT_TRUE(lines_starting(text, R"(regmeter_image_pull_duration_seconds_count{outcome="redirected"})").empty());
+}
+
+// ---------------------------------------------------------------- SharedMetering
+
+TEST(SharedMetering, RateLimitGaugesAppearWhenFirstSeen) {
+  Metrics metrics(1);
+  Config config;
+  SharedMetering metering(config, metrics.registry());
+  EXPECT_TRUE(lines_starting(metrics.render_text(), "regmeter_upstream_ratelimit").empty());
+  metering.rate_limit_seen(RateLimit{100, 76, 21600});
+  auto text = metrics.render_text();
+  EXPECT_TRUE(has_line(text, "regmeter_upstream_ratelimit_limit 100")) << text;
+  EXPECT_TRUE(has_line(text, "regmeter_upstream_ratelimit_remaining 76")) << text;
+  EXPECT_TRUE(has_line(text, "regmeter_upstream_ratelimit_window_seconds 21600")) << text;
+  metering.rate_limit_seen(RateLimit{std::nullopt, 75, std::nullopt});  // last values seen, field by field
+  text = metrics.render_text();
+  EXPECT_TRUE(has_line(text, "regmeter_upstream_ratelimit_limit 100")) << text;
+  EXPECT_TRUE(has_line(text, "regmeter_upstream_ratelimit_remaining 75")) << text;
+}
+
+TEST(SharedMetering, APullThroughTheSharedTableEndsInTheCallersShard) {
+  Metrics metrics(2);
+  Config config;
+  config.pull_session_idle_s = 1;
+  SharedMetering metering(config, metrics.registry());
+  ASSERT_TRUE(metering.tracks_pulls());
+  auto body = image_manifest_body();
+  auto head = "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: " +
+              std::to_string(body.size()) + "\r\n\r\n";
+  MessageParser parser(MessageParser::Kind::response);
+  ResponseMeter meter;
+  parser.set_payload_observer(&meter);
+  parser.reset();
+  ASSERT_TRUE(parser.parse_head(head));
+  meter.begin(Handler::manifest, Method::get, parser.head());
+  parser.parse_body(body);
+  ASSERT_TRUE(parser.complete());
+  meter.complete();
+
+  auto t0 = Clock::time_point{} + 1h;
+  SharedMetering::PullRequest manifest;
+  manifest.key = PullKey{"10.0.0.7", "containerd/2.0", "team/app"};
+  manifest.handler = Handler::manifest;
+  manifest.method = Method::get;
+  manifest.status = 200;
+  manifest.reference = "v1";
+  manifest.started = t0;
+  manifest.finished = t0 + 10ms;
+  manifest.meter = &meter;
+  manifest.response_complete = true;
+  metering.pull_request_finished(manifest, metrics.shard(0));
+  EXPECT_EQ(metering.pulls_tracked(), 1u);
+  // The blobs come on other connections, so other threads.
+  std::vector<std::pair<std::string, std::uint64_t>> blobs = {{fake_digest(1), 512}, {fake_digest(2), 1000}, {fake_digest(3), 2000}};
+  for (std::size_t i = 0; i < blobs.size(); ++i) {
+    SharedMetering::PullRequest blob = manifest;
+    blob.handler = Handler::blob;
+    blob.reference = blobs[i].first;
+    blob.response_body_bytes = blobs[i].second;
+    blob.started = t0 + 20ms;
+    blob.finished = t0 + std::chrono::milliseconds(30 + i);
+    blob.meter = nullptr;
+    metering.pull_request_finished(blob, metrics.shard(1));
+  }
+  EXPECT_EQ(metering.pulls_tracked(), 0u);
+  auto text = metrics.render_text();
+  EXPECT_TRUE(has_line(text, R"(regmeter_image_pull_duration_seconds_count{outcome="complete"} 1)")) << text;
+  EXPECT_TRUE(has_line(text, R"(regmeter_image_pull_size_bytes_sum{outcome="complete"} 3512)")) << text;
+  EXPECT_TRUE(has_line(text, R"(regmeter_image_pull_duration_seconds_sum{outcome="complete"} 0.032)")) << text;
+
+  // A pull the client abandons (it had the blobs) ends partial on the sweep.
+  metering.pull_request_finished(manifest, metrics.shard(0));
+  metering.expire_pulls(t0 + 500ms, metrics.shard(0));
+  EXPECT_EQ(metering.pulls_tracked(), 1u);
+  metering.expire_pulls(t0 + 2s, metrics.shard(0));
+  EXPECT_EQ(metering.pulls_tracked(), 0u);
+  EXPECT_TRUE(has_line(metrics.render_text(), R"(regmeter_image_pull_duration_seconds_count{outcome="partial"} 1)"));
+}
+
+TEST(SharedMetering, MaxPullSessionsZeroTracksNothing) {
+  Metrics metrics(1);
+  Config config;
+  config.max_pull_sessions = 0;
+  SharedMetering metering(config, metrics.registry());
+  EXPECT_FALSE(metering.tracks_pulls());
 }
 
 // ---------------------------------------------------------------- hostile input
