@@ -16,6 +16,7 @@
 // again once the table is full and the shard has copied it.
 #include "core/metrics.h"
 #include "core/metering_counters.h"
+#include "core/pull_sessions.h"
 
 #include <algorithm>
 #include <array>

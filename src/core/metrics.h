@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "core/client_family.h"
-#include "core/pull_sessions.h"
 #include "core/registry_error.h"
 #include "core/route.h"
 #include "core/upload_session.h"
@@ -23,6 +22,7 @@ class Registry;
 namespace regmeter {
 
 using Clock = std::chrono::steady_clock;
+struct EndedPull;  // core/pull_sessions.h
 
 // Everything the metrics need to know about one finished request.
 struct Exchange {
