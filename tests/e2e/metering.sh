@@ -141,6 +141,39 @@ assert_ne 0 "$(d0 regmeter_client_requests_total client=curl)" "curl counted und
 assert_eq 0 "$(d0 regmeter_image_pull_duration_seconds_count outcome=redirected)" "no redirect from the real registry"
 assert_eq absent "$(metric regmeter_upstream_ratelimit_limit)" "no rate-limit gauge without rate-limit headers"
 
+# A multi-platform index: skopeo GETs the index, then the linux/amd64
+# child by digest, then that child's blobs — one pull, complete, the child's
+# bytes only (the arm64 entry, never fetched, does not count).
+for arch in amd64 arm64; do
+    make_image "$E2E_TMP/multi-$arch" v1 16K 256K || fail "building the $arch image"
+    skopeo_ copy --dest-tls-verify=false "oci:$E2E_TMP/multi-$arch:v1" \
+        "docker://127.0.0.1:$REGISTRY_PORT/metering/multi:$arch" >/dev/null 2>&1 || fail "pushing the $arch image"
+done
+python3 - "$E2E_TMP/multi-amd64.json" "$E2E_TMP/multi-arm64.json" >"$E2E_TMP/index.json" <<'PY'
+import json, sys
+entries = []
+for path, arch in zip(sys.argv[1:], ("amd64", "arm64")):
+    j = json.load(open(path))
+    entries.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": j["manifest"],
+                    "size": j["manifest_size"], "platform": {"os": "linux", "architecture": arch}})
+print(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}))
+PY
+assert_eq 201 "$(curl -sS -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/vnd.oci.image.index.v1+json' \
+    --data-binary "@$E2E_TMP/index.json" "$REGISTRY_URL/v2/metering/multi/manifests/multi")" "PUT of the index"
+sleep $((IDLE + 1))
+c0=$(d0 regmeter_image_pull_duration_seconds_count outcome=complete)
+s0=$(d0 regmeter_image_pull_size_bytes_sum outcome=complete)
+p0=$(d0 regmeter_image_pull_duration_seconds_count outcome=partial)
+skopeo_ copy --src-tls-verify=false "docker://$MAIN_HOSTPORT/metering/multi:multi" "oci:$E2E_TMP/multi-pulled:v1" \
+    >"$E2E_TMP/multi.log" 2>&1 || fail "skopeo pull of the index: $(tail -n 5 "$E2E_TMP/multi.log")"
+wait_metric 10 "$((c0 + 1))" regmeter_image_pull_duration_seconds_count outcome=complete
+assert_eq "$(json_get "$E2E_TMP/multi-amd64.json" 'sum(j["blobs"].values())')" \
+    "$(grew "$s0" regmeter_image_pull_size_bytes_sum outcome=complete)" "index pull: the amd64 child's blob bytes"
+sleep $((IDLE + 1))
+assert_eq "$p0" "$(d0 regmeter_image_pull_duration_seconds_count outcome=partial)" \
+    "index pull: one pull, not a second one left partial"
+log "index: one pull complete (the linux/amd64 child's blobs)"
+
 # Every regmeter_* family this proxy exports now has its entry in docs/metrics.md.
 families=$(scrape "$MAIN_METRICS" | awk '/^# TYPE regmeter_/ { print $3 }')
 for name in $families; do
