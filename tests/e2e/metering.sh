@@ -10,6 +10,8 @@
 #     they do not have (one pull `complete`, its size the image's blob
 #     bytes); skopeo and podman pull it again with every layer cached (one
 #     pull `partial`, no layer bytes);
+#   - a multi-platform index pulled by skopeo: one pull, complete, the
+#     linux/amd64 child's bytes; every exported regmeter_* family documented;
 #   - a stand-in upstream that redirects blob GETs to the registry (as
 #     distribution on S3 with `redirect` on does): the redirects counted in
 #     regmeter_blob_redirects_total, the pull ended `redirected`;
