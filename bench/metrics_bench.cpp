@@ -5,11 +5,12 @@
 #include <array>
 #include <string_view>
 
+#include "core/metrics.h"
+#include "core/route.h"
+// issue 16's per-request additions (BM_ClassifyAndRecordWithMetering)
 #include "core/client_family.h"
 #include "core/http_head.h"
-#include "core/metrics.h"
 #include "core/response_meter.h"
-#include "core/route.h"
 
 namespace {
 

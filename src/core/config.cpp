@@ -171,14 +171,14 @@ Usage: regmeter [options]
   --max-header-bytes N         largest request head accepted (default 65536)
   --max-header-fields N        most header fields in one request head; beyond, 431
                                (default 100, at most 10000)
-  --max-repositories N         repository label values kept; the rest count as
-                               "__other__"; 0 drops the label (default 200)
-  --upload-session-timeout S   an upload session with no request for this long
-                               counts as abandoned (default 3600)
   --pull-session-idle S        an image pull whose client fetches nothing more of it
                                for S seconds ends "partial" (default 10)
   --max-pull-sessions N        image pulls tracked at once; the least recently active
                                end "partial" beyond; 0 turns pull tracking off (default 10000)
+  --max-repositories N         repository label values kept; the rest count as
+                               "__other__"; 0 drops the label (default 200)
+  --upload-session-timeout S   an upload session with no request for this long
+                               counts as abandoned (default 3600)
   --tls-cert FILE              serve TLS on --listen with this PEM certificate (chain)
   --tls-key FILE               ... and this PEM private key (SIGHUP reloads both)
   --tls-client-ca FILE         require client certificates signed by this CA (mTLS)
