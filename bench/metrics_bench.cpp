@@ -11,6 +11,10 @@
 #include "core/metric_history.h"
 #include "core/metrics.h"
 #include "core/route.h"
+// issue 16's per-request additions (BM_ClassifyAndRecordWithMetering)
+#include "core/client_family.h"
+#include "core/http_head.h"
+#include "core/response_meter.h"
 
 namespace {
 
@@ -83,6 +87,62 @@ void BM_ClassifyAndRecord(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_ClassifyAndRecord);
+
+// The same with everything issue 16 adds per request: the User-Agent's
+// family, the rate-limit headers of the response head (here Docker Hub's
+// pair among distribution's usual fields, on every answer), and for one
+// request in seven a 404 whose error body is read for its code.
+MessageHead response_head(int status, std::size_t length) {
+  MessageHead head;
+  head.status = status;
+  head.content_length = length;
+  head.headers = {{"Content-Type", "application/json; charset=utf-8"},
+                  {"Docker-Distribution-Api-Version", "registry/2.0"},
+                  {"Docker-Content-Digest", "sha256:0b0ac4ab7ae5d2bbb8e01b9dcbfa8f2a1e3ef4bbaf8d7b0c50b1ccf5e1e5c4a2"},
+                  {"Etag", "\"sha256:0b0ac4ab7ae5d2bbb8e01b9dcbfa8f2a1e3ef4bbaf8d7b0c50b1ccf5e1e5c4a2\""},
+                  {"X-Content-Type-Options", "nosniff"},
+                  {"RateLimit-Limit", "100;w=21600"},
+                  {"RateLimit-Remaining", "76;w=21600"},
+                  {"Date", "Wed, 02 Dec 2026 07:00:00 GMT"},
+                  {"Content-Length", std::to_string(length)}};
+  return head;
+}
+
+void BM_ClassifyAndRecordWithMetering(benchmark::State& state) {
+  Metrics metrics(1);
+  auto& shard = metrics.shard(0);
+  const std::string_view error_body =
+      R"({"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":"unknown tag=1.26"}]})" "\n";
+  const MessageHead ok = response_head(200, 1570);
+  const MessageHead missing = response_head(404, error_body.size());
+  const Request not_found{Method::get, "/v2/library/nginx/manifests/1.26", 404, 2ms, 0, error_body.size()};
+  const std::array<std::string_view, 3> agents = {
+      "containerd/v2.1.4", "docker/27.5.1 go/go1.22.12 git-commit/4c9b3b0 kernel/6.1.0 os/linux arch/amd64 "
+      "UpstreamClient(Docker-Client/27.5.1 \\(linux\\))", "skopeo/1.9.3"};
+  ResponseMeter meter;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    bool error = i % 7 == 6;
+    const auto& r = error ? not_found : kRequests[i % kRequests.size()];
+    auto route = classify(r.method, r.target);
+    auto client = classify_user_agent(agents[i % agents.size()]);
+    ++i;
+    shard.request_started(route.handler);
+    const MessageHead& head = error ? missing : ok;
+    auto budget = rate_limit_of(head);
+    meter.begin(route.handler, r.method, head);
+    if (error) meter.payload(error_body);
+    meter.complete();
+    auto e = exchange_for(r, route.handler, route.repository);
+    e.client = client;
+    e.error = meter.error();
+    shard.request_finished(e);
+    benchmark::DoNotOptimize(budget);
+    benchmark::DoNotOptimize(route);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ClassifyAndRecordWithMetering);
 
 // The per-repository families once the repository table is full: names past
 // the bound (here every other request) are `__other__` without any lookup in

@@ -27,6 +27,7 @@
 #include "net/upstream.h"
 #include "net/upstream_resolver.h"
 #include "app/memory_trim.h"
+#include "net/metering.h"
 #include "net/worker.h"
 
 #include "regmeter_version.h"
@@ -200,6 +201,7 @@ int run_server(const Config& config) {
   tls.client_handshake_errors = &handshake_errors.Add({{"side", "client"}});
   tls.upstream_handshake_errors = &handshake_errors.Add({{"side", "upstream"}});
   OpenSessionTable sessions;
+  SharedMetering metering(config, metrics.registry());
   auto& resolver_events = prometheus::BuildCounter()
                              .Name("regmeter_upstream_resolutions_total")
                              .Help("Re-resolutions of the --upstream name after start, by result: changed (the "
@@ -241,7 +243,7 @@ int run_server(const Config& config) {
       throw std::runtime_error(fmt::format("{}: {}", config.listen.to_string(), taken));
     for (unsigned i = 0; i < config.threads; ++i) {
       workers.push_back(std::make_unique<Worker>(config, i, metrics.shard(i), upstream, upstream_limiter,
-                                                 sessions, tls));
+                                                 sessions, tls, metering));
       port = workers.back()->listen(port);
     }
     if (std::string shared = listen_port_shared(config, workers); !shared.empty()) {

@@ -179,6 +179,10 @@ Usage: regmeter [options]
   --max-header-bytes N         largest request head accepted (default 65536)
   --max-header-fields N        most header fields in one request head; beyond, 431
                                (default 100, at most 10000)
+  --pull-session-idle S        an image pull whose client fetches nothing more of it
+                               for S seconds ends "partial" (default 10)
+  --max-pull-sessions N        image pulls tracked at once; the least recently active
+                               end "partial" beyond; 0 turns pull tracking off (default 10000)
   --max-repositories N         repository label values kept; the rest count as
                                "__other__"; 0 drops the label (default 200)
   --upload-session-timeout S   an upload session with no request for this long
@@ -233,6 +237,8 @@ const Option kOptions[] = {
     {"shutdown-grace", true, [](Config& c, const std::string& v) { c.shutdown_grace_s = parse_seconds(v); }},
     {"max-repositories", true, [](Config& c, const std::string& v) { c.max_repositories = parse_count(v, 0, 100000); }},
     {"upload-session-timeout", true, [](Config& c, const std::string& v) { c.upload_session_timeout_s = parse_seconds(v); }},
+    {"pull-session-idle", true, [](Config& c, const std::string& v) { c.pull_session_idle_s = parse_seconds(v); }},
+    {"max-pull-sessions", true, [](Config& c, const std::string& v) { c.max_pull_sessions = parse_count(v, 0, 1000000); }},
     {"max-header-bytes", true, [](Config& c, const std::string& v) { c.max_header_bytes = parse_count(v, 1024, 1024 * 1024); }},
     {"max-header-fields", true, [](Config& c, const std::string& v) { c.max_header_fields = parse_count(v, 1, 10000); }},
     {"tls-cert", true, [](Config& c, const std::string& v) { c.tls_cert_file = take_readable_file(v); }},

@@ -46,6 +46,8 @@ struct Config {
   bool reuse_port = false;              // share --listen with another process (zero-downtime restart)
   std::size_t max_repositories = 200;   // repository label values; 0 drops the label
   double upload_session_timeout_s = 3600;  // no request for a session this long: abandoned
+  double pull_session_idle_s = 10;      // an image pull with no request this long ends `partial`
+  std::size_t max_pull_sessions = 10000;  // image pulls tracked at once; 0 turns pull tracking off
 
   // TLS toward clients (all empty: plain HTTP).
   std::string tls_cert_file;       // PEM, may hold the chain

@@ -436,12 +436,14 @@ MessageParser::BodyProgress MessageParser::parse_body(std::string_view data) {
       remaining_ -= take;
       progress.consumed = progress.relayed = take;
       progress.body_bytes = take;
+      if (observer_) observer_->payload(data.substr(0, take));
       complete_ = remaining_ == 0;
       return progress;
     }
     case Framing::until_eof:
       progress.consumed = progress.relayed = data.size();
       progress.body_bytes = data.size();
+      if (observer_) observer_->payload(data);
       return progress;
     case Framing::chunked:
       return parse_chunked(data);
@@ -524,6 +526,7 @@ MessageParser::BodyProgress MessageParser::parse_chunked(std::string_view data) 
         break;
       case ChunkState::data: {
         std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, data.size() - i));
+        if (observer_ && take > 0) observer_->payload(data.substr(i, take));
         i += take;
         progress.body_bytes += take;
         remaining_ -= take;

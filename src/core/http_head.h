@@ -127,6 +127,17 @@ class HeadScanner {
   const char* problem_ = "";
 };
 
+// Shown a body's payload bytes (chunk framing removed) as they are parsed,
+// for the few responses whose content is read aside (error bodies,
+// manifests). The view is only valid during the call.
+class PayloadObserver {
+ public:
+  virtual void payload(std::string_view bytes) = 0;
+
+ protected:
+  ~PayloadObserver() = default;
+};
+
 class MessageParser {
  public:
   enum class Kind { request, response };
@@ -158,6 +169,8 @@ class MessageParser {
   // Feeds body bytes; stops at the end of the message, so bytes after it
   // (a pipelined request) are not consumed.
   BodyProgress parse_body(std::string_view data);
+  // Kept across reset(); null (the default) shows nothing to anyone.
+  void set_payload_observer(PayloadObserver* observer) { observer_ = observer; }
   // The peer closed. Ends a read-until-close response body; false when the
   // message was cut short.
   bool finish_at_eof();
@@ -213,6 +226,7 @@ class MessageParser {
   std::size_t trailer_bytes_left_ = 0;
   std::size_t trailer_fields_left_ = 0;
   bool dropping_trailers_ = false;
+  PayloadObserver* observer_ = nullptr;
 };
 
 

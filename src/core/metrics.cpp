@@ -18,6 +18,8 @@
 // table's mutex is taken only the first time a shard meets a name, and never
 // again once the table is full and the shard has copied it.
 #include "core/metrics.h"
+#include "core/metering_counters.h"
+#include "core/pull_sessions.h"
 
 #include <algorithm>
 #include <array>
@@ -74,6 +76,15 @@ constexpr std::array<std::int64_t, 16> kConnectBoundsNs = {
     10'000'000,  25'000'000,  50'000'000,    100'000'000,   250'000'000,   500'000'000,
     1'000'000'000, 2'500'000'000, 5'000'000'000, 10'000'000'000,
 };
+// regmeter_image_pull_duration_seconds: a whole image pull, from a cached
+// manifest check to a multi-GiB image on a slow link; reaches an hour.
+constexpr std::array<std::int64_t, 13> kPullDurationBoundsNs = {
+    500'000'000,     1'000'000'000,   2'500'000'000,     5'000'000'000,     10'000'000'000,
+    30'000'000'000,  60'000'000'000,  120'000'000'000,   300'000'000'000,   600'000'000'000,
+    1'200'000'000'000, 1'800'000'000'000, 3'600'000'000'000,
+};
+// regmeter_image_pull_size_bytes: 1 MiB * 4^k, k = 0..9 (1 MiB .. 256 GiB).
+constexpr std::size_t kPullSizeBoundCount = 10;
 // regmeter_blob_throughput_bytes_per_second: 65536 * 2^k, k = 0..17
 // (64 KiB/s .. 8 GiB/s); observed only for bodies of at least 1 MiB.
 constexpr std::size_t kThroughputBoundCount = 18;
@@ -95,6 +106,8 @@ using SessionSizeBuckets = Buckets<kSessionSizeBoundCount>;
 using UpstreamHeaderBuckets = Buckets<kUpstreamHeaderBoundsNs.size()>;
 using ConnectBuckets = Buckets<kConnectBoundsNs.size()>;
 using ThroughputBuckets = Buckets<kThroughputBoundCount, double>;
+using PullDurationBuckets = Buckets<kPullDurationBoundsNs.size()>;
+using PullSizeBuckets = Buckets<kPullSizeBoundCount>;
 
 // Most requests are fast, so a linear scan usually stops at the first bound.
 template <std::size_t N>
@@ -123,6 +136,12 @@ std::size_t size_bucket(std::uint64_t bytes) {
 std::size_t session_size_bucket(std::uint64_t bytes) {
   if (bytes <= 1024) return 0;
   return std::min<std::size_t>((std::bit_width(bytes - 1) - 9) / 2, kSessionSizeBoundCount);
+}
+
+// Smallest k with bytes <= 1 MiB << 2k.
+std::size_t pull_size_bucket(std::uint64_t bytes) {
+  if (bytes <= (std::uint64_t{1} << 20)) return 0;
+  return std::min<std::size_t>((std::bit_width(bytes - 1) - 19) / 2, kPullSizeBoundCount);
 }
 
 std::size_t series_index(Handler handler, Method method) {
@@ -238,6 +257,12 @@ const std::array<double, kSessionSizeBoundCount> kSessionSizeBounds = [] {
   for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<double>(std::uint64_t{1024} << (2 * i));
   return out;
 }();
+const auto kPullDurationBoundsSeconds = seconds_of(kPullDurationBoundsNs);
+const std::array<double, kPullSizeBoundCount> kPullSizeBounds = [] {
+  std::array<double, kPullSizeBoundCount> out{};
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<double>(std::uint64_t{1} << (20 + 2 * i));
+  return out;
+}();
 const std::array<double, kThroughputBoundCount> kThroughputBounds = [] {
   std::array<double, kThroughputBoundCount> out{};
   for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<double>(std::uint64_t{65536} << i);
@@ -336,9 +361,10 @@ struct RepositoryCache {
 // the first request that counts toward it (even with 0 bytes), so series
 // appear once observed, as everywhere else.
 struct RepositoryCounters {
-  enum : std::uint8_t { kPush = 1, kPull = 2, kUpload = 4, kDownload = 8 };
+  enum : std::uint8_t { kPush = 1, kPull = 2, kUpload = 4, kDownload = 8, kRedirect = 16 };
   std::uint64_t pushes = 0;
   std::uint64_t pulls = 0;
+  std::uint64_t redirects = 0;  // blob GETs answered with a redirect to storage
   std::array<std::uint64_t, kDirectionCount> bytes{};
   std::uint8_t seen = 0;
   Exemplar push_exemplar, pull_exemplar;
@@ -347,6 +373,7 @@ struct RepositoryCounters {
   void add(const RepositoryCounters& other) {
     pushes += other.pushes;
     pulls += other.pulls;
+    redirects += other.redirects;
     keep_latest(push_exemplar, other.push_exemplar);
     keep_latest(pull_exemplar, other.pull_exemplar);
     for (std::size_t d = 0; d < kDirectionCount; ++d) {
@@ -423,6 +450,9 @@ struct MetricsShard::Snapshot {
   std::array<Exemplar, kHandlerCount> auth_challenge_exemplars{};
   std::array<std::uint64_t, kRejectReasonCount> rejected{};  // [reason]
   std::vector<RepositoryCounters> repositories;  // [slot]; grows to at most max_repositories + 1
+  MeteringCounters metering;  // error codes, client families (issue 16)
+  std::array<PullDurationBuckets, kPullOutcomeCount> pull_duration{};  // [outcome]
+  std::array<PullSizeBuckets, kPullOutcomeCount> pull_size{};          // [outcome]
 
   // `repository_slot` matters only when counts_per_repository(e).
   // `source` (may be null) names the request in the exemplars it writes.
@@ -455,6 +485,7 @@ struct MetricsShard::Snapshot {
       ++auth_challenges[h];
       record_exemplar(auth_challenge_exemplars[h], source, 1.0);
     }
+    metering.record(e);
 
     bool upload_body = (e.handler == Handler::blob_upload_chunk && (e.method == Method::patch || e.method == Method::put)) ||
                        (e.handler == Handler::blob_upload && e.method == Method::post);
@@ -487,6 +518,10 @@ struct MetricsShard::Snapshot {
       repo.bytes[static_cast<std::size_t>(Direction::download)] += e.response_body_bytes;
       repo.seen |= RepositoryCounters::kDownload;
       record_exemplar(repo.byte_exemplars[1], source, response_bytes);
+      if (e.status == 302 || e.status == 303 || e.status == 307 || e.status == 308) {
+        ++repo.redirects;
+        repo.seen |= RepositoryCounters::kRedirect;
+      }
     }
   }
 
@@ -537,6 +572,11 @@ struct MetricsShard::Snapshot {
       session_size[o].add(other.session_size[o]);
     }
     for (std::size_t r = 0; r < kRejectReasonCount; ++r) rejected[r] += other.rejected[r];
+    metering.add(other.metering);
+    for (std::size_t o = 0; o < kPullOutcomeCount; ++o) {
+      pull_duration[o].add(other.pull_duration[o]);
+      pull_size[o].add(other.pull_size[o]);
+    }
     if (repositories.size() < other.repositories.size()) repositories.resize(other.repositories.size());
     for (std::size_t slot = 0; slot < other.repositories.size(); ++slot) repositories[slot].add(other.repositories[slot]);
   }
@@ -638,6 +678,22 @@ struct MetricsShard::Snapshot {
         add_histogram(session_bytes, {label("outcome", outcome)}, session_size[o], kSessionSizeBounds, 1.0);
     }
 
+    auto pull_seconds = family("regmeter_image_pull_duration_seconds",
+                               "Seconds from the first manifest request of a whole image pull to the last blob byte "
+                               "delivered (redirected: to the last redirect answer), by outcome.",
+                               MetricType::Histogram);
+    auto pull_bytes = family("regmeter_image_pull_size_bytes",
+                             "Blob body bytes a whole image pull delivered through the proxy, by outcome.",
+                             MetricType::Histogram);
+    for (std::size_t o = 0; o < kPullOutcomeCount; ++o) {
+      auto outcome = pull_outcome_name(static_cast<PullOutcome>(o));
+      if (pull_duration[o].count() != 0)
+        add_histogram(pull_seconds, {label("outcome", outcome)}, pull_duration[o], kPullDurationBoundsSeconds,
+                      kNsPerSecond);
+      if (pull_size[o].count() != 0)
+        add_histogram(pull_bytes, {label("outcome", outcome)}, pull_size[o], kPullSizeBounds, 1.0);
+    }
+
     auto challenges = family("regmeter_auth_challenges_total",
                              "Responses with status 401 (authentication challenges), by handler.", MetricType::Counter);
     for (std::size_t h = 0; h < kHandlerCount; ++h) {
@@ -663,6 +719,10 @@ struct MetricsShard::Snapshot {
     auto pulls = family("regmeter_image_pulls_total",
                         "Manifest GETs answered 200 (image pulls; a HEAD is not a pull), by repository.",
                         MetricType::Counter);
+    auto redirects = family("regmeter_blob_redirects_total",
+                            "Blob GETs answered with a redirect (302/303/307/308: object storage serves the bytes, "
+                            "not the proxy), by repository.",
+                            MetricType::Counter);
     auto blob_bytes = family("regmeter_blob_bytes_total",
                              "Blob body bytes moved: upload request bodies and blob GET response bodies, by "
                              "repository and direction.",
@@ -681,6 +741,8 @@ struct MetricsShard::Snapshot {
       };
       if (repo.seen & RepositoryCounters::kPush) counter(pushes, repo_label, repo.pushes, repo.push_exemplar);
       if (repo.seen & RepositoryCounters::kPull) counter(pulls, repo_label, repo.pulls, repo.pull_exemplar);
+      if (repo.seen & RepositoryCounters::kRedirect)
+        add_counter(redirects, repo_label, static_cast<double>(repo.redirects), nullptr);
       for (std::size_t d = 0; d < kDirectionCount; ++d) {
         auto bit = d == 0 ? RepositoryCounters::kUpload : RepositoryCounters::kDownload;
         if (!(repo.seen & bit)) continue;
@@ -693,11 +755,12 @@ struct MetricsShard::Snapshot {
     std::vector<CollectedFamily> out;
     for (auto* f : {&gauge, &total, &latency, &request_bytes, &response_bytes, &upstream_headers, &connect, &queue, &rate,
                     &session_seconds, &session_bytes, &challenges, &rejections, &pushes, &pulls, &blob_bytes,
-                    &native_latency}) {
+                    &native_latency, &pull_seconds, &pull_bytes, &redirects}) {
       if (f->family.metric.empty()) continue;  // an empty family is a HELP/TYPE with no samples
       sort_series(*f);
       out.push_back(std::move(*f));
     }
+    metering.families(out);
     return out;
   }
 };
@@ -751,6 +814,19 @@ void MetricsShard::upload_session_closed(SessionOutcome outcome, double seconds,
 void MetricsShard::connection_rejected(RejectReason reason) {
   std::lock_guard lock(impl_->mutex);
   if (auto r = static_cast<std::size_t>(reason); r < kRejectReasonCount) ++impl_->data.rejected[r];
+}
+
+void MetricsShard::image_pull_ended(const EndedPull& pull) {
+  std::lock_guard lock(impl_->mutex);
+  auto o = static_cast<std::size_t>(pull.outcome);
+  if (o >= kPullOutcomeCount) return;
+  std::int64_t ns = 0;
+  if (pull.seconds > 0)
+    ns = pull.seconds >= 9.2e9 ? std::numeric_limits<std::int64_t>::max() / 2
+                               : static_cast<std::int64_t>(pull.seconds * kNsPerSecond + 0.5);
+  impl_->data.pull_duration[o].observe(linear_bucket(kPullDurationBoundsNs, ns), static_cast<std::uint64_t>(ns),
+                                       static_cast<double>(ns) / kNsPerSecond);
+  impl_->data.pull_size[o].observe(pull_size_bucket(pull.bytes), pull.bytes, static_cast<double>(pull.bytes));
 }
 
 void MetricsShard::merge_into(Snapshot& out) const {

@@ -12,6 +12,8 @@
 
 #include "core/exemplar.h"
 #include "core/exposition_format.h"
+#include "core/client_family.h"
+#include "core/registry_error.h"
 #include "core/route.h"
 #include "core/upload_session.h"
 
@@ -23,6 +25,7 @@ struct MetricFamily;
 namespace regmeter {
 
 using Clock = std::chrono::steady_clock;
+struct EndedPull;  // core/pull_sessions.h
 
 // Everything the metrics need to know about one finished request.
 struct Exchange {
@@ -50,6 +53,9 @@ struct Exchange {
   std::int64_t finished_unix_ns = 0;
   bool needed_upstream_connection = false;  // went looking for one (pooled, new or queued)
   Clock::duration upstream_queue_wait{};    // of which waiting in the --upstream-max-connections queue
+  // Metering depth II (issue 16).
+  ClientFamily client = ClientFamily::other;  // from the request's User-Agent
+  RegistryError error = RegistryError::none;  // the error body's code (4xx/5xx answers)
 };
 
 // Why a connection was refused before any request on it could be parsed.
@@ -151,6 +157,8 @@ class MetricsShard {
   void upload_session_closed(SessionOutcome outcome, double seconds, std::uint64_t bytes);
   // A connection was refused before a request on it could be parsed.
   void connection_rejected(RejectReason reason);
+  // A whole image pull ended (PullSessions).
+  void image_pull_ended(const EndedPull& pull);
 
   Metrics::Activity activity() const;
 

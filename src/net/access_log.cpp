@@ -56,6 +56,8 @@ void format_access_line(std::string& out, const AccessRecord& r) {
   if (!r.request_id.empty()) append_field(out, "request_id", r.request_id);
   if (!r.client_request_id.empty()) append_field(out, "client_request_id", r.client_request_id);
   if (!r.trace_id.empty()) append_field(out, "trace_id", r.trace_id);
+  if (!r.client_family.empty()) append_field(out, "client_family", r.client_family);
+  if (!r.error.empty()) append_field(out, "error", r.error);
   out.append("}\n");
 }
 

@@ -37,6 +37,8 @@ struct AccessRecord {
   std::string_view request_id;         // regmeter's id: the one in exemplars and sent upstream as X-Request-Id
   std::string_view client_request_id;  // the client's own X-Request-Id, forwarded unchanged; empty: none sent
   std::string_view trace_id;           // from the client's W3C traceparent; empty: none
+  std::string_view client_family;  // the User-Agent's family (regmeter_client_requests_total's `client`)
+  std::string_view error;          // 4xx/5xx answers: the error code (regmeter_registry_errors_total's `error`)
 };
 
 // Appends the JSON line (with '\n') for `record` to `out`.

@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "net/request_identity.h"
+#include "net/metering.h"
 #include "net/tls.h"
 #include "net/worker.h"
 
@@ -304,6 +305,8 @@ void ClientConnection::read_request_head() {
 void ClientConnection::start_exchange(const MessageHead& request) {
   record_.method = method_from_string(request.method);
   identify_request(record_, request_id_hex_, request, worker_.request_ids());
+  const std::string* user_agent = request.find("User-Agent");
+  record_.client = classify_user_agent(user_agent ? std::string_view(*user_agent) : std::string_view());
   head_request_ = record_.method == Method::head;
   request_done_ = request_parser_.complete();
   close_after_ = close_after_ || !request.keep_alive || worker_.draining();
@@ -454,6 +457,10 @@ void ClientConnection::read_response_head() {
     record_.status = head.status;
     record_.reached_upstream = true;
     record_.upstream_headers = Clock::now();
+    meter_.begin(route_.handler, record_.method, head);
+    // Only error and manifest bodies are looked at; blob bytes pass unseen.
+    response_parser_.set_payload_observer(meter_.wants_payload() ? &meter_ : nullptr);
+    if (auto budget = rate_limit_of(head)) worker_.metering().rate_limit_seen(*budget);
     // Upload sessions: hand the client the session's token in the next
     // upload URL, and keep the open-session table current.
     SessionToken next_token;
@@ -516,6 +523,8 @@ void ClientConnection::pump_response_body() {
 
 void ClientConnection::response_complete() {
   response_done_ = true;
+  meter_.complete();
+  record_.error = meter_.error();
   bool clean = upstream_reusable_ && request_done_ && evbuffer_get_length(upstream_->stream->input()) == 0 &&
                !upstream_->stream->peer_closed();
   release_upstream(clean);
@@ -548,6 +557,7 @@ void ClientConnection::record_exchange() {
   record_.finished_unix_ns = unix_now_ns();
   worker_.metrics().request_finished(record_);
   write_access_log();
+  record_pull_request();
   if (session_request_in_table_) {
     // Idle from now on (an aborted PATCH too): the timeout counts from here.
     session_request_in_table_ = false;
@@ -584,6 +594,9 @@ void ClientConnection::write_access_log() {
   if (user_agent) line.user_agent = *user_agent;
   RequestIdFields ids(record_, request_id_hex_, request);
   ids.fill(line);
+  line.client_family = client_family_name(record_.client);
+  if (record_.status >= 400 && record_.status <= 599)
+    line.error = registry_error_name(record_.error);
   log.add(line);
 }
 
@@ -602,6 +615,7 @@ void ClientConnection::finish_exchange() {
   session_token_.reset();
   session_step_ = SessionStep{};
   session_id_.clear();
+  meter_.reset();
   upstream_head_.clear();
   head_request_ = request_done_ = response_head_sent_ = response_done_ = false;
   body_bytes_forwarded_ = retried_ = false;
@@ -722,6 +736,8 @@ void ClientConnection::queue_local_response(int status, std::string_view code, s
   if (!head_request_) evbuffer_add(client_->output(), body.data(), body.size());
   record_.status = status;
   record_.response_body_bytes = head_request_ ? 0 : body.size();
+  meter_.local_answer(status, code, head_request_);
+  record_.error = meter_.error();
   response_head_sent_ = true;
   response_done_ = true;
   enter_finishing();

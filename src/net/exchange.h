@@ -15,6 +15,7 @@
 
 #include "core/http_head.h"
 #include "core/metrics.h"
+#include "core/response_meter.h"
 #include "core/route.h"
 #include "net/stream.h"
 #include "core/upload_session.h"
@@ -69,6 +70,8 @@ class ClientConnection : private StreamHandler, private UpstreamWaiter {
   void finish_exchange();
   // Hands the exchange to the metrics (and its upload session, if any).
   void record_exchange();
+  // Hands a manifest or blob exchange to the image pull table (net/metering.cpp).
+  void record_pull_request();
   void write_access_log();
   void upstream_connect_failed(const std::string& what, bool timed_out);
   void upstream_failed(const std::string& what, bool timed_out);
@@ -125,6 +128,7 @@ class ClientConnection : private StreamHandler, private UpstreamWaiter {
   SessionStep session_step_;
   std::string session_id_;  // the upload id, for the access log
   std::array<char, kRequestIdChars> request_id_hex_{};  // record_.request_id as text (access log, X-Request-Id)
+  ResponseMeter meter_;     // what the response body says (error code, manifest), read as it streams
   bool session_request_in_table_ = false;  // counted in flight in the open-session table until recorded
   bool head_request_ = false;
   bool in_flight_ = false;

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "net/exchange.h"
+#include "net/metering.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "net/tls.h"
@@ -33,8 +34,9 @@ std::uint64_t process_request_id_prefix() {
 }
 
 Worker::Worker(const Config& config, std::size_t index, MetricsShard& shard, UpstreamResolver& upstream,
-               UpstreamLimiter& limiter, OpenSessionTable& sessions, const TlsSetup& tls)
-    : config_(config), index_(index), shard_(shard), sessions_(sessions), tls_(tls), access_log_(tls.access_log),
+               UpstreamLimiter& limiter, OpenSessionTable& sessions, const TlsSetup& tls, SharedMetering& metering)
+    : config_(config), index_(index), shard_(shard), sessions_(sessions), tls_(tls), metering_(metering),
+      access_log_(tls.access_log),
       request_ids_(process_request_id_prefix(), static_cast<std::uint16_t>(index)),
       base_(event_base_new()),
       connection_limit_((config.max_connections + config.threads - 1) / std::max(1u, config.threads)) {
@@ -72,6 +74,14 @@ Worker::Worker(const Config& config, std::size_t index, MetricsShard& shard, Ups
     session_sweep_timer_ = event_new(base_, -1, EV_PERSIST, &Worker::on_session_sweep, this);
     timeval interval{static_cast<time_t>(every), static_cast<suseconds_t>((every - static_cast<time_t>(every)) * 1e6)};
     event_add(session_sweep_timer_, &interval);
+    if (metering_.tracks_pulls()) {
+      // Idle pulls end within a few percent of --pull-session-idle.
+      double pull_every = std::clamp(config_.pull_session_idle_s / 20, 0.05, 1.0);
+      pull_sweep_timer_ = event_new(base_, -1, EV_PERSIST, &Worker::on_pull_sweep, this);
+      timeval pull_interval{static_cast<time_t>(pull_every),
+                            static_cast<suseconds_t>((pull_every - static_cast<time_t>(pull_every)) * 1e6)};
+      event_add(pull_sweep_timer_, &pull_interval);
+    }
   }
 }
 
@@ -85,6 +95,7 @@ Worker::~Worker() {
   close(stop_fd_);
   event_free(grace_timer_);
   if (session_sweep_timer_) event_free(session_sweep_timer_);
+  if (pull_sweep_timer_) event_free(pull_sweep_timer_);
   if (access_log_timer_) event_free(access_log_timer_);
   access_log_.flush();
   event_base_free(base_);
@@ -194,6 +205,11 @@ void Worker::begin_drain() {
   grace.tv_sec = static_cast<time_t>(config_.shutdown_grace_s);
   grace.tv_usec = 0;
   event_add(grace_timer_, &grace);
+}
+
+void Worker::on_pull_sweep(int, short, void* arg) {
+  auto* worker = static_cast<Worker*>(arg);
+  worker->metering_.expire_pulls(Clock::now(), worker->shard_);
 }
 
 void Worker::on_session_sweep(int, short, void* arg) {

@@ -29,6 +29,7 @@ namespace regmeter {
 class ClientConnection;
 class MetricsShard;
 class ServerTlsContext;
+class SharedMetering;
 
 // Shared by all threads; prometheus-cpp counters are atomic.
 struct TlsSetup {
@@ -49,7 +50,7 @@ struct FlowLimits {
 class Worker {
  public:
   Worker(const Config& config, std::size_t index, MetricsShard& shard, UpstreamResolver& upstream,
-         UpstreamLimiter& limiter, OpenSessionTable& sessions, const TlsSetup& tls);
+         UpstreamLimiter& limiter, OpenSessionTable& sessions, const TlsSetup& tls, SharedMetering& metering);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -66,6 +67,7 @@ class Worker {
   const Config& config() const { return config_; }
   MetricsShard& metrics() { return shard_; }
   OpenSessionTable& sessions() { return sessions_; }
+  SharedMetering& metering() { return metering_; }
   const TlsSetup& tls() const { return tls_; }
   AccessLogBuffer& access_log() { return access_log_; }
   RequestIdGenerator& request_ids() { return request_ids_; }
@@ -85,6 +87,7 @@ class Worker {
   static void on_stop(int, short, void* arg);
   static void on_grace_expired(int, short, void* arg);
   static void on_session_sweep(int, short, void* arg);
+  static void on_pull_sweep(int, short, void* arg);
   static void on_access_log_flush(int, short, void* arg);
   void begin_drain();
 
@@ -93,6 +96,7 @@ class Worker {
   MetricsShard& shard_;
   OpenSessionTable& sessions_;
   const TlsSetup& tls_;
+  SharedMetering& metering_;
   AccessLogBuffer access_log_;
   event* access_log_timer_ = nullptr;
   RequestIdGenerator request_ids_;  // this thread's: ids need no synchronization
@@ -105,6 +109,7 @@ class Worker {
   event* stop_event_ = nullptr;      // reads stop_fd_
   event* grace_timer_ = nullptr;
   event* session_sweep_timer_ = nullptr;  // thread 0 only
+  event* pull_sweep_timer_ = nullptr;     // thread 0 only
   bool draining_ = false;
   std::size_t connection_limit_;     // this thread's share of --max-connections
   bool paused_at_limit_ = false;     // listener off until a connection closes

@@ -316,6 +316,14 @@ try {
   }
   check(tables.repositories.some((r) => r[0] === "dash/one" && r[4] !== "0 B"), "top repositories shows dash/one's downloaded bytes");
 
+  // ---- client families (issue 16): the traffic comes from curl and skopeo
+  const clients = await page.evaluate(() => [...document.querySelectorAll("#clients tbody tr")].map((tr) =>
+    [...tr.children].map((td) => td.textContent)));
+  log(`clients: ${JSON.stringify(clients)}`);
+  for (const family of ["curl", "containers-image"])
+    check(clients.some((r) => r[0] === family && Number(r[1].replace(/[^0-9.]/g, "")) > 0),
+      `clients table lists ${family} with requests`);
+
   // ---- artifacts
   await page.mouse.move(5, 5);
   await page.screenshot({ path: SCREENSHOT, fullPage: true });

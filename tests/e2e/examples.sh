@@ -95,6 +95,11 @@ SIMPLE = {"registry_http_requests_total", "registry_http_in_flight_requests",
           "regmeter_auth_challenges_total", "regmeter_tls_handshake_errors_total", "up",
           "regmeter_upstream_connect_failures_total", "regmeter_upstream_resolutions_total",
           "regmeter_upstream_addresses", "regmeter_upstream_queue_depth", "regmeter_upstream_connections"}
+# issue 16
+HISTOGRAMS |= {"regmeter_image_pull_duration_seconds", "regmeter_image_pull_size_bytes"}
+SIMPLE |= {"regmeter_registry_errors_total", "regmeter_client_requests_total", "regmeter_client_errors_total",
+           "regmeter_blob_redirects_total", "regmeter_upstream_ratelimit_limit",
+           "regmeter_upstream_ratelimit_remaining", "regmeter_upstream_ratelimit_window_seconds"}
 KNOWN = SIMPLE | NATIVE | {h + s for h in HISTOGRAMS for s in ("_bucket", "_count", "_sum")}
 PROMQL_WORDS = {"sum", "by", "without", "rate", "increase", "irate", "histogram_quantile", "topk",
                 "bottomk", "and", "or", "unless", "max", "min", "avg", "count", "on", "ignoring",
@@ -209,7 +214,11 @@ want_families = ["regmeter_upload_session_duration_seconds_bucket", "regmeter_bl
                  "regmeter_image_pushes_total", "regmeter_image_pulls_total", "registry_http_in_flight_requests",
                  "regmeter_auth_challenges_total", "regmeter_upstream_header_seconds_bucket",
                  'registry_http_requests_total{code=~"5.."}',
-                 'histogram_quantile(0.95, sum by (le) (rate(regmeter_upload_session_duration_seconds_bucket{outcome="completed"}[$__rate_interval])))']
+                 'histogram_quantile(0.95, sum by (le) (rate(regmeter_upload_session_duration_seconds_bucket{outcome="completed"}[$__rate_interval])))',
+                 # issue 16: whole image pulls beside the upload heatmap, client families
+                 "sum by (le) (increase(regmeter_image_pull_duration_seconds_bucket[",
+                 "sum by (client) (rate(regmeter_client_requests_total[",
+                 "sum by (client) (rate(regmeter_client_errors_total[",]
 for w in want_families:
     if not any(w in e for e in exprs):
         bad(f"dashboard: no panel queries {w}")

@@ -73,6 +73,26 @@ TEST(AccessLine, OmitsWhatDidNotHappenAndEscapesControls) {
   EXPECT_EQ(out.find('\n'), out.size() - 1);  // one line, whatever the input
 }
 
+TEST(AccessLine, ClientFamilyAndErrorCodeAfterTheUserAgent) {
+  AccessRecord r;
+  r.started_unix_ns = 1'000'000'000;
+  r.method = "GET";
+  r.handler = "manifest";
+  r.status = 404;
+  r.user_agent = "containerd/1.6.20";
+  r.client_family = "containerd";
+  r.error = "MANIFEST_UNKNOWN";
+  std::string out;
+  format_access_line(out, r);
+  EXPECT_NE(out.find("\"user_agent\":\"containerd/1.6.20\",\"client_family\":\"containerd\",\"error\":\"MANIFEST_UNKNOWN\"}"),
+            std::string::npos)
+      << out;
+  r.error = "";  // a success has no error field
+  out.clear();
+  format_access_line(out, r);
+  EXPECT_EQ(out.find("\"error\""), std::string::npos) << out;
+}
+
 TEST(AccessEvent, IsOneJsonLineWithTimeEventAndFieldsInOrder) {
   AccessEvent event{1764064800123456789,
                     "upload_session_abandoned",

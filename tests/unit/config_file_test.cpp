@@ -51,6 +51,16 @@ TEST_F(ConfigFile, MirrorsFlags) {
   EXPECT_EQ(cl.config.config_file, path);
 }
 
+TEST_F(ConfigFile, PullSessionKeys) {
+  auto cl = parse_command_line({"--config", write("pull-session-idle: 2.5\nmax-pull-sessions: 0\n")});
+  ASSERT_EQ(cl.action, CommandLine::Action::run) << cl.error;
+  EXPECT_DOUBLE_EQ(cl.config.pull_session_idle_s, 2.5);
+  EXPECT_EQ(cl.config.max_pull_sessions, 0u);
+  auto bad = parse_command_line({"--config", write("max-pull-sessions: lots\n")});
+  EXPECT_EQ(bad.action, CommandLine::Action::error);
+  EXPECT_NE(bad.error.find("max-pull-sessions"), std::string::npos) << bad.error;
+}
+
 TEST_F(ConfigFile, ReusePortKey) {
   auto on = parse_command_line({"--config", write("reuse-port: true\n")});
   ASSERT_EQ(on.action, CommandLine::Action::run) << on.error;

@@ -259,6 +259,18 @@ std::vector<GoodCase> good_cases() {
                        EXPECT_DOUBLE_EQ(c.upstream_timeout_s, 120);
                      },
                      "upload-session-timeout" + form});
+    cases.push_back({args("--pull-session-idle", "2.5"),
+                     [](const Config& c) {
+                       EXPECT_DOUBLE_EQ(c.pull_session_idle_s, 2.5);
+                       EXPECT_EQ(c.max_pull_sessions, 10000u);
+                     },
+                     "pull-session-idle" + form});
+    cases.push_back({args("--max-pull-sessions", "0"),
+                     [](const Config& c) {
+                       EXPECT_EQ(c.max_pull_sessions, 0u);
+                       EXPECT_DOUBLE_EQ(c.pull_session_idle_s, 10);
+                     },
+                     "max-pull-sessions 0 turns pull tracking off" + form});
     if (kHttpsUpstream) {
       cases.push_back({args("--upstream", "https://registry.example"),
                        [](const Config& c) {
@@ -371,13 +383,14 @@ TEST_P(ConfigBad, OneLineNamingFlagAndReason) {
 
 const char* const kHostPortFlags[] = {"--listen", "--metrics-listen"};
 const char* const kSecondsFlags[] = {"--header-timeout", "--idle-timeout", "--upstream-timeout", "--shutdown-grace",
-                                     "--upload-session-timeout", "--upstream-idle-timeout", "--upstream-queue-timeout"};
+                                     "--upload-session-timeout", "--upstream-idle-timeout", "--upstream-queue-timeout",
+                                     "--pull-session-idle"};
 const char* const kValueFlags[] = {"--listen",           "--upstream",       "--metrics-listen",
                                    "--threads",          "--header-timeout", "--idle-timeout",
                                    "--upstream-timeout", "--shutdown-grace", "--max-header-bytes",
                                    "--max-repositories", "--upload-session-timeout",
                                    "--upstream-idle-timeout", "--upstream-max-connections",
-                                   "--upstream-queue-timeout"};
+                                   "--upstream-queue-timeout", "--pull-session-idle", "--max-pull-sessions"};
 
 std::vector<BadCase> bad_cases() {
   std::vector<BadCase> cases;
@@ -438,6 +451,11 @@ std::vector<BadCase> bad_cases() {
     cases.push_back({{"--max-repositories", value},
                      "--max-repositories",
                      quoted(value) + " is not a whole number from 0 to 100000"});
+  }
+  for (const char* value : {"-1", "1000001", "1.5", "many", ""}) {
+    cases.push_back({{"--max-pull-sessions", value},
+                     "--max-pull-sessions",
+                     quoted(value) + " is not a whole number from 0 to 1000000"});
   }
   // Upstream URLs.
   struct U {

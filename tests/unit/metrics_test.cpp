@@ -1,5 +1,6 @@
 // Records exchanges into shards and asserts on the rendered exposition text.
 #include "core/metrics.h"
+#include "core/pull_sessions.h"
 
 #include <gtest/gtest.h>
 #include <prometheus/counter.h>
@@ -125,7 +126,13 @@ TEST(Metrics, HelpAndTypeLinesInDistributionOrder) {
       "# TYPE registry_http_requests_total counter",
       "# HELP registry_http_response_size_bytes The HTTP response sizes in bytes.",
       "# TYPE registry_http_response_size_bytes histogram",
-      // Then regmeter's own: the native twin of the duration, and the one present from the start.
+      // Then regmeter's own: the client families every request counts in
+      // (issue 16), the native twin of the duration, and the one present from the start.
+      "# HELP regmeter_client_errors_total Requests answered with an error (5xx, or 4xx other than 401 challenges and "
+      "404s to HEAD existence checks), by client family and handler.",
+      "# TYPE regmeter_client_errors_total counter",
+      "# HELP regmeter_client_requests_total Requests by the client family of their User-Agent, and handler.",
+      "# TYPE regmeter_client_requests_total counter",
       "# HELP regmeter_http_request_duration_seconds The HTTP request latencies in seconds, with native buckets: the "
       "twin of registry_http_request_duration_seconds.",
       "# TYPE regmeter_http_request_duration_seconds histogram",
@@ -428,6 +435,12 @@ TEST(RegmeterMetrics, HelpAndTypeLines) {
   record(shard, exchange(Handler::base, Method::get, 401));
   shard.upstream_connected(1ms);
   shard.upload_session_closed(SessionOutcome::completed, 1.5, 4 * kMiB);
+  // Issue 16: an error code, a redirected blob GET, a whole pull.
+  auto missing = exchange(Handler::manifest, Method::get, 404);
+  missing.error = RegistryError::manifest_unknown;
+  record(shard, missing);
+  record(shard, download(Handler::blob, Method::get, 307, 0, 1ms));
+  shard.image_pull_ended(EndedPull{PullOutcome::complete, 2.0, 4 * kMiB, 3, 3, 0});
   auto text = metrics.render_text();
   std::vector<std::string> regmeter_lines;
   for (const auto& l : lines_starting(text, "# "))
@@ -438,17 +451,34 @@ TEST(RegmeterMetrics, HelpAndTypeLines) {
       "# HELP regmeter_blob_bytes_total Blob body bytes moved: upload request bodies and blob GET response bodies, "
       "by repository and direction.",
       "# TYPE regmeter_blob_bytes_total counter",
+      "# HELP regmeter_blob_redirects_total Blob GETs answered with a redirect (302/303/307/308: object storage "
+      "serves the bytes, not the proxy), by repository.",
+      "# TYPE regmeter_blob_redirects_total counter",
       "# HELP regmeter_blob_throughput_bytes_per_second Body transfer rate of blob uploads and downloads of at least "
       "1 MiB, in bytes per second.",
       "# TYPE regmeter_blob_throughput_bytes_per_second histogram",
+      "# HELP regmeter_client_errors_total Requests answered with an error (5xx, or 4xx other than 401 challenges and "
+      "404s to HEAD existence checks), by client family and handler.",
+      "# TYPE regmeter_client_errors_total counter",
+      "# HELP regmeter_client_requests_total Requests by the client family of their User-Agent, and handler.",
+      "# TYPE regmeter_client_requests_total counter",
       "# HELP regmeter_http_request_duration_seconds The HTTP request latencies in seconds, with native buckets: the "
       "twin of registry_http_request_duration_seconds.",
       "# TYPE regmeter_http_request_duration_seconds histogram",
+      "# HELP regmeter_image_pull_duration_seconds Seconds from the first manifest request of a whole image pull "
+      "to the last blob byte delivered (redirected: to the last redirect answer), by outcome.",
+      "# TYPE regmeter_image_pull_duration_seconds histogram",
+      "# HELP regmeter_image_pull_size_bytes Blob body bytes a whole image pull delivered through the proxy, by "
+      "outcome.",
+      "# TYPE regmeter_image_pull_size_bytes histogram",
       "# HELP regmeter_image_pulls_total Manifest GETs answered 200 (image pulls; a HEAD is not a pull), by "
       "repository.",
       "# TYPE regmeter_image_pulls_total counter",
       "# HELP regmeter_image_pushes_total Manifest PUTs answered 201 (image pushes), by repository.",
       "# TYPE regmeter_image_pushes_total counter",
+      "# HELP regmeter_registry_errors_total Answers with status 400-599, by the OCI error code of the first entry "
+      "of their JSON errors array (other: a code outside the spec's table; none: no parseable error body).",
+      "# TYPE regmeter_registry_errors_total counter",
       "# HELP regmeter_rejected_connections_total Connections refused before a request on them could be parsed (not "
       "counted in registry_http_*), by reason.",
       "# TYPE regmeter_rejected_connections_total counter",
