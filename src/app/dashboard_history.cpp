@@ -10,6 +10,7 @@
 
 #include "core/dashboard_readings.h"
 #include "core/metrics.h"
+#include "net/timeval.h"
 
 namespace regmeter {
 
@@ -33,8 +34,7 @@ DashboardHistory::DashboardHistory(event_base* base, const Metrics& metrics, dou
     : metrics_(metrics), interval_s_(interval_s), history_(capacity_for(interval_s, window_s), kMaxColumns) {
   timer_ = event_new(base, -1, EV_PERSIST, &DashboardHistory::on_tick, this);
   if (timer_ == nullptr) throw std::runtime_error("dashboard history: event_new failed");
-  auto whole = static_cast<time_t>(interval_s);
-  timeval tick{whole, static_cast<suseconds_t>((interval_s - static_cast<double>(whole)) * 1e6)};
+  timeval tick = seconds_to_timeval(interval_s);
   event_add(timer_, &tick);
   sample();
 }

@@ -31,6 +31,7 @@
 #include "net/worker.h"
 
 #include "regmeter_version.h"
+#include "net/timeval.h"
 
 namespace regmeter {
 
@@ -69,8 +70,7 @@ void on_stop_signal(int signal, short, void* arg) {
   if (context->drain_delay_s > 0) {
     // /healthz now says 503; keep serving until balancers have noticed.
     log_info("signal {}: /healthz is 503; still accepting for {} s (--drain-delay)", signal, context->drain_delay_s);
-    timeval delay{static_cast<time_t>(context->drain_delay_s),
-                  static_cast<suseconds_t>((context->drain_delay_s - static_cast<time_t>(context->drain_delay_s)) * 1e6)};
+    timeval delay = seconds_to_timeval(context->drain_delay_s);
     event_add(context->drain_timer, &delay);
     return;
   }

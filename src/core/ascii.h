@@ -30,4 +30,16 @@ constexpr std::string_view ascii_trim(std::string_view text) {
   return text;
 }
 
+// The value of one hex digit, -1 for anything else. Chunk sizes and
+// percent-escapes take either case; digests (OCI's encoded form) and W3C
+// trace ids are lowercase by their grammars, so an uppercase digit is invalid
+// there.
+constexpr int hex_digit_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+constexpr int lower_hex_digit_value(char c) { return c >= 'A' && c <= 'F' ? -1 : hex_digit_value(c); }
+
 }  // namespace regmeter

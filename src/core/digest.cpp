@@ -1,20 +1,10 @@
 #include "core/digest.h"
 
+#include "core/ascii.h"
+
 namespace regmeter {
 
 namespace {
-
-// Lower-case hex only: the OCI image spec's encoded form for sha256/sha512.
-// A table, as every manifest descriptor and blob URL goes through here.
-constexpr std::array<std::int8_t, 256> kHexValue = [] {
-  std::array<std::int8_t, 256> table{};
-  for (auto& value : table) value = -1;
-  for (int c = '0'; c <= '9'; ++c) table[c] = static_cast<std::int8_t>(c - '0');
-  for (int c = 'a'; c <= 'f'; ++c) table[c] = static_cast<std::int8_t>(c - 'a' + 10);
-  return table;
-}();
-
-int hex_value(char c) { return kHexValue[static_cast<unsigned char>(c)]; }
 
 constexpr std::string_view kSha256Prefix = "sha256:";
 constexpr std::string_view kSha512Prefix = "sha512:";
@@ -34,8 +24,8 @@ std::optional<Digest> Digest::parse(std::string_view text) {
     return std::nullopt;
   }
   for (std::size_t i = 0; i < hex.size(); i += 2) {
-    int high = hex_value(hex[i]);
-    int low = hex_value(hex[i + 1]);
+    int high = lower_hex_digit_value(hex[i]);
+    int low = lower_hex_digit_value(hex[i + 1]);
     if (high < 0 || low < 0) return std::nullopt;
     digest.bytes_[i / 2] = static_cast<std::uint8_t>(high << 4 | low);
   }

@@ -36,19 +36,12 @@ void put_hex(std::uint64_t value, char* out) {
   }
 }
 
-// Lowercase only: the W3C grammar is HEXDIGLC, and an uppercase id is invalid.
-int lower_hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
 // Decodes 2 * out.size() lowercase hex digits; false on any other character.
 template <std::size_t N>
 bool decode_hex(std::string_view text, std::array<std::uint8_t, N>& out) {
   for (std::size_t i = 0; i < N; ++i) {
-    int high = lower_hex_value(text[2 * i]);
-    int low = lower_hex_value(text[2 * i + 1]);
+    int high = lower_hex_digit_value(text[2 * i]);
+    int low = lower_hex_digit_value(text[2 * i + 1]);
     if (high < 0 || low < 0) return false;
     out[i] = static_cast<std::uint8_t>(high << 4 | low);
   }

@@ -70,13 +70,6 @@ bool is_registered_coding(std::string_view coding) {
   return false;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 constexpr int kMaxChunkSizeDigits = 15;  // < 2^60: no overflow
 // RFC 9112 §2.2 asks servers to skip at least one empty line before a
 // request line (old clients sent a CRLF after a POST body); more than a few
@@ -479,7 +472,7 @@ MessageParser::BodyProgress MessageParser::parse_chunked(std::string_view data) 
     auto byte = static_cast<unsigned char>(c);
     switch (chunk_state_) {
       case ChunkState::size: {
-        int digit = hex_value(c);
+        int digit = hex_digit_value(c);
         if (digit >= 0) {
           if (++size_digits_ > kMaxChunkSizeDigits) return fail("chunk size too large");
           remaining_ = remaining_ * 16 + static_cast<unsigned>(digit);

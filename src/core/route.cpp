@@ -35,6 +35,8 @@
 
 #include <array>
 
+#include "core/ascii.h"
+
 namespace regmeter {
 namespace {
 
@@ -79,13 +81,6 @@ bool all_in_class(std::string_view s, std::uint8_t cls) {
     if (!in_class(c, cls)) return false;
   }
   return true;
-}
-
-constexpr int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 // ---- request target -> raw path, the way Go's url.ParseRequestURI does it ----
@@ -148,8 +143,8 @@ bool percent_decode(std::string_view raw, std::string& out) {
       continue;
     }
     if (i + 2 >= raw.size()) return false;
-    const int high = hex_value(raw[i + 1]);
-    const int low = hex_value(raw[i + 2]);
+    const int high = hex_digit_value(raw[i + 1]);
+    const int low = hex_digit_value(raw[i + 2]);
     if (high < 0 || low < 0) return false;
     out.push_back(static_cast<char>(high * 16 + low));
     i += 2;

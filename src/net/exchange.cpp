@@ -18,6 +18,7 @@
 #include "net/metering.h"
 #include "net/tls.h"
 #include "net/worker.h"
+#include "net/timeval.h"
 
 namespace regmeter {
 
@@ -779,9 +780,7 @@ void ClientConnection::arm_timer(Timer purpose, double seconds) {
     event_del(timer_);
     return;
   }
-  timeval tv;
-  tv.tv_sec = static_cast<time_t>(seconds);
-  tv.tv_usec = static_cast<suseconds_t>((seconds - static_cast<double>(tv.tv_sec)) * 1e6);
+  timeval tv = seconds_to_timeval(seconds);
   event_add(timer_, &tv);
 }
 

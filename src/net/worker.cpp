@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "net/tls.h"
+#include "net/timeval.h"
 
 namespace regmeter {
 
@@ -72,14 +73,13 @@ Worker::Worker(const Config& config, std::size_t index, MetricsShard& shard, Ups
     // is counted within a few percent of the timeout.
     double every = std::clamp(config_.upload_session_timeout_s / 20, 0.1, 10.0);
     session_sweep_timer_ = event_new(base_, -1, EV_PERSIST, &Worker::on_session_sweep, this);
-    timeval interval{static_cast<time_t>(every), static_cast<suseconds_t>((every - static_cast<time_t>(every)) * 1e6)};
+    timeval interval = seconds_to_timeval(every);
     event_add(session_sweep_timer_, &interval);
     if (metering_.tracks_pulls()) {
       // Idle pulls end within a few percent of --pull-session-idle.
       double pull_every = std::clamp(config_.pull_session_idle_s / 20, 0.05, 1.0);
       pull_sweep_timer_ = event_new(base_, -1, EV_PERSIST, &Worker::on_pull_sweep, this);
-      timeval pull_interval{static_cast<time_t>(pull_every),
-                            static_cast<suseconds_t>((pull_every - static_cast<time_t>(pull_every)) * 1e6)};
+      timeval pull_interval = seconds_to_timeval(pull_every);
       event_add(pull_sweep_timer_, &pull_interval);
     }
   }
@@ -201,9 +201,7 @@ void Worker::begin_drain() {
     event_base_loopexit(base_, nullptr);
     return;
   }
-  timeval grace;
-  grace.tv_sec = static_cast<time_t>(config_.shutdown_grace_s);
-  grace.tv_usec = 0;
+  timeval grace = seconds_to_timeval(config_.shutdown_grace_s);
   event_add(grace_timer_, &grace);
 }
 

@@ -27,6 +27,7 @@ IDLE=2   # --pull-session-idle: a cached pull ends `partial` this long after its
 start_registry
 ACCESS_LOG=$E2E_TMP/access.log
 start_regmeter --access-log "$ACCESS_LOG" --pull-session-idle "$IDLE"
+register_log "$ACCESS_LOG"  # a failed client step: which request regmeter ended, and how
 MAIN_METRICS=$METRICS_URL MAIN_PROXY=$PROXY_URL MAIN_HOSTPORT=$PROXY_HOSTPORT
 start_containerd
 start_dockerd
