@@ -33,6 +33,13 @@ void* operator new(std::size_t size) {
 // The replacement pair is malloc/free on purpose; GCC cannot see that.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+// The nothrow forms too (std::stable_sort's temporary buffer uses them):
+// otherwise ASan's own nothrow new meets the free() below.
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  if (counting) ++allocations;
+  return std::malloc(size == 0 ? 1 : size);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 #pragma GCC diagnostic pop
