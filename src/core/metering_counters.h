@@ -11,7 +11,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/metrics.h"
+#include "core/client_family.h"
+#include "core/exchange_record.h"
+#include "core/registry_error.h"
+#include "core/route.h"
 
 namespace regmeter {
 
