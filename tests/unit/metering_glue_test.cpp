@@ -16,12 +16,17 @@
 #include "core/pull_sessions.h"
 #include "core/response_meter.h"
 #include "metering_test_util.h"
+#include "metrics_test_util.h"
 #include "net/metering.h"
 
 namespace regmeter {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::has_line;
+using testing::lines_of;
+using testing::lines_starting;
+using testing::record;
 using testing::fake_digest;
 using testing::FakeBlob;
 using testing::oci_image_manifest;
@@ -213,36 +218,12 @@ TEST(ResponseMeterHelpers, ClientErrors) {
 
 Exchange exchange(Handler handler, Method method, int status, ClientFamily client = ClientFamily::other,
                   RegistryError error = RegistryError::none) {
-  Exchange e;
-  e.handler = handler;
-  e.method = method;
-  e.status = status;
+  Exchange e = testing::answered_exchange(handler, method, status);
   e.client = client;
   e.error = error;
-  e.started = Clock::time_point{} + 1h;
-  e.finished = e.started + 1ms;
-  e.reached_upstream = true;
   return e;
 }
 
-void record(MetricsShard& shard, const Exchange& e) {
-  shard.request_started(e.handler);
-  shard.request_finished(e);
-}
-
-std::vector<std::string> lines_starting(const std::string& text, const std::string& prefix) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind(prefix, 0) == 0) out.push_back(line);
-  return out;
-}
-
-bool has_line(const std::string& text, const std::string& line) {
-  for (const auto& l : lines_starting(text, line))
-    if (l == line) return true;
-  return false;
-}
 
 TEST(MeteringMetrics, ErrorsClientsAndRatiosAcrossShards) {
   Metrics metrics(2);

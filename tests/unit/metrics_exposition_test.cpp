@@ -4,6 +4,7 @@
 // regmeter_* histograms only (decoded by protoc).
 #include "core/exposition_format.h"
 #include "core/metrics.h"
+#include "metrics_test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -48,6 +49,10 @@ namespace regmeter {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::has_line;
+using testing::lines_of;
+using testing::lines_starting;
+using testing::record;
 
 // What Prometheus 2.42 sends (scrape/scrape.go), without and with
 // --enable-feature=native-histograms.
@@ -103,38 +108,14 @@ constexpr std::int64_t kFinishedUnixNs = 1'764'000'000'123'000'000;
 
 Exchange traced_exchange(Handler handler, Method method, int status, std::chrono::nanoseconds duration,
                          RequestId id, bool with_trace) {
-  Exchange e;
-  e.handler = handler;
-  e.method = method;
-  e.status = status;
-  e.started = Clock::time_point{} + 1h;
-  e.finished = e.started + duration;
+  Exchange e = testing::answered_exchange(handler, method, status, duration);
   e.upstream_headers = e.started + duration / 2;
-  e.reached_upstream = true;
   e.request_id = id;
   if (with_trace) e.trace_id = *parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
   e.finished_unix_ns = kFinishedUnixNs;
   return e;
 }
 
-void record(MetricsShard& shard, const Exchange& e) {
-  shard.request_started(e.handler);
-  shard.request_finished(e);
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
-
-bool has_line(const std::string& text, const std::string& line) {
-  for (const auto& l : lines_of(text))
-    if (l == line) return true;
-  return false;
-}
-#define EXPECT_LINE(text, line) EXPECT_TRUE(has_line(text, line)) << "missing: " << (line) << "\nin:\n" << (text)
 
 std::string hex(RequestId id) {
   auto h = to_hex(id);

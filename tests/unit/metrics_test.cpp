@@ -1,6 +1,7 @@
 // Records exchanges into shards and asserts on the rendered exposition text.
 #include "core/metrics.h"
 #include "core/pull_sessions.h"
+#include "metrics_test_util.h"
 
 #include <gtest/gtest.h>
 #include <prometheus/counter.h>
@@ -26,48 +27,20 @@ namespace regmeter {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::has_line;
+using testing::lines_of;
+using testing::lines_starting;
+using testing::record;
 
 Exchange exchange(Handler handler, Method method, int status, std::chrono::nanoseconds duration = 1ms,
                   std::uint64_t request_bytes = 0, std::uint64_t response_bytes = 0) {
-  Exchange e;
-  e.handler = handler;
-  e.method = method;
-  e.status = status;
+  Exchange e = testing::answered_exchange(handler, method, status, duration);
   e.request_body_bytes = request_bytes;
   e.response_body_bytes = response_bytes;
-  e.started = Clock::time_point{} + 1h;
-  e.finished = e.started + duration;
-  e.reached_upstream = true;
   return e;
 }
 
-void record(MetricsShard& shard, const Exchange& e) {
-  shard.request_started(e.handler);
-  shard.request_finished(e);
-}
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
-
-bool has_line(const std::string& text, const std::string& line) {
-  for (const auto& l : lines_of(text))
-    if (l == line) return true;
-  return false;
-}
-
-// The lines that start with `prefix`, in order.
-std::vector<std::string> lines_starting(const std::string& text, const std::string& prefix) {
-  std::vector<std::string> out;
-  for (const auto& l : lines_of(text))
-    if (l.rfind(prefix, 0) == 0) out.push_back(l);
-  return out;
-}
-
-#define EXPECT_LINE(text, line) EXPECT_TRUE(has_line(text, line)) << "missing: " << (line) << "\nin:\n" << (text)
 
 // Bucket bounds exactly as distribution 2.8.2 prints them (scraped from a
 // running docker-registry): Go writes 1048576 as "1.048576e+06".
