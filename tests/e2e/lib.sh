@@ -169,6 +169,20 @@ wait_until() {
     done
 }
 
+# wait_match SECS DESCRIPTION REGEX cmd...: poll (every 0.5 s) until the
+# command's output matches REGEX; on timeout, fail showing the last output.
+wait_match() {
+    local secs=$1 what=$2 want=$3 got deadline
+    shift 3
+    deadline=$((SECONDS + secs))
+    while :; do
+        got=$("$@" 2>&1) || true
+        [[ "$got" =~ $want ]] && return 0
+        ((SECONDS < deadline)) || fail "$what: got [$got], waited ${secs}s for /$want/"
+        sleep 0.5
+    done
+}
+
 # http_code URL [curl args...]: status code of a GET ("000" if no connection).
 http_code() {
     local url=$1

@@ -107,16 +107,7 @@ PY
 }
 
 # wait_api DESCRIPTION EXPECTED-REGEX api-args...: poll until the output matches.
-wait_api() {
-    local what=$1 want=$2 got deadline=$((SECONDS + PROM_WAIT))
-    shift 2
-    while :; do
-        got=$(api "$@" 2>&1) || true
-        [[ "$got" =~ $want ]] && return 0
-        ((SECONDS < deadline)) || fail "$what: got [$got], waited ${PROM_WAIT}s for /$want/"
-        sleep 0.5
-    done
-}
+wait_api() { wait_match "$PROM_WAIT" "$1" "$2" api "${@:3}"; }
 
 wait_api "native Prometheus scrapes regmeter" '^up $' "$NATIVE_URL" target
 wait_api "OpenMetrics Prometheus scrapes regmeter" '^up $' "$OM_URL" target

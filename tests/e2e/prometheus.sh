@@ -125,16 +125,7 @@ PY
 }
 
 # wait_prom DESCRIPTION EXPECTED-REGEX prom-args...: poll until the output matches.
-wait_prom() {
-    local what=$1 want=$2 got deadline=$((SECONDS + PROM_WAIT))
-    shift 2
-    while :; do
-        got=$(prom "$@" 2>&1) || true
-        [[ "$got" =~ $want ]] && return 0
-        ((SECONDS < deadline)) || fail "$what: got [$got], waited ${PROM_WAIT}s for /$want/"
-        sleep 0.5
-    done
-}
+wait_prom() { wait_match "$PROM_WAIT" "$1" "$2" prom "${@:3}"; }
 
 wait_prom "regmeter target healthy" '^up $' target
 wait_prom "rule groups loaded, all healthy" '^ok [1-9]' rules
