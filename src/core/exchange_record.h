@@ -45,6 +45,7 @@ struct Exchange {
   Clock::duration upstream_queue_wait{};    // of which waiting in the --upstream-max-connections queue
   // Metering depth II (issue 16).
   ClientFamily client = ClientFamily::other;  // from the request's User-Agent
+  std::string_view user_agent;                // that header (looked up once); empty when none
   RegistryError error = RegistryError::none;  // the error body's code (4xx/5xx answers)
 };
 

@@ -306,8 +306,8 @@ void ClientConnection::read_request_head() {
 void ClientConnection::start_exchange(const MessageHead& request) {
   record_.method = method_from_string(request.method);
   identify_request(record_, request_id_hex_, request, worker_.request_ids());
-  const std::string* user_agent = request.find("User-Agent");
-  record_.client = classify_user_agent(user_agent ? std::string_view(*user_agent) : std::string_view());
+  if (const std::string* user_agent = request.find("User-Agent")) record_.user_agent = *user_agent;
+  record_.client = classify_user_agent(record_.user_agent);
   head_request_ = record_.method == Method::head;
   request_done_ = request_parser_.complete();
   close_after_ = close_after_ || !request.keep_alive || worker_.draining();
@@ -576,7 +576,6 @@ void ClientConnection::write_access_log() {
   AccessLogBuffer& log = worker_.access_log();
   if (!log.enabled()) return;
   const MessageHead& request = request_parser_.head();
-  const std::string* user_agent = request.find("User-Agent");
   auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
   AccessRecord line;
   line.started_unix_ns = started_unix_ns_;
@@ -592,7 +591,7 @@ void ClientConnection::write_access_log() {
   if (record_.upstream_headers != Clock::time_point{}) line.upstream_header_s = seconds(record_.upstream_headers - record_.started);
   line.upload_session = session_id_;
   if (session_step_.kind == SessionStep::Kind::closed) line.session_outcome = outcome_name(session_step_.outcome);
-  if (user_agent) line.user_agent = *user_agent;
+  line.user_agent = record_.user_agent;
   RequestIdFields ids(record_, request_id_hex_, request);
   ids.fill(line);
   line.client_family = client_family_name(record_.client);

@@ -11,10 +11,9 @@ void ClientConnection::record_pull_request() {
   if (!metering.tracks_pulls()) return;
   if (route_.handler != Handler::manifest && route_.handler != Handler::blob) return;
   const MessageHead& request = request_parser_.head();
-  const std::string* user_agent = request.find("User-Agent");
   SharedMetering::PullRequest pull;
   pull.key = PullKey{pull_client_address(request, client_address_, worker_.config().trust_forwarded),
-                     user_agent ? std::string_view(*user_agent) : std::string_view(), route_.repository};
+                     record_.user_agent, route_.repository};
   pull.handler = route_.handler;
   pull.method = record_.method;
   pull.status = record_.status;
