@@ -132,7 +132,7 @@ ClientConnection::ClientConnection(Worker& worker, int fd, const sockaddr* peer,
 }
 
 ClientConnection::~ClientConnection() {
-  if (queued_) worker_.pool().cancel_wait(this);
+  if (request_ && request_->queued) worker_.pool().cancel_wait(this);
   event_free(timer_);
 }
 
@@ -174,12 +174,13 @@ void ClientConnection::on_stream_readable(Stream& stream) {
     if (client_->peer_closed()) client_closed_input();
     return;
   }
-  if (!response_head_sent_) read_response_head();
-  if (dead_) return;
-  if (response_head_sent_ && !response_done_) pump_response_body();
-  if (dead_) return;
-  if (upstream_ && upstream_->stream->peer_closed() && !response_done_) {
-    if (response_head_sent_ && response_parser_.body_until_eof()) {
+  if (!request_) return;  // no upstream stream outlives its request here
+  if (!request_->response_head_sent) read_response_head();
+  if (dead_ || !request_) return;  // finished: request_ is gone
+  if (request_->response_head_sent && !request_->response_done) pump_response_body();
+  if (dead_ || !request_) return;
+  if (upstream_ && upstream_->stream->peer_closed() && !request_->response_done) {
+    if (request_->response_head_sent && response_parser_.body_until_eof()) {
       response_parser_.finish_at_eof();
       response_complete();
     } else {
@@ -229,7 +230,7 @@ void ClientConnection::client_closed_input() {
       return;
     case Phase::connecting_upstream:
     case Phase::exchanging:
-      if (!request_done_) {
+      if (!request_->request_done) {
         // Aborted mid-request: the upstream request is dropped with its
         // connection, so nothing half-sent is completed on the client's behalf.
         destroy();
@@ -248,11 +249,11 @@ void ClientConnection::client_closed_input() {
 void ClientConnection::read_request_head() {
   std::size_t available = client_input();
   if (available == 0) return;
-  if (!head_started_) {
-    head_started_ = true;
-    record_ = Exchange{};
-    record_.started = Clock::now();
-    started_unix_ns_ = unix_now_ns();
+  if (!request_) {
+    request_.emplace();
+    spare_buffers_.give_to(*request_);
+    request_->record.started = Clock::now();
+    request_->started_unix_ns = unix_now_ns();
     arm_timer(Timer::header, worker_.config().header_timeout_s);
   }
   const std::size_t limit = worker_.config().max_header_bytes;
@@ -304,12 +305,12 @@ void ClientConnection::read_request_head() {
 }
 
 void ClientConnection::start_exchange(const MessageHead& request) {
-  record_.method = method_from_string(request.method);
-  identify_request(record_, request_id_hex_, request, worker_.request_ids());
-  if (const std::string* user_agent = request.find("User-Agent")) record_.user_agent = *user_agent;
-  record_.client = classify_user_agent(record_.user_agent);
-  head_request_ = record_.method == Method::head;
-  request_done_ = request_parser_.complete();
+  request_->record.method = method_from_string(request.method);
+  identify_request(request_->record, request_->request_id_hex, request, worker_.request_ids());
+  if (const std::string* user_agent = request.find("User-Agent")) request_->record.user_agent = *user_agent;
+  request_->record.client = classify_user_agent(request_->record.user_agent);
+  request_->head_request = request_->record.method == Method::head;
+  request_->request_done = request_parser_.complete();
   close_after_ = close_after_ || !request.keep_alive || worker_.draining();
   if (request.method == "CONNECT") {
     close_after_ = true;  // whatever follows is tunnel data we will not read
@@ -326,27 +327,27 @@ void ClientConnection::start_exchange(const MessageHead& request) {
     send_local_response(400, "NAME_INVALID", fmt::format("invalid repository name or reference: {}", why));
     return;
   }
-  client_target_ = target;
+  request_->client_target = target;
   // Our upload-session token never reaches the registry.
-  session_token_ = take_session_token(target);
-  route_ = classify(record_.method, target);
-  record_.handler = route_.handler;
-  record_.repository = route_.repository;
-  record_.request_body_start = Clock::now();
-  if (request_done_) record_.request_body_end = record_.request_body_start;
-  worker_.metrics().request_started(record_.handler);
-  in_flight_ = true;
+  request_->session_token = take_session_token(target);
+  request_->route = classify(request_->record.method, target);
+  request_->record.handler = request_->route.handler;
+  request_->record.repository = request_->route.repository;
+  request_->record.request_body_start = Clock::now();
+  if (request_->request_done) request_->record.request_body_end = request_->record.request_body_start;
+  worker_.metrics().request_started(request_->record.handler);
+  request_->in_flight = true;
   // A request to an upload URL keeps its session from being counted as
   // abandoned for as long as it streams (a whole layer is one PATCH).
-  if (route_.handler == Handler::blob_upload_chunk)
-    session_request_in_table_ = worker_.sessions().request_began(route_.reference, started_unix_ns_);
+  if (request_->route.handler == Handler::blob_upload_chunk)
+    request_->session_request_in_table = worker_.sessions().request_began(request_->route.reference, request_->started_unix_ns);
   const std::string* host = request.find("Host");
-  client_host_ = host ? *host : worker_.config().listen.to_string();
-  upstream_head_ = upstream_request_head(request, target, {client_address_, worker_.client_scheme(),
-                                                          worker_.config().trust_forwarded, client_host_,
-                                                          {request_id_hex_.data(), request_id_hex_.size()}});
+  request_->client_host = host ? *host : worker_.config().listen.to_string();
+  request_->upstream_head = upstream_request_head(request, target, {client_address_, worker_.client_scheme(),
+                                                          worker_.config().trust_forwarded, request_->client_host,
+                                                          {request_->request_id_hex.data(), request_->request_id_hex.size()}});
 
-  record_.needed_upstream_connection = true;
+  request_->record.needed_upstream_connection = true;
   if (auto idle = worker_.pool().take_idle(this)) {
     upstream_ = std::move(idle);
     send_request_head();
@@ -359,8 +360,8 @@ void ClientConnection::connect_upstream(UpstreamSlot slot) {
   UpstreamPool::Dialled dialled = worker_.pool().connect(this, this, std::move(slot));
   if (dialled.queued) {
     // upstream_turn() follows, or the queue timeout.
-    queued_ = true;
-    queued_since_ = Clock::now();
+    request_->queued = true;
+    request_->queued_since = Clock::now();
     phase_ = Phase::connecting_upstream;
     arm_timer(Timer::queue, worker_.config().upstream_queue_timeout_s);
     update_flow();
@@ -381,8 +382,8 @@ void ClientConnection::send_request_head() {
   phase_ = Phase::exchanging;
   response_scanner_.reset();  // this connection's answer starts now
   upstream_->stream->set_low_watermark(worker_.limits().low_watermark);
-  evbuffer_add(upstream_->stream->output(), upstream_head_.data(), upstream_head_.size());
-  if (request_done_)
+  evbuffer_add(upstream_->stream->output(), request_->upstream_head.data(), request_->upstream_head.size());
+  if (request_->request_done)
     arm_timer(Timer::upstream, worker_.config().upstream_timeout_s);
   else
     arm_body_timer();
@@ -390,18 +391,18 @@ void ClientConnection::send_request_head() {
 }
 
 void ClientConnection::pump_request_body() {
-  if (!request_done_) {
+  if (!request_->request_done) {
     BodyMove move = move_body(request_parser_, client_->input(), upstream_->stream->output());
-    record_.request_body_bytes += move.body_bytes;
-    if (move.moved > 0) body_bytes_forwarded_ = true;
+    request_->record.request_body_bytes += move.body_bytes;
+    if (move.moved > 0) request_->body_bytes_forwarded = true;
     if (!move.ok) {
       send_local_response(400, "UNSUPPORTED", "malformed request body: " + request_parser_.error());
       return;
     }
     if (request_parser_.complete()) {
-      request_done_ = true;
-      record_.request_body_end = Clock::now();
-      if (!response_head_sent_) arm_timer(Timer::upstream, worker_.config().upstream_timeout_s);
+      request_->request_done = true;
+      request_->record.request_body_end = Clock::now();
+      if (!request_->response_head_sent) arm_timer(Timer::upstream, worker_.config().upstream_timeout_s);
     }
   }
   if (!upstream_->stream->flush()) {
@@ -431,7 +432,7 @@ void ClientConnection::read_response_head() {
     std::size_t head_length = response_scanner_.scanned();
     response_scanner_.reset();
     const char* bytes = reinterpret_cast<const char*>(evbuffer_pullup(input, static_cast<ev_ssize_t>(head_length)));
-    response_parser_.reset(head_request_);
+    response_parser_.reset(request_->head_request);
     bool parsed = response_parser_.parse_head({bytes, head_length});
     evbuffer_drain(input, head_length);
     if (!parsed) {
@@ -439,7 +440,7 @@ void ClientConnection::read_response_head() {
       return;
     }
     const MessageHead& head = response_parser_.head();
-    ResponseContext context{worker_.config().upstream.authority, worker_.client_scheme(), client_host_, false};
+    ResponseContext context{worker_.config().upstream.authority, worker_.client_scheme(), request_->client_host, false};
     if (head.status >= 100 && head.status < 200) {
       if (head.status == 101) {
         upstream_failed("upstream switched protocols, which is not supported", false);
@@ -454,46 +455,46 @@ void ClientConnection::read_response_head() {
       }
       continue;
     }
-    response_head_sent_ = true;
-    record_.status = head.status;
-    record_.reached_upstream = true;
-    record_.upstream_headers = Clock::now();
-    meter_.begin(route_.handler, record_.method, head);
+    request_->response_head_sent = true;
+    request_->record.status = head.status;
+    request_->record.reached_upstream = true;
+    request_->record.upstream_headers = Clock::now();
+    meter_.begin(request_->route.handler, request_->record.method, head);
     // Only error and manifest bodies are looked at; blob bytes pass unseen.
     response_parser_.set_payload_observer(meter_.wants_payload() ? &meter_ : nullptr);
     if (auto budget = rate_limit_of(head)) worker_.metering().rate_limit_seen(*budget);
     // Upload sessions: hand the client the session's token in the next
     // upload URL, and keep the open-session table current.
     SessionToken next_token;
-    session_step_ = session_step(route_.handler, record_.method, client_target_, head.status);
-    if (route_.handler == Handler::blob_upload_chunk) session_id_ = route_.reference;
-    if (session_step_.kind == SessionStep::Kind::opened) {
-      next_token = {started_unix_ns_, record_.request_body_bytes};
+    request_->session_step = session_step(request_->route.handler, request_->record.method, request_->client_target, head.status);
+    if (request_->route.handler == Handler::blob_upload_chunk) request_->session_id = request_->route.reference;
+    if (request_->session_step.kind == SessionStep::Kind::opened) {
+      next_token = {request_->started_unix_ns, request_->record.request_body_bytes};
       if (std::string id = upload_id_of(head); !id.empty()) {
         context.location_token = &next_token;
-        worker_.sessions().touch(id, route_.repository, next_token, unix_now_ns());
-        session_id_ = std::move(id);
+        worker_.sessions().touch(id, request_->route.repository, next_token, unix_now_ns());
+        request_->session_id = std::move(id);
       }
-    } else if (session_step_.kind == SessionStep::Kind::continued && session_token_) {
-      next_token = {session_token_->started_unix_ns, session_token_->bytes + record_.request_body_bytes};
+    } else if (request_->session_step.kind == SessionStep::Kind::continued && request_->session_token) {
+      next_token = {request_->session_token->started_unix_ns, request_->session_token->bytes + request_->record.request_body_bytes};
       context.location_token = &next_token;
-      worker_.sessions().touch(route_.reference, route_.repository, next_token, unix_now_ns());
+      worker_.sessions().touch(request_->route.reference, request_->route.repository, next_token, unix_now_ns());
     }
     arm_body_timer();
-    if (!head.keep_alive) upstream_reusable_ = false;
+    if (!head.keep_alive) request_->upstream_reusable = false;
     if (response_parser_.body_until_eof()) {
       // The body ends when the upstream closes, so the client can only tell
       // where it ends by us closing too.
-      upstream_reusable_ = false;
+      request_->upstream_reusable = false;
       close_after_ = true;
     }
     // Answered before the request body was all sent: the rest of it cannot
     // be told apart from a next request, so this connection ends here.
-    if (!request_done_) close_after_ = true;
+    if (!request_->request_done) close_after_ = true;
     context.close_connection = close_after_;
     std::string out = client_response_head(head, context);
     evbuffer_add(client_->output(), out.data(), out.size());
-    record_.response_body_start = Clock::now();
+    request_->record.response_body_start = Clock::now();
     if (response_parser_.complete()) {
       response_complete();
       return;
@@ -506,7 +507,7 @@ void ClientConnection::read_response_head() {
 
 void ClientConnection::pump_response_body() {
   BodyMove move = move_body(response_parser_, upstream_->stream->input(), client_->output());
-  record_.response_body_bytes += move.body_bytes;
+  request_->record.response_body_bytes += move.body_bytes;
   if (!move.ok) {
     upstream_failed("malformed upstream response body: " + response_parser_.error(), false);
     return;
@@ -523,13 +524,13 @@ void ClientConnection::pump_response_body() {
 }
 
 void ClientConnection::response_complete() {
-  response_done_ = true;
+  request_->response_done = true;
   meter_.complete();
-  record_.error = meter_.error();
-  bool clean = upstream_reusable_ && request_done_ && evbuffer_get_length(upstream_->stream->input()) == 0 &&
+  request_->record.error = meter_.error();
+  bool clean = request_->upstream_reusable && request_->request_done && evbuffer_get_length(upstream_->stream->input()) == 0 &&
                !upstream_->stream->peer_closed();
   release_upstream(clean);
-  if (!request_done_) close_after_ = true;
+  if (!request_->request_done) close_after_ = true;
   enter_finishing();
 }
 
@@ -552,24 +553,24 @@ void ClientConnection::enter_finishing() {
 }
 
 void ClientConnection::record_exchange() {
-  if (!in_flight_) return;
-  in_flight_ = false;
-  record_.finished = Clock::now();
-  record_.finished_unix_ns = unix_now_ns();
-  worker_.metrics().request_finished(record_);
+  if (!request_ || !request_->in_flight) return;
+  request_->in_flight = false;
+  request_->record.finished = Clock::now();
+  request_->record.finished_unix_ns = unix_now_ns();
+  worker_.metrics().request_finished(request_->record);
   write_access_log();
   record_pull_request();
-  if (session_request_in_table_) {
+  if (request_->session_request_in_table) {
     // Idle from now on (an aborted PATCH too): the timeout counts from here.
-    session_request_in_table_ = false;
-    bool answered = session_step_.kind != SessionStep::Kind::none;  // its bytes are in the session's token
-    worker_.sessions().request_ended(route_.reference, unix_now_ns(), answered ? 0 : record_.request_body_bytes);
+    request_->session_request_in_table = false;
+    bool answered = request_->session_step.kind != SessionStep::Kind::none;  // its bytes are in the session's token
+    worker_.sessions().request_ended(request_->route.reference, unix_now_ns(), answered ? 0 : request_->record.request_body_bytes);
   }
-  if (session_step_.kind != SessionStep::Kind::closed) return;
-  if (route_.handler == Handler::blob_upload_chunk) worker_.sessions().close(route_.reference);
-  if (auto seen = observe_closed_session(route_.handler, session_token_, started_unix_ns_, record_.request_body_bytes,
+  if (request_->session_step.kind != SessionStep::Kind::closed) return;
+  if (request_->route.handler == Handler::blob_upload_chunk) worker_.sessions().close(request_->route.reference);
+  if (auto seen = observe_closed_session(request_->route.handler, request_->session_token, request_->started_unix_ns, request_->record.request_body_bytes,
                                          unix_now_ns()))
-    worker_.metrics().upload_session_closed(session_step_.outcome, seen->seconds, seen->bytes);
+    worker_.metrics().upload_session_closed(request_->session_step.outcome, seen->seconds, seen->bytes);
 }
 
 void ClientConnection::write_access_log() {
@@ -578,49 +579,41 @@ void ClientConnection::write_access_log() {
   const MessageHead& request = request_parser_.head();
   auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
   AccessRecord line;
-  line.started_unix_ns = started_unix_ns_;
+  line.started_unix_ns = request_->started_unix_ns;
   line.client = client_address_;
-  line.method = request.method.empty() ? method_name(record_.method) : std::string_view(request.method);
-  line.handler = handler_name(record_.handler);
-  line.repository = route_.repository;
-  line.reference = route_.reference;
-  line.status = record_.status == 0 ? kClientClosedStatus : record_.status;
-  line.request_bytes = record_.request_body_bytes;
-  line.response_bytes = record_.response_body_bytes;
-  line.duration_s = seconds(record_.finished - record_.started);
-  if (record_.upstream_headers != Clock::time_point{}) line.upstream_header_s = seconds(record_.upstream_headers - record_.started);
-  line.upload_session = session_id_;
-  if (session_step_.kind == SessionStep::Kind::closed) line.session_outcome = outcome_name(session_step_.outcome);
-  line.user_agent = record_.user_agent;
-  RequestIdFields ids(record_, request_id_hex_, request);
+  line.method = request.method.empty() ? method_name(request_->record.method) : std::string_view(request.method);
+  line.handler = handler_name(request_->record.handler);
+  line.repository = request_->route.repository;
+  line.reference = request_->route.reference;
+  line.status = request_->record.status == 0 ? kClientClosedStatus : request_->record.status;
+  line.request_bytes = request_->record.request_body_bytes;
+  line.response_bytes = request_->record.response_body_bytes;
+  line.duration_s = seconds(request_->record.finished - request_->record.started);
+  if (request_->record.upstream_headers != Clock::time_point{}) line.upstream_header_s = seconds(request_->record.upstream_headers - request_->record.started);
+  line.upload_session = request_->session_id;
+  if (request_->session_step.kind == SessionStep::Kind::closed) line.session_outcome = outcome_name(request_->session_step.outcome);
+  line.user_agent = request_->record.user_agent;
+  RequestIdFields ids(request_->record, request_->request_id_hex, request);
   ids.fill(line);
-  line.client_family = client_family_name(record_.client);
-  if (record_.status >= 400 && record_.status <= 599)
-    line.error = registry_error_name(record_.error);
+  line.client_family = client_family_name(request_->record.client);
+  if (request_->record.status >= 400 && request_->record.status <= 599)
+    line.error = registry_error_name(request_->record.error);
   log.add(line);
 }
 
 void ClientConnection::finish_exchange() {
   record_exchange();
   if (close_after_ || worker_.draining() || client_->peer_closed()) {
-    close_connection();
+    close_connection(request_->request_done);
     return;
   }
-  // Ready for the next request on this keep-alive connection.
+  // Ready for the next request on this keep-alive connection: the next
+  // request gets a new context.
+  spare_buffers_.take_from(*request_);
+  request_.reset();
+  meter_.reset();
   client_->release_idle_buffers();
   phase_ = Phase::reading_head;
-  head_started_ = false;
-  route_ = Route{};
-  record_ = Exchange{};
-  session_token_.reset();
-  session_step_ = SessionStep{};
-  session_id_.clear();
-  meter_.reset();
-  upstream_head_.clear();
-  head_request_ = request_done_ = response_head_sent_ = response_done_ = false;
-  body_bytes_forwarded_ = retried_ = false;
-  connect_attempts_ = 0;
-  upstream_reusable_ = true;
   client_->set_low_watermark(worker_.limits().low_watermark);
   arm_timer(Timer::idle, worker_.config().idle_timeout_s);
   update_flow();
@@ -635,7 +628,7 @@ void ClientConnection::finish_exchange() {
 void ClientConnection::upstream_connect_failed(const std::string& what, bool timed_out) {
   if (upstream_) worker_.pool().connect_failed(*upstream_);
   constexpr std::size_t kMaxConnectAttempts = 3;
-  if (++connect_attempts_ < std::min(worker_.pool().address_count(), kMaxConnectAttempts)) {
+  if (++request_->connect_attempts < std::min(worker_.pool().address_count(), kMaxConnectAttempts)) {
     release_upstream(false);
     connect_upstream();
     return;
@@ -647,7 +640,7 @@ void ClientConnection::upstream_failed(const std::string& what, bool timed_out) 
   bool was_reused = upstream_ && upstream_->requests_served > 0;
   bool nothing_received = upstream_ && evbuffer_get_length(upstream_->stream->input()) == 0;
   release_upstream(false);
-  if (response_head_sent_) {
+  if (request_->response_head_sent) {
     // Mid-response: close so the client sees a truncated transfer, never a
     // short body passed off as complete.
     log_warn_limited("upstream {} failed mid-response ({}): closing the client connection",
@@ -657,8 +650,8 @@ void ClientConnection::upstream_failed(const std::string& what, bool timed_out) 
   }
   // A pooled connection the upstream had just closed: replay the request
   // once on a fresh one, when nothing of a body was sent.
-  if (!timed_out && was_reused && nothing_received && !retried_ && !body_bytes_forwarded_ && request_done_) {
-    retried_ = true;
+  if (!timed_out && was_reused && nothing_received && !request_->retried && !request_->body_bytes_forwarded && request_->request_done) {
+    request_->retried = true;
     connect_upstream();
     return;
   }
@@ -671,15 +664,15 @@ void ClientConnection::upstream_failed(const std::string& what, bool timed_out) 
 
 void ClientConnection::send_local_response(int status, std::string_view code, std::string_view message,
                                            std::string_view extra_headers) {
-  if (response_head_sent_) {
+  if (request_->response_head_sent) {
     destroy();
     return;
   }
-  if (!in_flight_) {
+  if (!request_->in_flight) {
     // Parsed, then refused before classification (CONNECT, the target): counted as `other`.
-    record_.handler = Handler::other;
-    worker_.metrics().request_started(record_.handler);
-    in_flight_ = true;
+    request_->record.handler = Handler::other;
+    worker_.metrics().request_started(request_->record.handler);
+    request_->in_flight = true;
   }
   queue_local_response(status, code, message, extra_headers);
 }
@@ -709,7 +702,7 @@ void ClientConnection::count_rejection(RejectReason reason, int status) {
   worker_.metrics().connection_rejected(reason);
   AccessLogBuffer& log = worker_.access_log();
   if (!log.enabled()) return;
-  log.add(AccessEvent{head_started_ ? started_unix_ns_ : unix_now_ns(),
+  log.add(AccessEvent{request_ ? request_->started_unix_ns : unix_now_ns(),
                       "rejected",
                       {{"reason", reject_reason_name(reason)},
                        {"client", std::string_view(client_address_)},
@@ -719,13 +712,13 @@ void ClientConnection::count_rejection(RejectReason reason, int status) {
 void ClientConnection::on_plain_http_refused(Stream&) {
   if (dead_) return;
   count_rejection(RejectReason::http_on_tls_port, 400);
-  close_connection();  // lingers until the client has read the answer and closed
+  close_connection(false);  // lingers until the client has read the answer and closed
 }
 
 void ClientConnection::queue_local_response(int status, std::string_view code, std::string_view message,
                                             std::string_view extra_headers) {
   release_upstream(false);
-  if (!request_done_) close_after_ = true;
+  if (!request_->request_done) close_after_ = true;
   std::string body = fmt::format(R"({{"errors":[{{"code":{},"message":{}}}]}})", json_string(code), json_string(message));
   body.push_back('\n');
   std::string head = fmt::format(
@@ -733,13 +726,13 @@ void ClientConnection::queue_local_response(int status, std::string_view code, s
       "Docker-Distribution-Api-Version: registry/2.0\r\n{}{}\r\n",
       status, reason_phrase(status), body.size(), extra_headers, close_after_ ? "Connection: close\r\n" : "");
   evbuffer_add(client_->output(), head.data(), head.size());
-  if (!head_request_) evbuffer_add(client_->output(), body.data(), body.size());
-  record_.status = status;
-  record_.response_body_bytes = head_request_ ? 0 : body.size();
-  meter_.local_answer(status, code, head_request_);
-  record_.error = meter_.error();
-  response_head_sent_ = true;
-  response_done_ = true;
+  if (!request_->head_request) evbuffer_add(client_->output(), body.data(), body.size());
+  request_->record.status = status;
+  request_->record.response_body_bytes = request_->head_request ? 0 : body.size();
+  meter_.local_answer(status, code, request_->head_request);
+  request_->record.error = meter_.error();
+  request_->response_head_sent = true;
+  request_->response_done = true;
   enter_finishing();
 }
 
@@ -758,7 +751,7 @@ void ClientConnection::update_flow() {
   // Client → upstream: pause reading the client when its bytes pile up
   // here or in the upstream's send queue; resume once drained to the low mark.
   std::size_t pressure = client_input();
-  if (phase_ == Phase::exchanging && !request_done_ && upstream_)
+  if (phase_ == Phase::exchanging && !request_->request_done && upstream_)
     pressure = std::max(pressure, evbuffer_get_length(upstream_->stream->output()));
   bool read_client = phase_ == Phase::reading_head || phase_ == Phase::lingering ||
                      (client_->reading() ? pressure < limits.high_watermark : pressure <= limits.low_watermark);
@@ -798,17 +791,17 @@ void ClientConnection::arm_body_timer() {
 void ClientConnection::body_stalled() {
   if (progress() != progress_mark_) {
     // Once a period, not per chunk: the session table has one mutex.
-    if (session_request_in_table_) worker_.sessions().request_progressed(route_.reference, unix_now_ns());
+    if (request_->session_request_in_table) worker_.sessions().request_progressed(request_->route.reference, unix_now_ns());
     arm_body_timer();
     return;
   }
   std::string why = fmt::format("no body progress for {} s", worker_.config().body_timeout_s);
-  if (response_head_sent_) {
+  if (request_->response_head_sent) {
     log_warn_limited("client {}: {} while sending the response; closing", client_address_, why);
     destroy();
     return;
   }
-  bool client_stalled = !request_done_ && client_input() == 0 &&
+  bool client_stalled = !request_->request_done && client_input() == 0 &&
                         (!upstream_ || evbuffer_get_length(upstream_->stream->output()) == 0);
   if (client_stalled) {
     send_local_response(408, "UNSUPPORTED", "request body: " + why);
@@ -848,8 +841,8 @@ void ClientConnection::on_timer(int, short, void* arg) {
 
 // ---------------------------------------------------------------- closing
 
-void ClientConnection::close_connection() {
-  bool unread = client_input() > 0 || !request_done_;
+void ClientConnection::close_connection(bool request_read) {
+  bool unread = client_input() > 0 || !request_read;
   if (!unread || client_->peer_closed()) {
     destroy();
     return;
@@ -867,10 +860,10 @@ void ClientConnection::close_connection() {
 void ClientConnection::destroy() {
   if (dead_) return;
   dead_ = true;
-  if (queued_) {
+  if (request_ && request_->queued) {
     worker_.pool().cancel_wait(this);
-    queued_ = false;
-    record_.upstream_queue_wait += Clock::now() - queued_since_;
+    request_->queued = false;
+    request_->record.upstream_queue_wait += Clock::now() - request_->queued_since;
   }
   record_exchange();
   arm_timer(Timer::none, 0);

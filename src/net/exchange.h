@@ -14,6 +14,7 @@
 #include <string>
 
 #include "core/http_head.h"
+#include "core/request_context.h"
 #include "core/metrics.h"
 #include "core/response_meter.h"
 #include "core/route.h"
@@ -76,7 +77,8 @@ class ClientConnection : private StreamHandler, private UpstreamWaiter {
   void upstream_connect_failed(const std::string& what, bool timed_out);
   void upstream_failed(const std::string& what, bool timed_out);
   void client_closed_input();
-  void close_connection();  // after the last response; lingers when needed
+  // After the last response; lingers when the request was not read to its end.
+  void close_connection(bool request_read);
 
   // A response generated here (errors) to a request that was parsed: counted
   // as a request (handler "other" when not yet classified); closes the
@@ -117,32 +119,11 @@ class ClientConnection : private StreamHandler, private UpstreamWaiter {
   MessageParser request_parser_;  // with --max-header-bytes / --max-header-fields (constructor)
   MessageParser response_parser_{MessageParser::Kind::response};
 
-  // The exchange in progress.
-  Exchange record_;
-  Route route_;
-  std::string upstream_head_;  // kept to replay once on a fresh connection
-  std::string client_host_;
-  std::string client_target_;  // as the client sent it, query included
-  std::int64_t started_unix_ns_ = 0;
-  std::optional<SessionToken> session_token_;  // carried in by the client's upload URL
-  SessionStep session_step_;
-  std::string session_id_;  // the upload id, for the access log
-  std::array<char, kRequestIdChars> request_id_hex_{};  // record_.request_id as text (access log, X-Request-Id)
-  ResponseMeter meter_;     // what the response body says (error code, manifest), read as it streams
-  bool session_request_in_table_ = false;  // counted in flight in the open-session table until recorded
-  bool head_request_ = false;
-  bool in_flight_ = false;
-  bool request_done_ = false;
-  bool response_head_sent_ = false;
-  bool response_done_ = false;
-  bool body_bytes_forwarded_ = false;
-  bool upstream_reusable_ = true;
+  // The request in progress: from the first byte of its head to its finish.
+  std::optional<RequestContext> request_;
+  RequestBuffers spare_buffers_;  // the last request's strings, for the next one
+  ResponseMeter meter_;  // what the response body says; its buffers are kept for the next request
   bool close_after_ = false;
-  bool retried_ = false;
-  bool queued_ = false;  // waiting for an upstream connection (pool().cancel_wait on the way out)
-  Clock::time_point queued_since_;
-  std::size_t connect_attempts_ = 0;  // failed connects for this request (one per address)
-  bool head_started_ = false;
   bool dead_ = false;  // destroy() ran; deletion is pending
 };
 

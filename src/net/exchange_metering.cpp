@@ -9,20 +9,20 @@ namespace regmeter {
 void ClientConnection::record_pull_request() {
   SharedMetering& metering = worker_.metering();
   if (!metering.tracks_pulls()) return;
-  if (route_.handler != Handler::manifest && route_.handler != Handler::blob) return;
+  if (request_->route.handler != Handler::manifest && request_->route.handler != Handler::blob) return;
   const MessageHead& request = request_parser_.head();
   SharedMetering::PullRequest pull;
   pull.key = PullKey{pull_client_address(request, client_address_, worker_.config().trust_forwarded),
-                     record_.user_agent, route_.repository};
-  pull.handler = route_.handler;
-  pull.method = record_.method;
-  pull.status = record_.status;
-  pull.reference = route_.reference;
-  pull.response_body_bytes = record_.response_body_bytes;
-  pull.started = record_.started;
-  pull.finished = record_.finished;
+                     request_->record.user_agent, request_->route.repository};
+  pull.handler = request_->route.handler;
+  pull.method = request_->record.method;
+  pull.status = request_->record.status;
+  pull.reference = request_->route.reference;
+  pull.response_body_bytes = request_->record.response_body_bytes;
+  pull.started = request_->record.started;
+  pull.finished = request_->record.finished;
   pull.meter = &meter_;
-  pull.response_complete = response_done_ && record_.reached_upstream;
+  pull.response_complete = request_->response_done && request_->record.reached_upstream;
   metering.pull_request_finished(pull, worker_.metrics());
 }
 

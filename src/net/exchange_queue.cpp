@@ -13,8 +13,8 @@ namespace regmeter {
 
 void ClientConnection::upstream_turn(std::unique_ptr<UpstreamConnection> reused, UpstreamSlot slot) {
   if (dead_) return;
-  queued_ = false;
-  record_.upstream_queue_wait += Clock::now() - queued_since_;
+  request_->queued = false;
+  request_->record.upstream_queue_wait += Clock::now() - request_->queued_since;
   if (!reused) {
     connect_upstream(std::move(slot));
     return;
@@ -29,8 +29,8 @@ void ClientConnection::upstream_turn(std::unique_ptr<UpstreamConnection> reused,
 // come back, instead of timing out on their own.
 void ClientConnection::queue_timed_out() {
   worker_.pool().cancel_wait(this);
-  queued_ = false;
-  record_.upstream_queue_wait += Clock::now() - queued_since_;
+  request_->queued = false;
+  request_->record.upstream_queue_wait += Clock::now() - request_->queued_since;
   log_warn_limited("upstream {}: no connection free within --upstream-queue-timeout {} s (--upstream-max-connections {})",
                    worker_.pool().description(), worker_.config().upstream_queue_timeout_s,
                    worker_.config().upstream_max_connections);
