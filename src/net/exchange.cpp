@@ -1,39 +1,25 @@
 #include "net/exchange.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <algorithm>
 
 #include <event2/buffer.h>
-#include <event2/event.h>
 #include <fmt/format.h>
-#include <prometheus/counter.h>
 
+#include "core/config.h"
 #include "core/headers.h"
 #include "core/json.h"
 #include "core/log.h"
-#include "net/request_identity.h"
+#include "net/access_log.h"
+#include "net/connection_host.h"
 #include "net/metering.h"
-#include "net/tls.h"
-#include "net/worker.h"
-#include "net/timeval.h"
+#include "net/request_identity.h"
+#include "net/tls.h"  // looks_like_tls_handshake
 
 namespace regmeter {
 
 namespace {
 
 constexpr double kLingerSeconds = 2.0;
-
-std::string peer_ip(const sockaddr* address) {
-  char text[INET6_ADDRSTRLEN] = "unknown";
-  if (address->sa_family == AF_INET)
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(address)->sin_addr, text, sizeof text);
-  else if (address->sa_family == AF_INET6)
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr, text, sizeof text);
-  return text;
-}
 
 std::string_view reason_phrase(int status) {
   switch (status) {
@@ -122,18 +108,18 @@ BodyMove move_body(MessageParser& parser, evbuffer* source, evbuffer* destinatio
 
 }  // namespace
 
-ClientConnection::ClientConnection(Worker& worker, int fd, const sockaddr* peer, int)
-    : worker_(worker),
-      client_(worker.client_stream(fd, this)),
-      client_address_(peer_ip(peer)),
+ClientConnection::ClientConnection(ConnectionHost& host, std::unique_ptr<Stream> client, std::string client_address)
+    : host_(host),
+      client_(std::move(client)),
+      client_address_(std::move(client_address)),
+      timer_(host.make_timer(&ClientConnection::on_timer, this)),
       request_parser_(MessageParser::Kind::request,
-                      HeadLimits{worker.config().max_header_bytes, worker.config().max_header_fields}) {
-  timer_ = event_new(worker_.base(), -1, 0, &ClientConnection::on_timer, this);
+                      HeadLimits{host.config().max_header_bytes, host.config().max_header_fields}) {
+  if (client_) client_->set_handler(this);
 }
 
 ClientConnection::~ClientConnection() {
-  if (request_ && request_->queued) worker_.pool().cancel_wait(this);
-  event_free(timer_);
+  if (request_ && request_->queued) host_.upstream().cancel_wait(this);
 }
 
 void ClientConnection::start() {
@@ -141,9 +127,9 @@ void ClientConnection::start() {
     destroy();
     return;
   }
-  client_->set_low_watermark(worker_.limits().low_watermark);
+  client_->set_low_watermark(host_.limits().low_watermark);
   client_->set_reading(true);
-  arm_timer(Timer::idle, worker_.config().idle_timeout_s);
+  arm_timer(Timer::idle, host_.config().idle_timeout_s);
 }
 
 void ClientConnection::begin_shutdown() {
@@ -200,11 +186,7 @@ void ClientConnection::on_stream_drained(Stream& stream) {
 
 void ClientConnection::on_stream_error(Stream& stream, const std::string& what) {
   if (dead_) return;
-  if (stream.handshake_failed()) {
-    const TlsSetup& tls = worker_.tls();
-    if (auto* counter = is_client(stream) ? tls.client_handshake_errors : tls.upstream_handshake_errors)
-      counter->Increment();
-  }
+  if (stream.handshake_failed()) host_.handshake_failed(is_client(stream));
   if (is_client(stream)) {
     destroy();  // the client is gone; destroy() records what was in flight
     return;
@@ -218,7 +200,7 @@ void ClientConnection::on_stream_error(Stream& stream, const std::string& what) 
 
 void ClientConnection::on_stream_connected(Stream& stream) {
   if (dead_ || is_client(stream)) return;  // a client's TLS handshake finishing needs nothing from us
-  worker_.metrics().upstream_connected(Clock::now() - upstream_->connect_started);
+  host_.metrics().upstream_connected(Clock::now() - upstream_->connect_started);
   send_request_head();
 }
 
@@ -254,9 +236,9 @@ void ClientConnection::read_request_head() {
     spare_buffers_.give_to(*request_);
     request_->record.started = Clock::now();
     request_->started_unix_ns = unix_now_ns();
-    arm_timer(Timer::header, worker_.config().header_timeout_s);
+    arm_timer(Timer::header, host_.config().header_timeout_s);
   }
-  const std::size_t limit = worker_.config().max_header_bytes;
+  const std::size_t limit = host_.config().max_header_bytes;
   // Checked before looking for the end of the head: a TLS ClientHello or
   // garbage may well contain a CRLFCRLF.
   std::size_t peek = std::min<std::size_t>(available, 40);
@@ -306,12 +288,12 @@ void ClientConnection::read_request_head() {
 
 void ClientConnection::start_exchange(const MessageHead& request) {
   request_->record.method = method_from_string(request.method);
-  identify_request(request_->record, request_->request_id_hex, request, worker_.request_ids());
+  identify_request(request_->record, request_->request_id_hex, request, host_.request_ids());
   if (const std::string* user_agent = request.find("User-Agent")) request_->record.user_agent = *user_agent;
   request_->record.client = classify_user_agent(request_->record.user_agent);
   request_->head_request = request_->record.method == Method::head;
   request_->request_done = request_parser_.complete();
-  close_after_ = close_after_ || !request.keep_alive || worker_.draining();
+  close_after_ = close_after_ || !request.keep_alive || host_.draining();
   if (request.method == "CONNECT") {
     close_after_ = true;  // whatever follows is tunnel data we will not read
     send_local_response(405, "UNSUPPORTED", "CONNECT is not supported: this is a registry proxy");
@@ -335,20 +317,20 @@ void ClientConnection::start_exchange(const MessageHead& request) {
   request_->record.repository = request_->route.repository;
   request_->record.request_body_start = Clock::now();
   if (request_->request_done) request_->record.request_body_end = request_->record.request_body_start;
-  worker_.metrics().request_started(request_->record.handler);
+  host_.metrics().request_started(request_->record.handler);
   request_->in_flight = true;
   // A request to an upload URL keeps its session from being counted as
   // abandoned for as long as it streams (a whole layer is one PATCH).
   if (request_->route.handler == Handler::blob_upload_chunk)
-    request_->session_request_in_table = worker_.sessions().request_began(request_->route.reference, request_->started_unix_ns);
+    request_->session_request_in_table = host_.sessions().request_began(request_->route.reference, request_->started_unix_ns);
   const std::string* host = request.find("Host");
-  request_->client_host = host ? *host : worker_.config().listen.to_string();
-  request_->upstream_head = upstream_request_head(request, target, {client_address_, worker_.client_scheme(),
-                                                          worker_.config().trust_forwarded, request_->client_host,
+  request_->client_host = host ? *host : host_.config().listen.to_string();
+  request_->upstream_head = upstream_request_head(request, target, {client_address_, host_.client_scheme(),
+                                                          host_.config().trust_forwarded, request_->client_host,
                                                           {request_->request_id_hex.data(), request_->request_id_hex.size()}});
 
   request_->record.needed_upstream_connection = true;
-  if (auto idle = worker_.pool().take_idle(this)) {
+  if (auto idle = host_.upstream().take_idle(this)) {
     upstream_ = std::move(idle);
     send_request_head();
     return;
@@ -357,13 +339,13 @@ void ClientConnection::start_exchange(const MessageHead& request) {
 }
 
 void ClientConnection::connect_upstream(UpstreamSlot slot) {
-  UpstreamPool::Dialled dialled = worker_.pool().connect(this, this, std::move(slot));
+  UpstreamSource::Dialled dialled = host_.upstream().connect(this, this, std::move(slot));
   if (dialled.queued) {
     // upstream_turn() follows, or the queue timeout.
     request_->queued = true;
     request_->queued_since = Clock::now();
     phase_ = Phase::connecting_upstream;
-    arm_timer(Timer::queue, worker_.config().upstream_queue_timeout_s);
+    arm_timer(Timer::queue, host_.config().upstream_queue_timeout_s);
     update_flow();
     return;
   }
@@ -374,17 +356,17 @@ void ClientConnection::connect_upstream(UpstreamSlot slot) {
   }
   phase_ = Phase::connecting_upstream;
   // Replaced by the response timeout once connected (send_request_head).
-  arm_timer(Timer::upstream, worker_.config().upstream_connect_timeout_s);
+  arm_timer(Timer::upstream, host_.config().upstream_connect_timeout_s);
   update_flow();
 }
 
 void ClientConnection::send_request_head() {
   phase_ = Phase::exchanging;
   response_scanner_.reset();  // this connection's answer starts now
-  upstream_->stream->set_low_watermark(worker_.limits().low_watermark);
+  upstream_->stream->set_low_watermark(host_.limits().low_watermark);
   evbuffer_add(upstream_->stream->output(), request_->upstream_head.data(), request_->upstream_head.size());
   if (request_->request_done)
-    arm_timer(Timer::upstream, worker_.config().upstream_timeout_s);
+    arm_timer(Timer::upstream, host_.config().upstream_timeout_s);
   else
     arm_body_timer();
   pump_request_body();
@@ -402,7 +384,7 @@ void ClientConnection::pump_request_body() {
     if (request_parser_.complete()) {
       request_->request_done = true;
       request_->record.request_body_end = Clock::now();
-      if (!request_->response_head_sent) arm_timer(Timer::upstream, worker_.config().upstream_timeout_s);
+      if (!request_->response_head_sent) arm_timer(Timer::upstream, host_.config().upstream_timeout_s);
     }
   }
   if (!upstream_->stream->flush()) {
@@ -440,7 +422,7 @@ void ClientConnection::read_response_head() {
       return;
     }
     const MessageHead& head = response_parser_.head();
-    ResponseContext context{worker_.config().upstream.authority, worker_.client_scheme(), request_->client_host, false};
+    ResponseContext context{host_.config().upstream.authority, host_.client_scheme(), request_->client_host, false};
     if (head.status >= 100 && head.status < 200) {
       if (head.status == 101) {
         upstream_failed("upstream switched protocols, which is not supported", false);
@@ -462,7 +444,7 @@ void ClientConnection::read_response_head() {
     meter_.begin(request_->route.handler, request_->record.method, head);
     // Only error and manifest bodies are looked at; blob bytes pass unseen.
     response_parser_.set_payload_observer(meter_.wants_payload() ? &meter_ : nullptr);
-    if (auto budget = rate_limit_of(head)) worker_.metering().rate_limit_seen(*budget);
+    if (auto budget = rate_limit_of(head)) host_.metering().rate_limit_seen(*budget);
     // Upload sessions: hand the client the session's token in the next
     // upload URL, and keep the open-session table current.
     SessionToken next_token;
@@ -472,13 +454,13 @@ void ClientConnection::read_response_head() {
       next_token = {request_->started_unix_ns, request_->record.request_body_bytes};
       if (std::string id = upload_id_of(head); !id.empty()) {
         context.location_token = &next_token;
-        worker_.sessions().touch(id, request_->route.repository, next_token, unix_now_ns());
+        host_.sessions().touch(id, request_->route.repository, next_token, unix_now_ns());
         request_->session_id = std::move(id);
       }
     } else if (request_->session_step.kind == SessionStep::Kind::continued && request_->session_token) {
       next_token = {request_->session_token->started_unix_ns, request_->session_token->bytes + request_->record.request_body_bytes};
       context.location_token = &next_token;
-      worker_.sessions().touch(request_->route.reference, request_->route.repository, next_token, unix_now_ns());
+      host_.sessions().touch(request_->route.reference, request_->route.repository, next_token, unix_now_ns());
     }
     arm_body_timer();
     if (!head.keep_alive) request_->upstream_reusable = false;
@@ -499,7 +481,7 @@ void ClientConnection::read_response_head() {
       response_complete();
       return;
     }
-    client_->set_low_watermark(worker_.limits().low_watermark);
+    client_->set_low_watermark(host_.limits().low_watermark);
     return;
   }
   upstream_failed("too many interim responses", false);
@@ -557,24 +539,24 @@ void ClientConnection::record_exchange() {
   request_->in_flight = false;
   request_->record.finished = Clock::now();
   request_->record.finished_unix_ns = unix_now_ns();
-  worker_.metrics().request_finished(request_->record);
+  host_.request_finished(request_->record);
   write_access_log();
   record_pull_request();
   if (request_->session_request_in_table) {
     // Idle from now on (an aborted PATCH too): the timeout counts from here.
     request_->session_request_in_table = false;
     bool answered = request_->session_step.kind != SessionStep::Kind::none;  // its bytes are in the session's token
-    worker_.sessions().request_ended(request_->route.reference, unix_now_ns(), answered ? 0 : request_->record.request_body_bytes);
+    host_.sessions().request_ended(request_->route.reference, unix_now_ns(), answered ? 0 : request_->record.request_body_bytes);
   }
   if (request_->session_step.kind != SessionStep::Kind::closed) return;
-  if (request_->route.handler == Handler::blob_upload_chunk) worker_.sessions().close(request_->route.reference);
+  if (request_->route.handler == Handler::blob_upload_chunk) host_.sessions().close(request_->route.reference);
   if (auto seen = observe_closed_session(request_->route.handler, request_->session_token, request_->started_unix_ns, request_->record.request_body_bytes,
                                          unix_now_ns()))
-    worker_.metrics().upload_session_closed(request_->session_step.outcome, seen->seconds, seen->bytes);
+    host_.metrics().upload_session_closed(request_->session_step.outcome, seen->seconds, seen->bytes);
 }
 
 void ClientConnection::write_access_log() {
-  AccessLogBuffer& log = worker_.access_log();
+  AccessLogBuffer& log = host_.access_log();
   if (!log.enabled()) return;
   const MessageHead& request = request_parser_.head();
   auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
@@ -603,7 +585,7 @@ void ClientConnection::write_access_log() {
 
 void ClientConnection::finish_exchange() {
   record_exchange();
-  if (close_after_ || worker_.draining() || client_->peer_closed()) {
+  if (close_after_ || host_.draining() || client_->peer_closed()) {
     close_connection(request_->request_done);
     return;
   }
@@ -614,8 +596,8 @@ void ClientConnection::finish_exchange() {
   meter_.reset();
   client_->release_idle_buffers();
   phase_ = Phase::reading_head;
-  client_->set_low_watermark(worker_.limits().low_watermark);
-  arm_timer(Timer::idle, worker_.config().idle_timeout_s);
+  client_->set_low_watermark(host_.limits().low_watermark);
+  arm_timer(Timer::idle, host_.config().idle_timeout_s);
   update_flow();
   if (client_input() > 0) read_request_head();  // a pipelined request is already here
 }
@@ -626,9 +608,9 @@ void ClientConnection::finish_exchange() {
 // request may go to the next address the upstream name resolves to, and the
 // resolver looks the name up again in case the registry moved.
 void ClientConnection::upstream_connect_failed(const std::string& what, bool timed_out) {
-  if (upstream_) worker_.pool().connect_failed(*upstream_);
+  if (upstream_) host_.upstream().connect_failed(*upstream_);
   constexpr std::size_t kMaxConnectAttempts = 3;
-  if (++request_->connect_attempts < std::min(worker_.pool().address_count(), kMaxConnectAttempts)) {
+  if (++request_->connect_attempts < std::min(host_.upstream().address_count(), kMaxConnectAttempts)) {
     release_upstream(false);
     connect_upstream();
     return;
@@ -644,7 +626,7 @@ void ClientConnection::upstream_failed(const std::string& what, bool timed_out) 
     // Mid-response: close so the client sees a truncated transfer, never a
     // short body passed off as complete.
     log_warn_limited("upstream {} failed mid-response ({}): closing the client connection",
-                     worker_.pool().description(), what);
+                     host_.upstream().description(), what);
     destroy();
     return;
   }
@@ -657,7 +639,7 @@ void ClientConnection::upstream_failed(const std::string& what, bool timed_out) 
   }
   // The detail (addresses, certificate and resolver errors) is for the
   // operator's log, not for whoever the client is.
-  log_warn_limited("upstream {}: {}", worker_.pool().description(), what);
+  log_warn_limited("upstream {}: {}", host_.upstream().description(), what);
   send_local_response(timed_out ? 504 : 502, "UNAVAILABLE",
                       timed_out ? "upstream registry timed out" : "upstream registry unavailable");
 }
@@ -671,7 +653,7 @@ void ClientConnection::send_local_response(int status, std::string_view code, st
   if (!request_->in_flight) {
     // Parsed, then refused before classification (CONNECT, the target): counted as `other`.
     request_->record.handler = Handler::other;
-    worker_.metrics().request_started(request_->record.handler);
+    host_.metrics().request_started(request_->record.handler);
     request_->in_flight = true;
   }
   queue_local_response(status, code, message, extra_headers);
@@ -699,8 +681,8 @@ void ClientConnection::reject_connection(RejectReason reason, int status, std::s
 // The one place where rejected connections are counted: a registry behind us
 // would have counted nothing, so neither do the registry_http_* families.
 void ClientConnection::count_rejection(RejectReason reason, int status) {
-  worker_.metrics().connection_rejected(reason);
-  AccessLogBuffer& log = worker_.access_log();
+  host_.metrics().connection_rejected(reason);
+  AccessLogBuffer& log = host_.access_log();
   if (!log.enabled()) return;
   log.add(AccessEvent{request_ ? request_->started_unix_ns : unix_now_ns(),
                       "rejected",
@@ -739,7 +721,7 @@ void ClientConnection::queue_local_response(int status, std::string_view code, s
 void ClientConnection::release_upstream(bool reusable) {
   if (!upstream_) return;
   if (reusable)
-    worker_.pool().give_back(std::move(upstream_));
+    host_.upstream().give_back(std::move(upstream_));
   upstream_.reset();
 }
 
@@ -747,7 +729,7 @@ void ClientConnection::release_upstream(bool reusable) {
 
 void ClientConnection::update_flow() {
   if (dead_) return;
-  const FlowLimits& limits = worker_.limits();
+  const FlowLimits& limits = host_.limits();
   // Client → upstream: pause reading the client when its bytes pile up
   // here or in the upstream's send queue; resume once drained to the low mark.
   std::size_t pressure = client_input();
@@ -769,11 +751,10 @@ void ClientConnection::update_flow() {
 void ClientConnection::arm_timer(Timer purpose, double seconds) {
   timer_purpose_ = purpose;
   if (purpose == Timer::none) {
-    event_del(timer_);
+    timer_->cancel();
     return;
   }
-  timeval tv = seconds_to_timeval(seconds);
-  event_add(timer_, &tv);
+  timer_->arm(seconds);
 }
 
 std::uint64_t ClientConnection::progress() const {
@@ -782,7 +763,7 @@ std::uint64_t ClientConnection::progress() const {
 
 void ClientConnection::arm_body_timer() {
   progress_mark_ = progress();
-  arm_timer(Timer::body, worker_.config().body_timeout_s);
+  arm_timer(Timer::body, host_.config().body_timeout_s);
 }
 
 // The body timer fires every --body-timeout; only a period without a single
@@ -791,11 +772,11 @@ void ClientConnection::arm_body_timer() {
 void ClientConnection::body_stalled() {
   if (progress() != progress_mark_) {
     // Once a period, not per chunk: the session table has one mutex.
-    if (request_->session_request_in_table) worker_.sessions().request_progressed(request_->route.reference, unix_now_ns());
+    if (request_->session_request_in_table) host_.sessions().request_progressed(request_->route.reference, unix_now_ns());
     arm_body_timer();
     return;
   }
-  std::string why = fmt::format("no body progress for {} s", worker_.config().body_timeout_s);
+  std::string why = fmt::format("no body progress for {} s", host_.config().body_timeout_s);
   if (request_->response_head_sent) {
     log_warn_limited("client {}: {} while sending the response; closing", client_address_, why);
     destroy();
@@ -810,7 +791,7 @@ void ClientConnection::body_stalled() {
   upstream_failed(why, true);
 }
 
-void ClientConnection::on_timer(int, short, void* arg) {
+void ClientConnection::on_timer(void* arg) {
   auto* self = static_cast<ClientConnection*>(arg);
   if (self->dead_) return;
   switch (self->timer_purpose_) {
@@ -821,7 +802,7 @@ void ClientConnection::on_timer(int, short, void* arg) {
       return;
     case Timer::header:
       self->reject_connection(RejectReason::header_timeout, 408,
-                              fmt::format("request head not received within {} s", self->worker_.config().header_timeout_s));
+                              fmt::format("request head not received within {} s", self->host_.config().header_timeout_s));
       return;
     case Timer::body:
       self->body_stalled();
@@ -832,9 +813,9 @@ void ClientConnection::on_timer(int, short, void* arg) {
     case Timer::upstream:
       if (self->phase_ == Phase::connecting_upstream)
         self->upstream_connect_failed(
-            fmt::format("connect timed out after {} s", self->worker_.config().upstream_connect_timeout_s), true);
+            fmt::format("connect timed out after {} s", self->host_.config().upstream_connect_timeout_s), true);
       else
-        self->upstream_failed(fmt::format("no response within {} s", self->worker_.config().upstream_timeout_s), true);
+        self->upstream_failed(fmt::format("no response within {} s", self->host_.config().upstream_timeout_s), true);
       return;
   }
 }
@@ -861,7 +842,7 @@ void ClientConnection::destroy() {
   if (dead_) return;
   dead_ = true;
   if (request_ && request_->queued) {
-    worker_.pool().cancel_wait(this);
+    host_.upstream().cancel_wait(this);
     request_->queued = false;
     request_->record.upstream_queue_wait += Clock::now() - request_->queued_since;
   }
@@ -869,12 +850,7 @@ void ClientConnection::destroy() {
   arm_timer(Timer::none, 0);
   upstream_.reset();
   client_.reset();
-  worker_.forget(this);
-  // Deleted from the loop, not here: callers up the stack still hold `this`.
-  timeval now{0, 0};
-  event_base_once(worker_.base(), -1, EV_TIMEOUT, [](int, short, void* arg) {
-    delete static_cast<ClientConnection*>(arg);
-  }, this, &now);
+  host_.forget(this);  // deletes this from the loop, not here: callers up the stack still hold it
 }
 
 }  // namespace regmeter

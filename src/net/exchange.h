@@ -5,8 +5,6 @@
 // finish() runs exactly once per request on every path, errors included.
 #pragma once
 
-#include <sys/socket.h>
-
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -22,15 +20,16 @@
 #include "core/upload_session.h"
 #include "net/upstream.h"
 
-struct event;
-
 namespace regmeter {
 
-class Worker;
+class ConnectionHost;
+class ConnectionTimer;
 
 class ClientConnection : private StreamHandler, private UpstreamWaiter {
  public:
-  ClientConnection(Worker& worker, int fd, const sockaddr* peer, int peer_length);
+  // `client` is the accepted connection's stream (its handler becomes this);
+  // null when it could not be set up (start() then ends at once).
+  ClientConnection(ConnectionHost& host, std::unique_ptr<Stream> client, std::string client_address);
   ~ClientConnection() override;
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
@@ -98,18 +97,18 @@ class ClientConnection : private StreamHandler, private UpstreamWaiter {
   void arm_body_timer();
   std::uint64_t progress() const;
   void body_stalled();
-  static void on_timer(int, short, void* arg);
+  static void on_timer(void* arg);
   void destroy();  // deletes this; return right after calling it
 
   bool is_client(const Stream& stream) const { return &stream == client_.get(); }
   std::size_t client_input() const;
   std::size_t client_output() const;
 
-  Worker& worker_;
+  ConnectionHost& host_;
   std::unique_ptr<Stream> client_;
   std::unique_ptr<UpstreamConnection> upstream_;
   std::string client_address_;
-  event* timer_ = nullptr;
+  std::unique_ptr<ConnectionTimer> timer_;
   Timer timer_purpose_ = Timer::none;
   std::uint64_t progress_mark_ = 0;  // progress() when the body timer was armed
 

@@ -2,17 +2,18 @@
 // exchange.cpp (the phases) since it is bookkeeping after the exchange.
 #include "net/exchange.h"
 #include "net/metering.h"
-#include "net/worker.h"
+#include "net/connection_host.h"
+#include "core/config.h"
 
 namespace regmeter {
 
 void ClientConnection::record_pull_request() {
-  SharedMetering& metering = worker_.metering();
+  SharedMetering& metering = host_.metering();
   if (!metering.tracks_pulls()) return;
   if (request_->route.handler != Handler::manifest && request_->route.handler != Handler::blob) return;
   const MessageHead& request = request_parser_.head();
   SharedMetering::PullRequest pull;
-  pull.key = PullKey{pull_client_address(request, client_address_, worker_.config().trust_forwarded),
+  pull.key = PullKey{pull_client_address(request, client_address_, host_.config().trust_forwarded),
                      request_->record.user_agent, request_->route.repository};
   pull.handler = request_->route.handler;
   pull.method = request_->record.method;
@@ -23,7 +24,7 @@ void ClientConnection::record_pull_request() {
   pull.finished = request_->record.finished;
   pull.meter = &meter_;
   pull.response_complete = request_->response_done && request_->record.reached_upstream;
-  metering.pull_request_finished(pull, worker_.metrics());
+  metering.pull_request_finished(pull, host_.metrics());
 }
 
 }  // namespace regmeter

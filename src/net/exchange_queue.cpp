@@ -7,7 +7,8 @@
 
 #include "core/log.h"
 #include "net/exchange.h"
-#include "net/worker.h"
+#include "net/connection_host.h"
+#include "core/config.h"
 
 namespace regmeter {
 
@@ -28,13 +29,13 @@ void ClientConnection::upstream_turn(std::unique_ptr<UpstreamConnection> reused,
 // as the operator allows. A 503 with Retry-After makes clients back off and
 // come back, instead of timing out on their own.
 void ClientConnection::queue_timed_out() {
-  worker_.pool().cancel_wait(this);
+  host_.upstream().cancel_wait(this);
   request_->queued = false;
   request_->record.upstream_queue_wait += Clock::now() - request_->queued_since;
   log_warn_limited("upstream {}: no connection free within --upstream-queue-timeout {} s (--upstream-max-connections {})",
-                   worker_.pool().description(), worker_.config().upstream_queue_timeout_s,
-                   worker_.config().upstream_max_connections);
-  auto retry_after = static_cast<long>(std::max(1.0, worker_.config().upstream_queue_timeout_s));
+                   host_.upstream().description(), host_.config().upstream_queue_timeout_s,
+                   host_.config().upstream_max_connections);
+  auto retry_after = static_cast<long>(std::max(1.0, host_.config().upstream_queue_timeout_s));
   send_local_response(503, "TOOMANYREQUESTS", "too many requests waiting for the upstream registry; retry later",
                       fmt::format("Retry-After: {}\r\n", retry_after));
 }

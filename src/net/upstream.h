@@ -94,23 +94,13 @@ struct UpstreamConnection {
   std::chrono::steady_clock::time_point idle_since;
 };
 
-struct PoolOptions {
-  std::size_t max_idle = 64;  // idle connections kept by this thread
-  std::chrono::milliseconds idle_timeout{30000};
-  std::size_t thread = 0;  // this pool's index in the limiter
-};
-
-class UpstreamPool : private StreamHandler {
+// Where a client connection gets its upstream connections: this thread's
+// UpstreamPool (and through it the --upstream-max-connections queue), or a
+// test's fake. Called a few times per request, never per byte.
+class UpstreamSource {
  public:
-  // `tls_context` non-null: connections speak TLS, verifying `server_name`.
-  UpstreamPool(event_base* base, UpstreamResolver& resolver, UpstreamLimiter& limiter, PoolOptions options,
-               SSL_CTX* tls_context = nullptr, std::string server_name = {});
-  ~UpstreamPool() override;
-  UpstreamPool(const UpstreamPool&) = delete;
-  UpstreamPool& operator=(const UpstreamPool&) = delete;
-
   // A live idle connection, most recently used first; nullptr when none.
-  std::unique_ptr<UpstreamConnection> take_idle(StreamHandler* new_handler);
+  virtual std::unique_ptr<UpstreamConnection> take_idle(StreamHandler* new_handler) = 0;
   struct Dialled {
     std::unique_ptr<UpstreamConnection> connection;  // connecting; reports to the handler
     bool queued = false;  // the cap is reached: waiter->upstream_turn() follows
@@ -119,23 +109,51 @@ class UpstreamPool : private StreamHandler {
   // Starts a new connection reporting to `handler`, with `slot` when the
   // request already holds one (its turn came, or a retry), else with a new
   // one; under the cap with none free, queues `waiter` instead.
-  Dialled connect(StreamHandler* handler, UpstreamWaiter* waiter, UpstreamSlot slot = {});
+  virtual Dialled connect(StreamHandler* handler, UpstreamWaiter* waiter, UpstreamSlot slot = {}) = 0;
   // `waiter` no longer waits (its client went, or its queue timeout): it
   // leaves the queue; a slot or connection already meant for it moves on.
-  void cancel_wait(UpstreamWaiter* waiter);
+  virtual void cancel_wait(UpstreamWaiter* waiter) = 0;
   // Keeps a connection that finished a request cleanly for the next one.
-  void give_back(std::unique_ptr<UpstreamConnection> connection);
+  virtual void give_back(std::unique_ptr<UpstreamConnection> connection) = 0;
+  // The upstream as configured ("registry:5000"), for logs and errors.
+  virtual const std::string& description() const = 0;
+  virtual std::size_t address_count() const = 0;
+  // A connect to `connection`'s address failed or timed out: that address
+  // is skipped by this thread's new connections for a while (when others
+  // are left), and the resolver looks the name up again soon.
+  virtual void connect_failed(const UpstreamConnection& connection) = 0;
+
+ protected:
+  ~UpstreamSource() = default;
+};
+
+struct PoolOptions {
+  std::size_t max_idle = 64;  // idle connections kept by this thread
+  std::chrono::milliseconds idle_timeout{30000};
+  std::size_t thread = 0;  // this pool's index in the limiter
+};
+
+class UpstreamPool final : public UpstreamSource, private StreamHandler {
+ public:
+  // `tls_context` non-null: connections speak TLS, verifying `server_name`.
+  UpstreamPool(event_base* base, UpstreamResolver& resolver, UpstreamLimiter& limiter, PoolOptions options,
+               SSL_CTX* tls_context = nullptr, std::string server_name = {});
+  ~UpstreamPool() override;
+  UpstreamPool(const UpstreamPool&) = delete;
+  UpstreamPool& operator=(const UpstreamPool&) = delete;
+
+  std::unique_ptr<UpstreamConnection> take_idle(StreamHandler* new_handler) override;
+  Dialled connect(StreamHandler* handler, UpstreamWaiter* waiter, UpstreamSlot slot = {}) override;
+  void cancel_wait(UpstreamWaiter* waiter) override;
+  void give_back(std::unique_ptr<UpstreamConnection> connection) override;
   void clear();
 
   std::size_t idle_count() const { return idle_.size(); }
   std::size_t open_count() const { return open_; }
   // The upstream as configured ("registry:5000"), for logs and errors.
-  const std::string& description() const;
-  std::size_t address_count() const;
-  // A connect to `connection`'s address failed or timed out: that address
-  // is skipped by this thread's new connections for a while (when others
-  // are left), and the resolver looks the name up again soon.
-  void connect_failed(const UpstreamConnection& connection);
+  const std::string& description() const override;
+  std::size_t address_count() const override;
+  void connect_failed(const UpstreamConnection& connection) override;
 
  private:
   // An idle connection that becomes readable was closed (or misbehaves).

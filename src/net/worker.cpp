@@ -1,5 +1,6 @@
 #include "net/worker.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 #include <fmt/format.h>
+#include <prometheus/counter.h>
 
 #include "net/exchange.h"
 #include "net/metering.h"
@@ -32,7 +34,41 @@ std::uint64_t process_request_id_prefix() {
   static const std::uint64_t prefix = random_request_id_prefix();
   return prefix;
 }
+
+std::string peer_ip(const sockaddr* address) {
+  char text[INET6_ADDRSTRLEN] = "unknown";
+  if (address->sa_family == AF_INET)
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(address)->sin_addr, text, sizeof text);
+  else if (address->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr, text, sizeof text);
+  return text;
 }
+
+// A connection's timer on this thread's loop.
+class EventTimer final : public ConnectionTimer {
+ public:
+  EventTimer(event_base* base, void (*fire)(void*), void* arg) : fire_(fire), arg_(arg) {
+    event_ = event_new(base, -1, 0, &EventTimer::on_event, this);
+  }
+  ~EventTimer() override { event_free(event_); }
+  EventTimer(const EventTimer&) = delete;
+  EventTimer& operator=(const EventTimer&) = delete;
+  void arm(double seconds) override {
+    timeval tv = seconds_to_timeval(seconds);
+    event_add(event_, &tv);
+  }
+  void cancel() override { event_del(event_); }
+
+ private:
+  static void on_event(int, short, void* self) {
+    auto* timer = static_cast<EventTimer*>(self);
+    timer->fire_(timer->arg_);
+  }
+  event* event_;
+  void (*fire_)(void*);
+  void* arg_;
+};
+}  // namespace
 
 Worker::Worker(const Config& config, std::size_t index, MetricsShard& shard, UpstreamResolver& upstream,
                UpstreamLimiter& limiter, OpenSessionTable& sessions, const TlsSetup& tls, SharedMetering& metering)
@@ -126,9 +162,19 @@ std::uint16_t Worker::listen(std::uint16_t port) {
 
 int Worker::listener_fd() const { return listener_ ? evconnlistener_get_fd(listener_) : -1; }
 
-std::unique_ptr<Stream> Worker::client_stream(int fd, StreamHandler* handler) {
-  if (tls_.client_side) return TlsStream::accept(base_, fd, tls_.client_side->current().get(), handler);
-  return std::make_unique<SocketStream>(base_, fd, handler);
+std::unique_ptr<Stream> Worker::client_stream(int fd) {
+  if (tls_.client_side) return TlsStream::accept(base_, fd, tls_.client_side->current().get(), nullptr);
+  return std::make_unique<SocketStream>(base_, fd, nullptr);
+}
+
+void Worker::request_finished(const Exchange& record) { shard_.request_finished(record); }
+
+void Worker::handshake_failed(bool client_side) {
+  if (auto* counter = client_side ? tls_.client_handshake_errors : tls_.upstream_handshake_errors) counter->Increment();
+}
+
+std::unique_ptr<ConnectionTimer> Worker::make_timer(void (*fire)(void* arg), void* arg) {
+  return std::make_unique<EventTimer>(base_, fire, arg);
 }
 
 void Worker::run() { event_base_dispatch(base_); }
@@ -146,15 +192,20 @@ void Worker::forget(ClientConnection* connection) {
     evconnlistener_enable(listener_);
   }
   if (draining_ && connections_.empty()) event_base_loopexit(base_, nullptr);
+  // Deleted from the loop, not here: callers up the stack still hold it.
+  timeval now{0, 0};
+  event_base_once(base_, -1, EV_TIMEOUT, [](int, short, void* arg) {
+    delete static_cast<ClientConnection*>(arg);
+  }, connection, &now);
 }
 
-void Worker::on_accept(evconnlistener*, int fd, sockaddr* address, int length, void* arg) {
+void Worker::on_accept(evconnlistener*, int fd, sockaddr* address, int, void* arg) {
   auto* worker = static_cast<Worker*>(arg);
   if (worker->draining_) {
     evutil_closesocket(fd);
     return;
   }
-  auto* connection = new ClientConnection(*worker, fd, address, length);
+  auto* connection = new ClientConnection(*worker, worker->client_stream(fd), peer_ip(address));
   worker->connections_.insert(connection);
   if (worker->connections_.size() >= worker->connection_limit_ && !worker->paused_at_limit_) {
     // At the limit: further connections wait in the kernel's backlog; the

@@ -8,10 +8,11 @@
 #include <memory>
 #include <unordered_set>
 
-#include "net/access_log.h"
 #include "core/config.h"
 #include "core/exemplar.h"
 #include "core/upload_session.h"
+#include "net/access_log.h"
+#include "net/connection_host.h"
 #include "net/upstream.h"
 #include "net/upstream_limit.h"
 
@@ -40,14 +41,8 @@ struct TlsSetup {
   prometheus::Counter* upstream_handshake_errors = nullptr;
 };
 
-// Buffering limits of the data path. Memory per connection is bounded by
-// these, never by body sizes.
-struct FlowLimits {
-  std::size_t high_watermark = 1024 * 1024;  // stop reading the source here
-  std::size_t low_watermark = 256 * 1024;    // resume when the destination drains to this
-};
-
-class Worker {
+// Implements ConnectionHost for the connections it accepts.
+class Worker final : public ConnectionHost {
  public:
   Worker(const Config& config, std::size_t index, MetricsShard& shard, UpstreamResolver& upstream,
          UpstreamLimiter& limiter, OpenSessionTable& sessions, const TlsSetup& tls, SharedMetering& metering);
@@ -64,26 +59,31 @@ class Worker {
   void request_stop();   // from any thread: drain, then leave run()
 
   event_base* base() const { return base_; }
-  const Config& config() const { return config_; }
-  MetricsShard& metrics() { return shard_; }
-  OpenSessionTable& sessions() { return sessions_; }
-  SharedMetering& metering() { return metering_; }
   const TlsSetup& tls() const { return tls_; }
-  AccessLogBuffer& access_log() { return access_log_; }
-  RequestIdGenerator& request_ids() { return request_ids_; }
-  // The stream for an accepted client socket: TLS when configured.
-  std::unique_ptr<Stream> client_stream(int fd, StreamHandler* handler);
-  std::string_view client_scheme() const { return tls_.client_side ? "https" : "http"; }
   UpstreamPool& pool() { return *pool_; }
-  const FlowLimits& limits() const { return limits_; }
-  bool draining() const { return draining_; }
   std::size_t connection_count() const { return connections_.size(); }
 
-  void forget(ClientConnection* connection);  // called as a connection dies
+  // ConnectionHost
+  const Config& config() const override { return config_; }
+  const FlowLimits& limits() const override { return limits_; }
+  std::string_view client_scheme() const override { return tls_.client_side ? "https" : "http"; }
+  bool draining() const override { return draining_; }
+  MetricsShard& metrics() override { return shard_; }
+  void request_finished(const Exchange& record) override;
+  void handshake_failed(bool client_side) override;
+  OpenSessionTable& sessions() override { return sessions_; }
+  SharedMetering& metering() override { return metering_; }
+  AccessLogBuffer& access_log() override { return access_log_; }
+  RequestIdGenerator& request_ids() override { return request_ids_; }
+  UpstreamSource& upstream() override { return *pool_; }
+  std::unique_ptr<ConnectionTimer> make_timer(void (*fire)(void* arg), void* arg) override;
+  void forget(ClientConnection* connection) override;
 
  private:
   static void on_accept(evconnlistener*, int fd, sockaddr* address, int length, void* arg);
   static void on_accept_error(evconnlistener* listener, void* arg);
+  // The stream for an accepted client socket: TLS when configured.
+  std::unique_ptr<Stream> client_stream(int fd);
   static void on_stop(int, short, void* arg);
   static void on_grace_expired(int, short, void* arg);
   static void on_session_sweep(int, short, void* arg);
