@@ -7,7 +7,7 @@
 
 #include "core/config.h"
 #include "core/headers.h"
-#include "core/json.h"
+#include "core/request_phases.h"
 #include "core/log.h"
 #include "net/access_log.h"
 #include "net/connection_host.h"
@@ -21,31 +21,8 @@ namespace {
 
 constexpr double kLingerSeconds = 2.0;
 
-std::string_view reason_phrase(int status) {
-  switch (status) {
-    case 400: return "Bad Request";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
-  }
-}
-
 std::int64_t unix_now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-// The upload id a session-opening answer hands out, from its Location.
-std::string upload_id_of(const MessageHead& response) {
-  const std::string* location = response.find("Location");
-  if (!location) return {};
-  Route route = classify(Method::patch, origin_form(*location));
-  return route.handler == Handler::blob_upload_chunk ? route.reference : std::string();
 }
 
 // Feeds `scanner` the bytes of `buffer` it has not seen yet (it counts what
@@ -276,10 +253,7 @@ void ClientConnection::read_request_head() {
     // these heads before its handlers run, so they count as rejected
     // connections, never under registry_http_*.
     int status = request_parser_.refusal_status();
-    RejectReason reason = status == 505   ? RejectReason::unsupported_version
-                          : status == 431 ? RejectReason::head_too_large
-                                          : RejectReason::malformed_head;
-    reject_connection(reason, status,
+    reject_connection(head_refusal_reason(status), status,
                       status == 400 ? "malformed request: " + request_parser_.error() : request_parser_.error());
     return;
   }
@@ -287,34 +261,16 @@ void ClientConnection::read_request_head() {
 }
 
 void ClientConnection::start_exchange(const MessageHead& request) {
-  request_->record.method = method_from_string(request.method);
   identify_request(request_->record, request_->request_id_hex, request, host_.request_ids());
-  if (const std::string* user_agent = request.find("User-Agent")) request_->record.user_agent = *user_agent;
-  request_->record.client = classify_user_agent(request_->record.user_agent);
-  request_->head_request = request_->record.method == Method::head;
   request_->request_done = request_parser_.complete();
   close_after_ = close_after_ || !request.keep_alive || host_.draining();
-  if (request.method == "CONNECT") {
-    close_after_ = true;  // whatever follows is tunnel data we will not read
-    send_local_response(405, "UNSUPPORTED", "CONNECT is not supported: this is a registry proxy");
+  const Config& config = host_.config();
+  if (auto refusal = on_request_head(*request_, request,
+                                     {client_address_, host_.client_scheme(), config.trust_forwarded, &config.listen})) {
+    if (refusal->close_after) close_after_ = true;
+    send_local_response(*refusal);
     return;
   }
-  std::string target = origin_form(request.target);
-  if (target.empty()) {
-    send_local_response(400, "UNSUPPORTED", "request target is neither origin-form nor absolute-form");
-    return;
-  }
-  if (std::string_view why = ambiguous_path_reason(target); !why.empty()) {
-    // Counted under handler="other": the path names no repository we could trust.
-    send_local_response(400, "NAME_INVALID", fmt::format("invalid repository name or reference: {}", why));
-    return;
-  }
-  request_->client_target = target;
-  // Our upload-session token never reaches the registry.
-  request_->session_token = take_session_token(target);
-  request_->route = classify(request_->record.method, target);
-  request_->record.handler = request_->route.handler;
-  request_->record.repository = request_->route.repository;
   request_->record.request_body_start = Clock::now();
   if (request_->request_done) request_->record.request_body_end = request_->record.request_body_start;
   host_.metrics().request_started(request_->record.handler);
@@ -322,12 +278,8 @@ void ClientConnection::start_exchange(const MessageHead& request) {
   // A request to an upload URL keeps its session from being counted as
   // abandoned for as long as it streams (a whole layer is one PATCH).
   if (request_->route.handler == Handler::blob_upload_chunk)
-    request_->session_request_in_table = host_.sessions().request_began(request_->route.reference, request_->started_unix_ns);
-  const std::string* host = request.find("Host");
-  request_->client_host = host ? *host : host_.config().listen.to_string();
-  request_->upstream_head = upstream_request_head(request, target, {client_address_, host_.client_scheme(),
-                                                          host_.config().trust_forwarded, request_->client_host,
-                                                          {request_->request_id_hex.data(), request_->request_id_hex.size()}});
+    request_->session_request_in_table =
+        host_.sessions().request_began(request_->route.reference, request_->started_unix_ns);
 
   request_->record.needed_upstream_connection = true;
   if (auto idle = host_.upstream().take_idle(this)) {
@@ -378,7 +330,7 @@ void ClientConnection::pump_request_body() {
     request_->record.request_body_bytes += move.body_bytes;
     if (move.moved > 0) request_->body_bytes_forwarded = true;
     if (!move.ok) {
-      send_local_response(400, "UNSUPPORTED", "malformed request body: " + request_parser_.error());
+      send_local_response({400, "UNSUPPORTED", "malformed request body: " + request_parser_.error()});
       return;
     }
     if (request_parser_.complete()) {
@@ -422,14 +374,14 @@ void ClientConnection::read_response_head() {
       return;
     }
     const MessageHead& head = response_parser_.head();
-    ResponseContext context{host_.config().upstream.authority, host_.client_scheme(), request_->client_host, false};
     if (head.status >= 100 && head.status < 200) {
       if (head.status == 101) {
         upstream_failed("upstream switched protocols, which is not supported", false);
         return;
       }
       // 100 Continue and friends: relay and wait for the final head.
-      std::string interim = client_response_head(head, context);
+      std::string interim = client_response_head(
+          head, {host_.config().upstream.authority, host_.client_scheme(), request_->client_host, false});
       evbuffer_add(client_->output(), interim.data(), interim.size());
       if (!client_->flush()) {
         destroy();
@@ -445,37 +397,15 @@ void ClientConnection::read_response_head() {
     // Only error and manifest bodies are looked at; blob bytes pass unseen.
     response_parser_.set_payload_observer(meter_.wants_payload() ? &meter_ : nullptr);
     if (auto budget = rate_limit_of(head)) host_.metering().rate_limit_seen(*budget);
-    // Upload sessions: hand the client the session's token in the next
-    // upload URL, and keep the open-session table current.
-    SessionToken next_token;
-    request_->session_step = session_step(request_->route.handler, request_->record.method, request_->client_target, head.status);
-    if (request_->route.handler == Handler::blob_upload_chunk) request_->session_id = request_->route.reference;
-    if (request_->session_step.kind == SessionStep::Kind::opened) {
-      next_token = {request_->started_unix_ns, request_->record.request_body_bytes};
-      if (std::string id = upload_id_of(head); !id.empty()) {
-        context.location_token = &next_token;
-        host_.sessions().touch(id, request_->route.repository, next_token, unix_now_ns());
-        request_->session_id = std::move(id);
-      }
-    } else if (request_->session_step.kind == SessionStep::Kind::continued && request_->session_token) {
-      next_token = {request_->session_token->started_unix_ns, request_->session_token->bytes + request_->record.request_body_bytes};
-      context.location_token = &next_token;
-      host_.sessions().touch(request_->route.reference, request_->route.repository, next_token, unix_now_ns());
-    }
+    ResponseHeadPlan plan = on_response_head(
+        *request_, head,
+        {host_.config().upstream.authority, host_.client_scheme(), close_after_, response_parser_.body_until_eof()});
+    // Keeps the open-session table current.
+    if (plan.touched_upload_id)
+      host_.sessions().touch(*plan.touched_upload_id, request_->route.repository, plan.session_token, unix_now_ns());
     arm_body_timer();
-    if (!head.keep_alive) request_->upstream_reusable = false;
-    if (response_parser_.body_until_eof()) {
-      // The body ends when the upstream closes, so the client can only tell
-      // where it ends by us closing too.
-      request_->upstream_reusable = false;
-      close_after_ = true;
-    }
-    // Answered before the request body was all sent: the rest of it cannot
-    // be told apart from a next request, so this connection ends here.
-    if (!request_->request_done) close_after_ = true;
-    context.close_connection = close_after_;
-    std::string out = client_response_head(head, context);
-    evbuffer_add(client_->output(), out.data(), out.size());
+    close_after_ = plan.close_after;
+    evbuffer_add(client_->output(), plan.client_head.data(), plan.client_head.size());
     request_->record.response_body_start = Clock::now();
     if (response_parser_.complete()) {
       response_complete();
@@ -542,17 +472,15 @@ void ClientConnection::record_exchange() {
   host_.request_finished(request_->record);
   write_access_log();
   record_pull_request();
-  if (request_->session_request_in_table) {
-    // Idle from now on (an aborted PATCH too): the timeout counts from here.
+  FinishPlan plan = on_finish(*request_, unix_now_ns());
+  if (plan.leaves_session_table) {
     request_->session_request_in_table = false;
-    bool answered = request_->session_step.kind != SessionStep::Kind::none;  // its bytes are in the session's token
-    host_.sessions().request_ended(request_->route.reference, unix_now_ns(), answered ? 0 : request_->record.request_body_bytes);
+    host_.sessions().request_ended(request_->route.reference, unix_now_ns(), plan.unanswered_bytes);
   }
-  if (request_->session_step.kind != SessionStep::Kind::closed) return;
-  if (request_->route.handler == Handler::blob_upload_chunk) host_.sessions().close(request_->route.reference);
-  if (auto seen = observe_closed_session(request_->route.handler, request_->session_token, request_->started_unix_ns, request_->record.request_body_bytes,
-                                         unix_now_ns()))
-    host_.metrics().upload_session_closed(request_->session_step.outcome, seen->seconds, seen->bytes);
+  if (plan.session_closed) host_.sessions().close(request_->route.reference);
+  if (plan.closed_session)
+    host_.metrics().upload_session_closed(request_->session_step.outcome, plan.closed_session->seconds,
+                                          plan.closed_session->bytes);
 }
 
 void ClientConnection::write_access_log() {
@@ -640,12 +568,11 @@ void ClientConnection::upstream_failed(const std::string& what, bool timed_out) 
   // The detail (addresses, certificate and resolver errors) is for the
   // operator's log, not for whoever the client is.
   log_warn_limited("upstream {}: {}", host_.upstream().description(), what);
-  send_local_response(timed_out ? 504 : 502, "UNAVAILABLE",
-                      timed_out ? "upstream registry timed out" : "upstream registry unavailable");
+  send_local_response({timed_out ? 504 : 502, "UNAVAILABLE",
+                       timed_out ? "upstream registry timed out" : "upstream registry unavailable"});
 }
 
-void ClientConnection::send_local_response(int status, std::string_view code, std::string_view message,
-                                           std::string_view extra_headers) {
+void ClientConnection::send_local_response(const LocalReply& reply) {
   if (request_->response_head_sent) {
     destroy();
     return;
@@ -656,7 +583,7 @@ void ClientConnection::send_local_response(int status, std::string_view code, st
     host_.metrics().request_started(request_->record.handler);
     request_->in_flight = true;
   }
-  queue_local_response(status, code, message, extra_headers);
+  queue_local_response(reply);
 }
 
 // Bytes that cannot start a request. Most often a client trying TLS first:
@@ -675,7 +602,7 @@ void ClientConnection::reject_unparseable_start(std::string_view first_bytes) {
 void ClientConnection::reject_connection(RejectReason reason, int status, std::string_view message) {
   count_rejection(reason, status);
   close_after_ = true;
-  queue_local_response(status, "UNSUPPORTED", message);
+  queue_local_response({status, "UNSUPPORTED", message});
 }
 
 // The one place where rejected connections are counted: a registry behind us
@@ -697,21 +624,15 @@ void ClientConnection::on_plain_http_refused(Stream&) {
   close_connection(false);  // lingers until the client has read the answer and closed
 }
 
-void ClientConnection::queue_local_response(int status, std::string_view code, std::string_view message,
-                                            std::string_view extra_headers) {
+void ClientConnection::queue_local_response(const LocalReply& reply) {
   release_upstream(false);
   if (!request_->request_done) close_after_ = true;
-  std::string body = fmt::format(R"({{"errors":[{{"code":{},"message":{}}}]}})", json_string(code), json_string(message));
-  body.push_back('\n');
-  std::string head = fmt::format(
-      "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n"
-      "Docker-Distribution-Api-Version: registry/2.0\r\n{}{}\r\n",
-      status, reason_phrase(status), body.size(), extra_headers, close_after_ ? "Connection: close\r\n" : "");
+  auto [head, body] = local_reply_bytes(reply, close_after_);
   evbuffer_add(client_->output(), head.data(), head.size());
   if (!request_->head_request) evbuffer_add(client_->output(), body.data(), body.size());
-  request_->record.status = status;
+  request_->record.status = reply.status;
   request_->record.response_body_bytes = request_->head_request ? 0 : body.size();
-  meter_.local_answer(status, code, request_->head_request);
+  meter_.local_answer(reply.status, reply.code, request_->head_request);
   request_->record.error = meter_.error();
   request_->response_head_sent = true;
   request_->response_done = true;
@@ -785,7 +706,7 @@ void ClientConnection::body_stalled() {
   bool client_stalled = !request_->request_done && client_input() == 0 &&
                         (!upstream_ || evbuffer_get_length(upstream_->stream->output()) == 0);
   if (client_stalled) {
-    send_local_response(408, "UNSUPPORTED", "request body: " + why);
+    send_local_response({408, "UNSUPPORTED", "request body: " + why});
     return;
   }
   upstream_failed(why, true);

@@ -13,6 +13,7 @@
 
 #include "core/http_head.h"
 #include "core/request_context.h"
+#include "core/request_phases.h"
 #include "core/metrics.h"
 #include "core/response_meter.h"
 #include "core/route.h"
@@ -82,15 +83,13 @@ class ClientConnection : private StreamHandler, private UpstreamWaiter {
   // A response generated here (errors) to a request that was parsed: counted
   // as a request (handler "other" when not yet classified); closes the
   // connection afterwards when the request was not read to its end.
-  void send_local_response(int status, std::string_view code, std::string_view message,
-                           std::string_view extra_headers = {});
+  void send_local_response(const LocalReply& reply);
   // A connection refused before a request on it could be parsed: answered,
   // closed, and counted as a rejection (metrics, access log), not a request.
   void reject_connection(RejectReason reason, int status, std::string_view message);
   void reject_unparseable_start(std::string_view first_bytes);
   void count_rejection(RejectReason reason, int status);
-  void queue_local_response(int status, std::string_view code, std::string_view message,
-                            std::string_view extra_headers = {});
+  void queue_local_response(const LocalReply& reply);
   void release_upstream(bool reusable);
   void update_flow();
   void arm_timer(Timer purpose, double seconds);

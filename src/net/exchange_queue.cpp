@@ -36,8 +36,9 @@ void ClientConnection::queue_timed_out() {
                    host_.upstream().description(), host_.config().upstream_queue_timeout_s,
                    host_.config().upstream_max_connections);
   auto retry_after = static_cast<long>(std::max(1.0, host_.config().upstream_queue_timeout_s));
-  send_local_response(503, "TOOMANYREQUESTS", "too many requests waiting for the upstream registry; retry later",
-                      fmt::format("Retry-After: {}\r\n", retry_after));
+  std::string retry_header = fmt::format("Retry-After: {}\r\n", retry_after);
+  send_local_response({503, "TOOMANYREQUESTS", "too many requests waiting for the upstream registry; retry later",
+                       retry_header});
 }
 
 }  // namespace regmeter
