@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -18,6 +19,12 @@
 #include "core/exemplar.h"
 
 namespace regmeter {
+
+// The wall clock, as the access log and upload-session tokens count it.
+inline std::int64_t unix_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 struct RequestContext {
   Exchange record;  // what the metrics get when it finishes

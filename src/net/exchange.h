@@ -3,6 +3,15 @@
 // head and stream the body → read the response head → stream the body →
 // the last byte reaches the client → finish (metrics) → next request.
 // finish() runs exactly once per request on every path, errors included.
+//
+// The decisions of each phase are pure functions (core/request_phases.h)
+// over the request's RequestContext; this class moves the bytes, runs the
+// timers and reaches the process only through its ConnectionHost. Its
+// members live in exchange.cpp (events, request, response), and by concern
+// in exchange_failures.cpp (retries, local answers, rejections),
+// exchange_flow.cpp (backpressure, timers, lingering, destroy),
+// exchange_finish.cpp (recording) and exchange_queue.cpp (the upstream
+// connection queue).
 #pragma once
 
 #include <array>
@@ -12,13 +21,13 @@
 #include <string>
 
 #include "core/http_head.h"
+#include "core/metrics.h"
 #include "core/request_context.h"
 #include "core/request_phases.h"
-#include "core/metrics.h"
 #include "core/response_meter.h"
 #include "core/route.h"
-#include "net/stream.h"
 #include "core/upload_session.h"
+#include "net/stream.h"
 #include "net/upstream.h"
 
 namespace regmeter {

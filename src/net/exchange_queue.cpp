@@ -1,14 +1,13 @@
 // ClientConnection's side of the --upstream-max-connections queue: its turn
 // (a connection handed over or a slot to dial with) and its queue timeout.
-// Apart from exchange.cpp, which is long enough.
 #include <algorithm>
 
 #include <fmt/format.h>
 
-#include "core/log.h"
-#include "net/exchange.h"
-#include "net/connection_host.h"
 #include "core/config.h"
+#include "core/log.h"
+#include "net/connection_host.h"
+#include "net/exchange.h"
 
 namespace regmeter {
 

@@ -22,6 +22,7 @@
 #include "net/metering.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/request_context.h"  // unix_now_ns
 #include "net/tls.h"
 #include "net/timeval.h"
 
@@ -263,7 +264,7 @@ void Worker::on_pull_sweep(int, short, void* arg) {
 
 void Worker::on_session_sweep(int, short, void* arg) {
   auto* worker = static_cast<Worker*>(arg);
-  auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::int64_t now = unix_now_ns();
   auto timeout = static_cast<std::int64_t>(worker->config_.upload_session_timeout_s * 1e9);
   auto seconds = [](std::int64_t ns) { return std::max(0.0, static_cast<double>(ns) / 1e9); };
   for (const auto& [upload_id, entry] : worker->sessions_.take_expired(now, timeout)) {
