@@ -75,24 +75,31 @@ TEST_F(RequestHeadPhase, HostDefaultsToOurAddress) {
   EXPECT_NE(request.upstream_head.find("\r\nHost: 0.0.0.0:5080\r\n"), std::string::npos) << request.upstream_head;
 }
 
-TEST_F(RequestHeadPhase, RefusesConnect) {
-  MessageHead head = request_head("CONNECT registry:443 HTTP/1.1\r\nHost: registry:443\r\n\r\n");
-  auto reply = run(head);
-  ASSERT_TRUE(reply);
-  EXPECT_EQ(reply->status, 405);
-  EXPECT_EQ(reply->code, "UNSUPPORTED");
-  EXPECT_TRUE(reply->close_after);
-  EXPECT_TRUE(request.upstream_head.empty());
-}
-
-TEST_F(RequestHeadPhase, RefusesAmbiguousPathsAsNameInvalid) {
-  MessageHead head = request_head("GET /v2/a/%2F/b/manifests/1 HTTP/1.1\r\nHost: p\r\n\r\n");
-  auto reply = run(head);
-  ASSERT_TRUE(reply);
-  EXPECT_EQ(reply->status, 400);
-  EXPECT_EQ(reply->code, "NAME_INVALID");
-  EXPECT_FALSE(reply->close_after);
-  EXPECT_EQ(request.record.handler, Handler::other);  // not classified
+// Each refusal: the request, and the answer it gets here instead of going upstream.
+struct Refusal {
+  const char* head;
+  int status;
+  const char* code;
+  bool close_after;  // CONNECT: what follows is tunnel data we will not read
+};
+TEST_F(RequestHeadPhase, RefusesWhatCannotGoUpstream) {
+  const Refusal refusals[] = {
+      {"CONNECT registry:443 HTTP/1.1\r\nHost: registry:443\r\n\r\n", 405, "UNSUPPORTED", true},
+      {"GET /v2/a/%2F/b/manifests/1 HTTP/1.1\r\nHost: p\r\n\r\n", 400, "NAME_INVALID", false},
+      {"GET /v2/a/../b/manifests/1 HTTP/1.1\r\nHost: p\r\n\r\n", 400, "NAME_INVALID", false},
+  };
+  for (const Refusal& refusal : refusals) {
+    SCOPED_TRACE(refusal.head);
+    request = RequestContext{};
+    MessageHead head = request_head(refusal.head);
+    auto reply = run(head);
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->status, refusal.status);
+    EXPECT_EQ(reply->code, refusal.code);
+    EXPECT_EQ(reply->close_after, refusal.close_after);
+    EXPECT_EQ(request.record.handler, Handler::other);  // not classified
+    EXPECT_TRUE(request.upstream_head.empty());
+  }
 }
 
 TEST(LocalReplyBytes, DistributionErrorBody) {
