@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -73,6 +74,10 @@ class FakeStream final : public Stream {
     handler_->on_stream_readable(*this);
   }
   void connect_succeeds() { handler_->on_stream_connected(*this); }
+  void reset_by_peer() {
+    failed_ = true;
+    handler_->on_stream_error(*this, "connection reset by peer");
+  }
   // A held output drains: the peer reads all of it.
   void drain() {
     take_output();
@@ -113,8 +118,13 @@ class FakeUpstream final : public UpstreamSource {
     connection->stream->set_handler(new_handler);
     return connection;
   }
-  Dialled connect(StreamHandler* handler, UpstreamWaiter*, UpstreamSlot) override {
+  Dialled connect(StreamHandler* handler, UpstreamWaiter* waiter, UpstreamSlot) override {
     Dialled dialled;
+    if (at_cap) {
+      waiting.push_back(waiter);
+      dialled.queued = true;
+      return dialled;
+    }
     auto log = std::make_shared<StreamLog>();
     auto stream = std::make_unique<FakeStream>(log, handler);
     dials.push_back({stream.get(), log});
@@ -123,7 +133,7 @@ class FakeUpstream final : public UpstreamSource {
     dialled.connection->connect_started = Clock::now();
     return dialled;
   }
-  void cancel_wait(UpstreamWaiter*) override {}
+  void cancel_wait(UpstreamWaiter* waiter) override { std::erase(waiting, waiter); }
   void give_back(std::unique_ptr<UpstreamConnection> connection) override {
     connection->requests_served++;
     connection->stream->set_handler(nullptr);
@@ -135,6 +145,8 @@ class FakeUpstream final : public UpstreamSource {
 
   std::size_t idle_count() const { return idle_.size(); }
   std::vector<Dial> dials;
+  bool at_cap = false;  // --upstream-max-connections reached: connect() queues
+  std::vector<UpstreamWaiter*> waiting;
 
  private:
   std::vector<std::unique_ptr<UpstreamConnection>> idle_;
@@ -497,6 +509,48 @@ TEST_F(EngineTest, SlowUpstreamPausesClientReadingUntilDrained) {
   ASSERT_EQ(host_.records.size(), 1u);
   EXPECT_EQ(host_.records[0].request_body_bytes, 300u);
   EXPECT_EQ(host_.records[0].status, 202);
+}
+
+TEST_F(EngineTest, NoResponseWithinTheUpstreamTimeoutIs504) {
+  client_->deliver("GET /v2/ HTTP/1.1\r\nHost: p\r\n\r\n");
+  EXPECT_DOUBLE_EQ(host_.timer_->armed_for, host_.config_.upstream_connect_timeout_s);
+  connect(0);
+  EXPECT_DOUBLE_EQ(host_.timer_->armed_for, host_.config_.upstream_timeout_s);
+  host_.timer_->fire();
+  EXPECT_EQ(client_log_->sent.substr(0, client_log_->sent.find("\r\n")), "HTTP/1.1 504 Gateway Timeout");
+  EXPECT_NE(client_log_->sent.find(R"("message":"upstream registry timed out")"), std::string::npos);
+  EXPECT_TRUE(upstream_log(0).destroyed);
+  ASSERT_EQ(host_.records.size(), 1u);
+  EXPECT_EQ(host_.records[0].status, 504);
+  EXPECT_FALSE(host_.records[0].reached_upstream);
+  EXPECT_FALSE(closed());
+}
+
+TEST_F(EngineTest, QueuedRequestGets503WithRetryAfterAtTheQueueTimeout) {
+  host_.upstream_.at_cap = true;
+  client_->deliver("GET /v2/ HTTP/1.1\r\nHost: p\r\n\r\n");
+  ASSERT_EQ(host_.upstream_.waiting.size(), 1u);
+  EXPECT_DOUBLE_EQ(host_.timer_->armed_for, host_.config_.upstream_queue_timeout_s);
+  host_.timer_->fire();
+  EXPECT_TRUE(host_.upstream_.waiting.empty()) << "left the queue";
+  EXPECT_EQ(client_log_->sent.substr(0, client_log_->sent.find("\r\n")), "HTTP/1.1 503 Service Unavailable");
+  EXPECT_NE(client_log_->sent.find("\r\nRetry-After: 10\r\n"), std::string::npos) << client_log_->sent;
+  ASSERT_EQ(host_.records.size(), 1u);
+  EXPECT_EQ(host_.records[0].status, 503);
+}
+
+TEST_F(EngineTest, ClientLeavingTheQueueCancelsItsWait) {
+  host_.upstream_.at_cap = true;
+  client_->deliver("GET /v2/ HTTP/1.1\r\nHost: p\r\n\r\n");
+  ASSERT_EQ(host_.upstream_.waiting.size(), 1u);
+  client_->close_from_peer();  // a half-close after a whole request: it is still answered
+  EXPECT_FALSE(closed());
+  EXPECT_EQ(host_.upstream_.waiting.size(), 1u);
+  client_->reset_by_peer();
+  EXPECT_TRUE(closed());
+  EXPECT_TRUE(host_.upstream_.waiting.empty());
+  ASSERT_EQ(host_.records.size(), 1u);
+  EXPECT_EQ(host_.records[0].status, 0);
 }
 
 TEST_F(EngineTest, LocalRefusalsAreAnsweredHere) {
