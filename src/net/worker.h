@@ -58,9 +58,7 @@ class Worker final : public ConnectionHost {
   void run();            // the event loop, until stopped
   void request_stop();   // from any thread: drain, then leave run()
 
-  event_base* base() const { return base_; }
-  const TlsSetup& tls() const { return tls_; }
-  UpstreamPool& pool() { return *pool_; }
+  event_base* base() const { return base_; }  // for the app's timers and signals on thread 0
   std::size_t connection_count() const { return connections_.size(); }
 
   // ConnectionHost
