@@ -2,7 +2,8 @@
 // its head to its finish. Created when a head starts and destroyed once the
 // exchange is recorded, so nothing of one request can leak into the next
 // keep-alive request (no field is ever reset by hand). What must outlive a
-// request (the streams, the parsers and their buffers, the phase) stays in
+// request (the streams, the parsers and the response meter with their
+// reusable buffers, the phase, whether the connection closes) stays in
 // ClientConnection.
 #pragma once
 
