@@ -271,6 +271,9 @@ int run_server(const Config& config) {
                                                            config.dashboard_history_interval_s,
                                                            config.dashboard_history_window_s);
     admin->add_route("/dashboard/history", "application/json", [h = dashboard_history.get()] { return h->json(); });
+  } else {
+    admin->add_route("/dashboard/history", "application/json",
+                     [off = DashboardHistory::off_json(config.dashboard_history_interval_s)] { return off; });
   }
   auto trimmer = std::make_unique<IdleMemoryTrimmer>(workers[0]->base(), metrics, std::chrono::seconds(1));
 
