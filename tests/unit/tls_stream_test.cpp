@@ -1,6 +1,7 @@
 // TlsStream end to end over loopback: a server and a client stream on one
 // event_base, throwaway certificates made with the openssl CLI in a temp dir.
-#include "net/tls.h"
+#include "net/tls_context.h"
+#include "net/tls_stream.h"
 #include "net/tls_session_cache.h"
 
 #include <gtest/gtest.h>
