@@ -19,7 +19,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "core/http_head.h"
+#include "core/head_scanner.h"
 
 namespace regmeter {
 
