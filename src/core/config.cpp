@@ -274,6 +274,8 @@ const Option kOptions[] = {
     {"log-format", "FORMAT",
      "operational logs on stderr: text (default) or json",
      [](Config& c, const std::string& v) { c.log_format = parse_log_format(v); }},
+    // The command line's own: parse_command_line handles them by name, and
+    // they are no config file keys (no apply).
     {"config", "FILE",
      "a YAML file with any of these options as keys\n"
        "(without \"--\"); flags given too override it",
