@@ -7,9 +7,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
-#include <openssl/ssl.h>
 #include <event2/keyvalq_struct.h>
 #include <fmt/format.h>
 #include <netdb.h>
@@ -27,6 +25,7 @@
 #include "core/ascii.h"
 #include "core/exposition_format.h"
 #include "core/metrics.h"
+#include "net/tls_context.h"
 
 namespace regmeter {
 namespace {
@@ -264,16 +263,7 @@ AdminServer::AdminServer(event_base* base, const std::string& listen_host, std::
   impl_->http = evhttp_new(base);
   if (impl_->http == nullptr) throw std::runtime_error("metrics-listen: evhttp_new failed");
   evhttp* http = impl_->http;
-  if (tls_context) {
-    // Scrapes often cross networks: each connection gets its own SSL object
-    // on an OpenSSL bufferevent.
-    evhttp_set_bevcb(http, [](event_base* loop, void* arg) -> bufferevent* {
-      SSL* ssl = SSL_new(static_cast<SSL_CTX*>(arg));
-      bufferevent* bev = bufferevent_openssl_socket_new(loop, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-      if (bev) bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-      return bev;
-    }, tls_context);
-  }
+  if (tls_context) serve_evhttp_over_tls(http, tls_context);
   evhttp_set_default_content_type(http, nullptr);  // or evhttp labels every reply text/html
   // evhttp answers a method outside this set with 501 before we see it; let
   // the common ones through so they get a proper 405 with Allow.

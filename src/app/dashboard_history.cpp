@@ -8,6 +8,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 #include "core/dashboard_readings.h"
 #include "core/metrics.h"
 #include "net/timeval.h"
@@ -56,6 +58,11 @@ void DashboardHistory::sample() { history_.record(stamp(), dashboard_readings(me
 std::string DashboardHistory::json() {
   auto partial = history_.peek(stamp(), dashboard_readings(metrics_.collect_http_families()));
   return history_.to_json(interval_s_, partial);
+}
+
+std::string DashboardHistory::off_json(double interval_s) {
+  return fmt::format("{{\"interval_seconds\":{},\"capacity\":0,\"off\":true,\"columns\":[],\"intervals\":[],\"partial\":null}}",
+                     interval_s);
 }
 
 }  // namespace regmeter

@@ -32,6 +32,10 @@ class DashboardHistory {
 
   // The stored intervals plus the one in progress; call on the loop's thread.
   std::string json();
+  // GET /dashboard/history when --dashboard-history-window is 0: the same
+  // shape with nothing in it and "off":true, so the page says the history is
+  // off instead of meeting a 404.
+  static std::string off_json(double interval_s);
   // Takes a sample now (the timer does this every interval).
   void sample();
 

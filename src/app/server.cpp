@@ -23,7 +23,7 @@
 #include "net/listen_guard.h"
 #include "core/log.h"
 #include "core/metrics.h"
-#include "net/tls.h"
+#include "net/tls_context.h"
 #include "net/upstream.h"
 #include "net/upstream_resolver.h"
 #include "app/memory_trim.h"
@@ -52,16 +52,7 @@ void on_reopen_signal(int, short, void* arg) {
 }
 
 void on_reload_signal(int, short, void* arg) {
-  auto* context = static_cast<SignalContext*>(arg);
-  if (!context->client_tls) {
-    log_info("SIGHUP: nothing to reload (no --tls-cert)");
-    return;
-  }
-  std::string error;
-  if (context->client_tls->reload(error))
-    log_info("SIGHUP: TLS certificate and key reloaded; open connections keep theirs");
-  else
-    log_error("SIGHUP: TLS reload failed, keeping the previous certificate: {}", error);
+  reload_client_certificate(static_cast<SignalContext*>(arg)->client_tls);
 }
 
 void on_stop_signal(int signal, short, void* arg) {
@@ -84,22 +75,10 @@ void on_drain_delay_over(int, short, void* arg) {
   for (auto& worker : *context->workers) worker->request_stop();
 }
 
-// Every TLS context the configuration asks for. Loaded before anything is
-// served (and by --check-config): a bad certificate is a configuration error.
-struct TlsContexts {
-  std::unique_ptr<ServerTlsContext> client;
-  SslContextPtr upstream;
-  SslContextPtr metrics;
-};
-
 // Prints one line naming the flag and returns false on failure.
 bool load_tls_contexts(const Config& config, TlsContexts& out) {
   try {
-    if (config.client_tls())
-      out.client = std::make_unique<ServerTlsContext>(config.tls_cert_file, config.tls_key_file, config.tls_client_ca_file);
-    if (config.upstream_tls()) out.upstream = make_client_context(config.upstream_ca_file, config.upstream_insecure);
-    if (!config.metrics_tls_cert_file.empty())
-      out.metrics = make_server_context(config.metrics_tls_cert_file, config.metrics_tls_key_file, "");
+    out = build_tls_contexts(config);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "regmeter: --%s\n", e.what());
     return false;
@@ -271,6 +250,9 @@ int run_server(const Config& config) {
                                                            config.dashboard_history_interval_s,
                                                            config.dashboard_history_window_s);
     admin->add_route("/dashboard/history", "application/json", [h = dashboard_history.get()] { return h->json(); });
+  } else {
+    admin->add_route("/dashboard/history", "application/json",
+                     [off = DashboardHistory::off_json(config.dashboard_history_interval_s)] { return off; });
   }
   auto trimmer = std::make_unique<IdleMemoryTrimmer>(workers[0]->base(), metrics, std::chrono::seconds(1));
 

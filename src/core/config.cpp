@@ -133,136 +133,169 @@ UpstreamUrl parse_upstream_url(const std::string& text) {
   return url;
 }
 
-std::string usage_text() {
-  return R"(regmeter - a metering reverse proxy for container registries
-
-Usage: regmeter [options]
-
-  --listen HOST:PORT           where clients (docker, skopeo, containerd) connect
-                               (default 0.0.0.0:5080); a port another process
-                               listens on is an error (exit 2)
-  --reuse-port                 share --listen with another process on purpose: start
-                               the new regmeter with it while the old one drains
-                               (zero-downtime restart; default off)
-  --upstream URL               the registry to forward to, http://HOST:PORT or
-                               https://HOST:PORT (default http://127.0.0.1:5000)
-  --metrics-listen HOST:PORT   /metrics, /healthz and the /dashboard page
-                               (default 127.0.0.1:9180)
-  --threads N                  event-loop threads (default: the CPUs it may use:
-                               the affinity mask, capped by a cgroup v2 CPU quota)
-  --header-timeout S           seconds to receive a whole request head (default 30)
-  --idle-timeout S             seconds a keep-alive connection may sit idle (default 60)
-  --upstream-timeout S         seconds from the end of the request to the response
-                               head (default 120)
-  --upstream-connect-timeout S seconds to connect (and finish the TLS handshake) to
-                               one upstream address; then the next address is tried,
-                               or the client gets 504 (default 10)
-  --upstream-resolve-interval S  look the --upstream name up again every S seconds,
-                               and soon after a failed connect, so a registry that
-                               moves is followed (default 30; 0: only at start)
-  --body-timeout S             seconds a request or response body may make no
-                               progress at all (default 60); moving bodies are never cut
-  --max-connections N          client connections at once; beyond, new ones wait in
-                               the listen backlog (default 10000)
-  --upstream-idle-timeout S    close an idle pooled upstream connection after S seconds
-                               (default 30)
-  --upstream-max-connections N at most N connections to the upstream per process;
-                               requests beyond wait in a FIFO queue (default 0: unlimited)
-  --upstream-queue-timeout S   longest wait in that queue; then 503 TOOMANYREQUESTS with
-                               Retry-After (default 10)
-  --drain-delay S              after SIGTERM, keep serving and accepting for S seconds
-                               while /healthz says 503, so load balancers stop sending
-                               first (default 0)
-  --trust-forwarded-headers    keep X-Forwarded-Proto/-Host sent by a load balancer in
-                               front (default: replace them; regmeter is the edge)
-  --shutdown-grace S           seconds in-flight requests may take after SIGTERM (default 30)
-  --max-header-bytes N         largest request head accepted (default 65536)
-  --max-header-fields N        most header fields in one request head; beyond, 431
-                               (default 100, at most 10000)
-  --pull-session-idle S        an image pull whose client fetches nothing more of it
-                               for S seconds ends "partial" (default 10)
-  --max-pull-sessions N        image pulls tracked at once; the least recently active
-                               end "partial" beyond; 0 turns pull tracking off (default 10000)
-  --max-repositories N         repository label values kept; the rest count as
-                               "__other__"; 0 drops the label (default 200)
-  --upload-session-timeout S   an upload session with no request for this long
-                               counts as abandoned (default 3600)
-  --dashboard-history-interval S  /dashboard/history samples the dashboard's counters
-                               every S seconds (default 5, at least 1)
-  --dashboard-history-window S keep that history for S seconds, so /dashboard draws
-                               the last hour when opened (default 3600; 0: none)
-  --tls-cert FILE              serve TLS on --listen with this PEM certificate (chain)
-  --tls-key FILE               ... and this PEM private key (SIGHUP reloads both)
-  --tls-client-ca FILE         require client certificates signed by this CA (mTLS)
-  --upstream-ca FILE           trust this CA for an https:// upstream (default: system store)
-  --upstream-insecure          do not verify the upstream's certificate (logged; never default)
-  --metrics-tls-cert FILE      serve the metrics port over TLS with this certificate
-  --metrics-tls-key FILE       ... and this key
-  --access-log WHERE           one JSON line per request: stdout (default), off, or a
-                               file (reopened on SIGUSR1)
-  --log-format FORMAT          operational logs on stderr: text (default) or json
-  --config FILE                a YAML file with any of these options as keys
-                               (without "--"); flags given too override it
-  --check-config FILE          validate FILE (and any flags) and exit
-  --help                       this text
-  --version                    the version
-)";
-}
-
 namespace {
 
-// Every option, once: the command line and the config file both go through
-// this table, so the file mirrors every flag by construction.
-struct Option {
-  std::string_view name;  // without "--"; also the config file key
-  bool takes_value;
-  void (*apply)(Config&, const std::string&);
-};
-
+// Every option, once, in the order --help lists them: the command line, the
+// config file and --help all read this table, so none of them can drift.
 const Option kOptions[] = {
-    {"listen", true, [](Config& c, const std::string& v) { c.listen = parse_host_port(v); }},
-    {"upstream", true, [](Config& c, const std::string& v) { c.upstream = parse_upstream_url(v); }},
-    {"metrics-listen", true, [](Config& c, const std::string& v) { c.metrics_listen = parse_host_port(v); }},
-    {"threads", true, [](Config& c, const std::string& v) { c.threads = parse_count(v, 1, 256); }},
-    {"header-timeout", true, [](Config& c, const std::string& v) { c.header_timeout_s = parse_seconds(v); }},
-    {"idle-timeout", true, [](Config& c, const std::string& v) { c.idle_timeout_s = parse_seconds(v); }},
-    {"upstream-timeout", true, [](Config& c, const std::string& v) { c.upstream_timeout_s = parse_seconds(v); }},
-    {"upstream-connect-timeout", true, [](Config& c, const std::string& v) { c.upstream_connect_timeout_s = parse_seconds(v); }},
-    {"upstream-resolve-interval", true, [](Config& c, const std::string& v) { c.upstream_resolve_interval_s = v == "0" ? 0 : parse_seconds(v); }},
-    {"body-timeout", true, [](Config& c, const std::string& v) { c.body_timeout_s = parse_seconds(v); }},
-    {"max-connections", true, [](Config& c, const std::string& v) { c.max_connections = parse_count(v, 1, 1000000); }},
-    {"upstream-idle-timeout", true, [](Config& c, const std::string& v) { c.upstream_idle_timeout_s = parse_seconds(v); }},
-    {"upstream-max-connections", true, [](Config& c, const std::string& v) { c.upstream_max_connections = parse_count(v, 0, 1000000); }},
-    {"upstream-queue-timeout", true, [](Config& c, const std::string& v) { c.upstream_queue_timeout_s = parse_seconds(v); }},
-    {"shutdown-grace", true, [](Config& c, const std::string& v) { c.shutdown_grace_s = parse_seconds(v); }},
-    {"max-repositories", true, [](Config& c, const std::string& v) { c.max_repositories = parse_count(v, 0, 100000); }},
-    {"upload-session-timeout", true, [](Config& c, const std::string& v) { c.upload_session_timeout_s = parse_seconds(v); }},
-    {"pull-session-idle", true, [](Config& c, const std::string& v) { c.pull_session_idle_s = parse_seconds(v); }},
-    {"max-pull-sessions", true, [](Config& c, const std::string& v) { c.max_pull_sessions = parse_count(v, 0, 1000000); }},
-    {"max-header-bytes", true, [](Config& c, const std::string& v) { c.max_header_bytes = parse_count(v, 1024, 1024 * 1024); }},
-    {"max-header-fields", true, [](Config& c, const std::string& v) { c.max_header_fields = parse_count(v, 1, 10000); }},
-    {"tls-cert", true, [](Config& c, const std::string& v) { c.tls_cert_file = take_readable_file(v); }},
-    {"tls-key", true, [](Config& c, const std::string& v) { c.tls_key_file = take_readable_file(v); }},
-    {"tls-client-ca", true, [](Config& c, const std::string& v) { c.tls_client_ca_file = take_readable_file(v); }},
-    {"upstream-ca", true, [](Config& c, const std::string& v) { c.upstream_ca_file = take_readable_file(v); }},
-    {"trust-forwarded-headers", false, [](Config& c, const std::string&) { c.trust_forwarded = true; }},
-    {"reuse-port", false, [](Config& c, const std::string&) { c.reuse_port = true; }},
-    {"drain-delay", true, [](Config& c, const std::string& v) { c.drain_delay_s = v == "0" ? 0 : parse_seconds(v); }},
-    {"dashboard-history-interval", true, [](Config& c, const std::string& v) {
+    {"listen", "HOST:PORT",
+     "where clients (docker, skopeo, containerd) connect\n"
+       "(default 0.0.0.0:5080); a port another process\n"
+       "listens on is an error (exit 2)",
+     [](Config& c, const std::string& v) { c.listen = parse_host_port(v); }},
+    {"reuse-port", "",
+     "share --listen with another process on purpose: start\n"
+       "the new regmeter with it while the old one drains\n"
+       "(zero-downtime restart; default off)",
+     [](Config& c, const std::string&) { c.reuse_port = true; }},
+    {"upstream", "URL",
+     "the registry to forward to, http://HOST:PORT or\n"
+       "https://HOST:PORT (default http://127.0.0.1:5000)",
+     [](Config& c, const std::string& v) { c.upstream = parse_upstream_url(v); }},
+    {"metrics-listen", "HOST:PORT",
+     "/metrics, /healthz and the /dashboard page\n"
+       "(default 127.0.0.1:9180)",
+     [](Config& c, const std::string& v) { c.metrics_listen = parse_host_port(v); }},
+    {"threads", "N",
+     "event-loop threads (default: the CPUs it may use:\n"
+       "the affinity mask, capped by a cgroup v2 CPU quota)",
+     [](Config& c, const std::string& v) { c.threads = parse_count(v, 1, 256); }},
+    {"header-timeout", "S",
+     "seconds to receive a whole request head (default 30)",
+     [](Config& c, const std::string& v) { c.header_timeout_s = parse_seconds(v); }},
+    {"idle-timeout", "S",
+     "seconds a keep-alive connection may sit idle (default 60)",
+     [](Config& c, const std::string& v) { c.idle_timeout_s = parse_seconds(v); }},
+    {"upstream-timeout", "S",
+     "seconds from the end of the request to the response\n"
+       "head (default 120)",
+     [](Config& c, const std::string& v) { c.upstream_timeout_s = parse_seconds(v); }},
+    {"upstream-connect-timeout", "S",
+     "seconds to connect (and finish the TLS handshake) to\n"
+       "one upstream address; then the next address is tried,\n"
+       "or the client gets 504 (default 10)",
+     [](Config& c, const std::string& v) { c.upstream_connect_timeout_s = parse_seconds(v); }},
+    {"upstream-resolve-interval", "S",
+     "look the --upstream name up again every S seconds,\n"
+       "and soon after a failed connect, so a registry that\n"
+       "moves is followed (default 30; 0: only at start)",
+     [](Config& c, const std::string& v) { c.upstream_resolve_interval_s = v == "0" ? 0 : parse_seconds(v); }},
+    {"body-timeout", "S",
+     "seconds a request or response body may make no\n"
+       "progress at all (default 60); moving bodies are never cut",
+     [](Config& c, const std::string& v) { c.body_timeout_s = parse_seconds(v); }},
+    {"max-connections", "N",
+     "client connections at once; beyond, new ones wait in\n"
+       "the listen backlog (default 10000)",
+     [](Config& c, const std::string& v) { c.max_connections = parse_count(v, 1, 1000000); }},
+    {"upstream-idle-timeout", "S",
+     "close an idle pooled upstream connection after S seconds\n"
+       "(default 30)",
+     [](Config& c, const std::string& v) { c.upstream_idle_timeout_s = parse_seconds(v); }},
+    {"upstream-max-connections", "N",
+     "at most N connections to the upstream per process;\n"
+       "requests beyond wait in a FIFO queue (default 0: unlimited)",
+     [](Config& c, const std::string& v) { c.upstream_max_connections = parse_count(v, 0, 1000000); }},
+    {"upstream-queue-timeout", "S",
+     "longest wait in that queue; then 503 TOOMANYREQUESTS with\n"
+       "Retry-After (default 10)",
+     [](Config& c, const std::string& v) { c.upstream_queue_timeout_s = parse_seconds(v); }},
+    {"drain-delay", "S",
+     "after SIGTERM, keep serving and accepting for S seconds\n"
+       "while /healthz says 503, so load balancers stop sending\n"
+       "first (default 0)",
+     [](Config& c, const std::string& v) { c.drain_delay_s = v == "0" ? 0 : parse_seconds(v); }},
+    {"trust-forwarded-headers", "",
+     "keep X-Forwarded-Proto/-Host sent by a load balancer in\n"
+       "front (default: replace them; regmeter is the edge)",
+     [](Config& c, const std::string&) { c.trust_forwarded = true; }},
+    {"shutdown-grace", "S",
+     "seconds in-flight requests may take after SIGTERM (default 30)",
+     [](Config& c, const std::string& v) { c.shutdown_grace_s = parse_seconds(v); }},
+    {"max-header-bytes", "N",
+     "largest request head accepted (default 65536)",
+     [](Config& c, const std::string& v) { c.max_header_bytes = parse_count(v, 1024, 1024 * 1024); }},
+    {"max-header-fields", "N",
+     "most header fields in one request head; beyond, 431\n"
+       "(default 100, at most 10000)",
+     [](Config& c, const std::string& v) { c.max_header_fields = parse_count(v, 1, 10000); }},
+    {"pull-session-idle", "S",
+     "an image pull whose client fetches nothing more of it\n"
+       "for S seconds ends \"partial\" (default 10)",
+     [](Config& c, const std::string& v) { c.pull_session_idle_s = parse_seconds(v); }},
+    {"max-pull-sessions", "N",
+     "image pulls tracked at once; the least recently active\n"
+       "end \"partial\" beyond; 0 turns pull tracking off (default 10000)",
+     [](Config& c, const std::string& v) { c.max_pull_sessions = parse_count(v, 0, 1000000); }},
+    {"max-repositories", "N",
+     "repository label values kept; the rest count as\n"
+       "\"__other__\"; 0 drops the label (default 200)",
+     [](Config& c, const std::string& v) { c.max_repositories = parse_count(v, 0, 100000); }},
+    {"upload-session-timeout", "S",
+     "an upload session with no request for this long\n"
+       "counts as abandoned (default 3600)",
+     [](Config& c, const std::string& v) { c.upload_session_timeout_s = parse_seconds(v); }},
+    {"dashboard-history-interval", "S",
+     "/dashboard/history samples the dashboard's counters\n"
+       "every S seconds (default 5, at least 1)",
+     [](Config& c, const std::string& v) {
        c.dashboard_history_interval_s = parse_seconds(v);
        if (c.dashboard_history_interval_s < 1) throw std::invalid_argument(fmt::format("'{}' is under 1 second", v));
      }},
-    {"dashboard-history-window", true, [](Config& c, const std::string& v) { c.dashboard_history_window_s = v == "0" ? 0 : parse_seconds(v); }},
-    {"upstream-insecure", false, [](Config& c, const std::string&) { c.upstream_insecure = true; }},
-    {"metrics-tls-cert", true, [](Config& c, const std::string& v) { c.metrics_tls_cert_file = take_readable_file(v); }},
-    {"metrics-tls-key", true, [](Config& c, const std::string& v) { c.metrics_tls_key_file = take_readable_file(v); }},
-    {"access-log", true, [](Config& c, const std::string& v) { c.access_log = parse_access_log(v); }},
-    {"log-format", true, [](Config& c, const std::string& v) { c.log_format = parse_log_format(v); }},
+    {"dashboard-history-window", "S",
+     "keep that history for S seconds, so /dashboard draws\n"
+       "the last hour when opened (default 3600; 0: none)",
+     [](Config& c, const std::string& v) { c.dashboard_history_window_s = v == "0" ? 0 : parse_seconds(v); }},
+    {"tls-cert", "FILE",
+     "serve TLS on --listen with this PEM certificate (chain)",
+     [](Config& c, const std::string& v) { c.tls_cert_file = take_readable_file(v); }},
+    {"tls-key", "FILE",
+     "... and this PEM private key (SIGHUP reloads both)",
+     [](Config& c, const std::string& v) { c.tls_key_file = take_readable_file(v); }},
+    {"tls-client-ca", "FILE",
+     "require client certificates signed by this CA (mTLS)",
+     [](Config& c, const std::string& v) { c.tls_client_ca_file = take_readable_file(v); }},
+    {"upstream-ca", "FILE",
+     "trust this CA for an https:// upstream (default: system store)",
+     [](Config& c, const std::string& v) { c.upstream_ca_file = take_readable_file(v); }},
+    {"upstream-insecure", "",
+     "do not verify the upstream's certificate (logged; never default)",
+     [](Config& c, const std::string&) { c.upstream_insecure = true; }},
+    {"metrics-tls-cert", "FILE",
+     "serve the metrics port over TLS with this certificate",
+     [](Config& c, const std::string& v) { c.metrics_tls_cert_file = take_readable_file(v); }},
+    {"metrics-tls-key", "FILE",
+     "... and this key",
+     [](Config& c, const std::string& v) { c.metrics_tls_key_file = take_readable_file(v); }},
+    {"access-log", "WHERE",
+     "one JSON line per request: stdout (default), off, or a\n"
+       "file (reopened on SIGUSR1)",
+     [](Config& c, const std::string& v) { c.access_log = parse_access_log(v); }},
+    {"log-format", "FORMAT",
+     "operational logs on stderr: text (default) or json",
+     [](Config& c, const std::string& v) { c.log_format = parse_log_format(v); }},
+    // The command line's own: parse_command_line handles them by name, and
+    // they are no config file keys (no apply).
+    {"config", "FILE",
+     "a YAML file with any of these options as keys\n"
+       "(without \"--\"); flags given too override it",
+     nullptr},
+    {"check-config", "FILE",
+     "validate FILE (and any flags) and exit",
+     nullptr},
+    {"help", "",
+     "this text",
+     nullptr},
+    {"version", "",
+     "the version",
+     nullptr},
 };
 
-const Option* find_option(std::string_view name) {
+// A setting: an option the config file may give too. --config, --help and
+// the like act on the command line only.
+const Option* find_setting(std::string_view name) {
   for (const auto& option : kOptions)
-    if (option.name == name) return &option;
+    if (option.name == name && option.apply) return &option;
   return nullptr;
 }
 
@@ -297,6 +330,31 @@ std::string cross_check(const Config& config) {
 }
 
 }  // namespace
+
+std::span<const Option> options() { return kOptions; }
+
+// The flag and its value name in a 29-column field, then the help; a longer
+// synopsis is set off by two spaces, and help lines after the first are
+// indented to the same column.
+std::string usage_text() {
+  std::string text = "regmeter - a metering reverse proxy for container registries\n\nUsage: regmeter [options]\n\n";
+  constexpr std::size_t kColumn = 29;
+  const std::string indent(2 + kColumn, ' ');
+  for (const auto& option : kOptions) {
+    std::string synopsis = fmt::format("--{}", option.name);
+    if (option.takes_value()) synopsis += fmt::format(" {}", option.value_name);
+    text += synopsis.size() < kColumn ? fmt::format("  {:<{}}", synopsis, kColumn) : fmt::format("  {}  ", synopsis);
+    std::string_view help = option.help;
+    for (std::size_t line = 0; !help.empty(); ++line) {
+      std::size_t end = help.find('\n');
+      if (line > 0) text += indent;
+      text += help.substr(0, end);
+      text += '\n';
+      help = end == std::string_view::npos ? std::string_view() : help.substr(end + 1);
+    }
+  }
+  return text;
+}
 
 CommandLine parse_command_line(const std::vector<std::string>& args) {
   CommandLine result;
@@ -333,10 +391,10 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
       item.flag.resize(eq);
     }
     bool file_flag = item.flag == "config" || item.flag == "check-config";
-    const Option* option = find_option(item.flag);
+    const Option* option = find_setting(item.flag);
     if (!option && !file_flag) {
       item.error = fmt::format("unknown option '{}' (see --help)", arg);
-    } else if (file_flag || option->takes_value) {
+    } else if (file_flag || option->takes_value()) {
       if (!item.value) {
         if (i + 1 < args.size())
           item.value = args[++i];
@@ -370,10 +428,10 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
       return file_error(e.line, e.what());
     }
     for (const auto& entry : entries) {
-      const Option* option = find_option(entry.key);
+      const Option* option = find_setting(entry.key);
       if (!option) return file_error(entry.line, fmt::format("unknown key '{}' (see --help)", entry.key));
       try {
-        if (!option->takes_value) {
+        if (!option->takes_value()) {
           if (entry.value != "true" && entry.value != "false") throw std::invalid_argument("must be true or false");
           if (entry.value == "true") option->apply(config, entry.value);
         } else {
@@ -388,7 +446,7 @@ CommandLine parse_command_line(const std::vector<std::string>& args) {
     if (item.flag == "config" || item.flag == "check-config") continue;
     if (!item.error.empty()) return fail(item.error);
     try {
-      find_option(item.flag)->apply(config, item.value.value_or(""));
+      find_setting(item.flag)->apply(config, item.value.value_or(""));
     } catch (const std::invalid_argument& e) {
       return fail(fmt::format("--{}: {}", item.flag, e.what()));
     }

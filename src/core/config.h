@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace regmeter {
@@ -91,6 +93,18 @@ struct ConfigFileError : std::invalid_argument {
 std::vector<ConfigEntry> load_config_file(const std::string& path);
 
 CommandLine parse_command_line(const std::vector<std::string>& args);  // args without argv[0]
+
+// One option of the command line, as the parser and --help both read it.
+struct Option {
+  std::string_view name;        // without "--"; also its config file key
+  std::string_view value_name;  // "HOST:PORT", "S", "FILE", ...; empty: a switch
+  std::string_view help;        // its --help text, lines split by '\n'
+  void (*apply)(Config&, const std::string&);  // null: command line only (--config, --help, ...)
+  bool takes_value() const { return !value_name.empty(); }
+};
+// Every option in --help order.
+std::span<const Option> options();
+// --help, generated from options().
 std::string usage_text();
 
 // Parsers shared with the config-file code to come; each throws

@@ -1,8 +1,9 @@
 // HTTP/1.x message framing. It owns no bytes: the caller hands it one
-// complete head (parsed by http-parser, after our own strictness checks),
-// then body bytes as they arrive, and it says where the message ends and how
-// many of those bytes were payload (as opposed to chunk framing). The bytes
-// themselves are moved elsewhere. Body framing is our own, strict code:
+// complete head (found by HeadScanner, core/head_scanner.h; parsed by
+// http-parser, after our own strictness checks), then body bytes as they
+// arrive, and it says where the message ends and how many of those bytes
+// were payload (as opposed to chunk framing). The bytes themselves are moved
+// elsewhere. Body framing is our own, strict code:
 // http-parser 2.9 in its default build lets a missing CRLF after chunk data
 // through, which a stricter upstream would read differently.
 #pragma once
@@ -15,6 +16,9 @@
 #include <vector>
 
 #include <http_parser.h>
+
+#include "core/ascii.h"
+#include "core/head_scanner.h"
 
 namespace regmeter {
 
@@ -66,66 +70,11 @@ template <class Visit>
 void for_each_list_element(std::string_view list, Visit&& visit) {
   while (true) {
     auto comma = list.find(',');
-    std::string_view element = list.substr(0, comma);
-    while (!element.empty() && (element.front() == ' ' || element.front() == '\t')) element.remove_prefix(1);
-    while (!element.empty() && (element.back() == ' ' || element.back() == '\t')) element.remove_suffix(1);
-    visit(element);
+    visit(ascii_trim(list.substr(0, comma)));
     if (comma == std::string_view::npos) return;
     list.remove_prefix(comma + 1);
   }
 }
-
-// Whether `prefix` (the first bytes of a request, head not complete yet)
-// can still become an HTTP/1.x request line: optional empty lines, then a
-// method token. A TLS ClientHello sent to the plain port fails at once, so
-// the client hears "no" now instead of after --header-timeout.
-bool plausible_request_start(std::string_view prefix);
-
-// Finds the end of a head ("\r\n\r\n") in data; returns the head's length
-// including that terminator, or 0 when it is not there yet.
-std::size_t find_head_end(std::string_view data);
-
-// Reads a head as its bytes arrive, each byte once (a head trickling in a
-// byte per read costs no rescans), and says as soon as it can where the head
-// ends or that it can never become a valid one. The line rules of every head:
-// lines end in CRLF (a bare LF or CR could end the head earlier for one
-// reader than for another), no NUL, no obs-fold, at most a few empty lines
-// before the start line; a request line ends in an HTTP-version (an HTTP/0.9
-// "GET /" would otherwise wait for a blank line that never comes).
-// parse_head applies the same rules to a complete head.
-class HeadScanner {
- public:
-  enum class Status { need_more, complete, malformed };
-  explicit HeadScanner(bool request) : request_(request) {}
-
-  void reset() { *this = HeadScanner(request_); }
-  // Scans `bytes`, which follow those scanned so far; stops at the end of
-  // the head (bytes after it are not looked at).
-  Status scan(std::string_view bytes);
-  Status status() const { return status_; }
-  // Bytes scanned so far; once complete, the length of the head.
-  std::size_t scanned() const { return scanned_; }
-  // Why the head is malformed.
-  const char* problem() const { return problem_; }
-  // Lines ended so far after the start line (field lines and the blank one).
-  std::size_t lines() const { return lines_; }
-
- private:
-  enum class Where { before_start, start_line, line_start, in_line };
-  Status fail(const char* why);
-
-  bool request_;
-  Status status_ = Status::need_more;
-  Where where_ = Where::before_start;
-  bool after_cr_ = false;     // the previous byte was CR: only LF may follow
-  int empty_lines_ = 0;       // before the start line
-  int spaces_ = 0;            // in the start line
-  std::size_t since_space_ = 0;  // start-line bytes after its last SP
-  std::uint64_t tail_ = 0;    // the last 8 bytes of the start line
-  std::size_t scanned_ = 0;
-  std::size_t lines_ = 0;
-  const char* problem_ = "";
-};
 
 // Shown a body's payload bytes (chunk framing removed) as they are parsed,
 // for the few responses whose content is read aside (error bodies,

@@ -10,7 +10,7 @@
 #include "net/access_log.h"
 #include "net/connection_host.h"
 #include "net/exchange.h"
-#include "net/tls.h"  // looks_like_tls_handshake
+#include "net/tls_stream.h"  // looks_like_tls_handshake
 
 namespace regmeter {
 

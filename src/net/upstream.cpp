@@ -1,6 +1,6 @@
 #include "net/upstream.h"
 
-#include "net/tls.h"
+#include "net/tls_stream.h"
 #include "net/upstream_limit.h"
 #include "net/upstream_resolver.h"
 

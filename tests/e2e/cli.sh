@@ -18,9 +18,9 @@ assert_eq 0 "$rc" "--version exit status"
 assert_contains "$VERSION" "$out" "--version output"
 
 # ---------------------------------------------------------------- the flags, documented
-# `{"name", takes_value, ...}` rows of kOptions, plus what parse_command_line
-# handles before the table.
-mapfile -t FLAGS < <(sed -n 's/^ *{"\([a-z][a-z0-9-]*\)", \(true\|false\), .*/--\1/p' "$SOURCE_ROOT/src/core/config.cpp")
+# `{"name", "VALUE-NAME", ...}` rows of kOptions (the value name empty for a
+# switch), plus what parse_command_line handles by name.
+mapfile -t FLAGS < <(sed -n 's/^ *{"\([a-z][a-z0-9-]*\)", "[A-Z:]*",.*/--\1/p' "$SOURCE_ROOT/src/core/config.cpp")
 FLAGS+=(--config --check-config --help --version)
 ((${#FLAGS[@]} >= 30)) || fail "only ${#FLAGS[@]} flags read from src/core/config.cpp's option table: ${FLAGS[*]}"
 ALL_FLAGS=$(printf '%s\n' "${FLAGS[@]}" | sort -u)

@@ -7,7 +7,9 @@
 # counts, fill its tables, log no console error, and the test saves a
 # screenshot in $BUILD_ROOT/meson-logs/. Then, with the traffic over, a second
 # browser run opens a fresh page: it must draw the same upload requests at
-# once, from regmeter's /dashboard/history. Also checked here: the landing
+# once, from regmeter's /dashboard/history. A third run against a regmeter
+# with --dashboard-history-window 0 must say the history is off, without a
+# console error. Also checked here: the landing
 # page / and its links, and the history endpoint's JSON shape and bound.
 #
 # Needs /usr/bin/chromium (apt-get install chromium) and node >= 20 with npm
@@ -239,5 +241,27 @@ cat "$E2E_TMP/node-after.out"
 ((rc == 0)) || fail "browser checks of the page opened after the traffic failed (exit $rc); see above"
 [[ -s "$AFTER_SHOT" ]] || fail "no screenshot at $AFTER_SHOT"
 log "screenshot of the page opened after the traffic: $AFTER_SHOT"
+
+# ---- --dashboard-history-window 0: the endpoint answers "off" (not 404) and the page says so
+start_regmeter --dashboard-history-window 0
+OFF_URL=http://127.0.0.1:$RM_METRICS_PORT
+assert_eq 200 "$(curl -sS --max-time 10 -o "$E2E_TMP/history-off.json" -w '%{http_code}' "$OFF_URL/dashboard/history")" \
+    "GET /dashboard/history with the history off"
+python3 - "$E2E_TMP/history-off.json" <<'PY' || fail "the history-off answer: $(cat "$E2E_TMP/history-off.json")"
+import json, sys
+h = json.load(open(sys.argv[1]))
+assert h["off"] is True and h["intervals"] == [] and h["columns"] == [] and h["capacity"] == 0, h
+assert h["interval_seconds"] > 0, h
+PY
+OFF_SHOT=$ARTIFACTS/dashboard-history-off.png
+rm -f "$OFF_SHOT"
+rc=0
+MODE=off DASH_URL="$OFF_URL/dashboard?interval=1" NODE_DEPS=$NODE_DEPS CHROMIUM=$CHROMIUM PROFILE_DIR=$E2E_TMP/profile-off \
+    SYNC_DIR=$SYNC SCREENSHOT=$OFF_SHOT DEADLINE_S=30 \
+    timeout -k 5 45 node "$E2E_DIR/dashboard_test.mjs" >"$E2E_TMP/node-off.out" 2>"$E2E_TMP/node-off.err" || rc=$?
+cat "$E2E_TMP/node-off.err" >&2
+((rc == 0)) || fail "browser checks of the page with the history off failed (exit $rc); see above"
+[[ -s "$OFF_SHOT" ]] || fail "no screenshot at $OFF_SHOT"
+log "history off: the page says so, no console error"
 figure "dashboard_seconds=$((SECONDS - T_START))"
 log "ok"

@@ -59,7 +59,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-SOURCES=("$ROOT"/src/core/{http_head,headers,route,upload_session,exemplar,exposition_format}.cpp)
+SOURCES=("$ROOT"/src/core/{head_scanner,http_head,headers,route,upload_session,exemplar,exposition_format}.cpp)
 CXXFLAGS=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
           -fno-omit-frame-pointer -I"$ROOT/src" -I"$HERE")
 LIBS=(-lhttp_parser -lfmt)

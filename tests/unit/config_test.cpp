@@ -2,11 +2,13 @@
 // value giving exactly one line that names the flag and the reason.
 #include "core/config.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <functional>
 #include <ostream>
@@ -356,6 +358,90 @@ TEST(ConfigActions, UsageMentionsEveryFlag) {
   EXPECT_NE(usage.find("0.0.0.0:5080"), std::string::npos);
   EXPECT_NE(usage.find("127.0.0.1:9180"), std::string::npos);
   EXPECT_NE(usage.find("http://127.0.0.1:5000"), std::string::npos);
+}
+
+// --help is generated from the option table; these hold the three views of
+// it (--help, the flags the parser takes, the config file's keys) together.
+std::vector<std::string> help_lines() {
+  std::vector<std::string> lines;
+  std::string usage = usage_text();
+  for (std::size_t start = 0, end; start < usage.size(); start = end + 1) {
+    end = usage.find('\n', start);
+    if (end == std::string::npos) end = usage.size();
+    lines.push_back(usage.substr(start, end - start));
+  }
+  return lines;
+}
+
+bool in_table(const std::string& name) {
+  for (const auto& option : options())
+    if (option.name == name) return true;
+  return false;
+}
+
+TEST(ConfigHelp, EveryOptionHasItsEntryInTableOrder) {
+  auto lines = help_lines();
+  std::size_t at = 0;
+  for (const auto& option : options()) {
+    std::string synopsis = "  --";
+    synopsis += option.name;
+    if (option.takes_value()) (synopsis += ' ') += option.value_name;
+    auto found = std::find_if(lines.begin() + static_cast<std::ptrdiff_t>(at), lines.end(), [&](const std::string& l) {
+      return l.rfind(synopsis, 0) == 0 && (l.size() == synopsis.size() || l[synopsis.size()] == ' ');
+    });
+    ASSERT_NE(found, lines.end()) << "no --help entry (or out of order): " << synopsis;
+    at = static_cast<std::size_t>(found - lines.begin()) + 1;
+  }
+}
+
+TEST(ConfigHelp, EveryFlagNamedInHelpIsInTheTable) {
+  std::string usage = usage_text();
+  std::size_t named = 0;
+  for (std::size_t at = usage.find("--"); at != std::string::npos; at = usage.find("--", at + 2)) {
+    std::size_t end = at + 2;
+    while (end < usage.size() && (std::islower(static_cast<unsigned char>(usage[end])) || usage[end] == '-')) ++end;
+    std::string name = usage.substr(at + 2, end - at - 2);
+    if (name.empty()) continue;  // the `(without "--")` of --config's help
+    EXPECT_TRUE(in_table(name)) << "--help names --" << name << ", which no option is";
+    ++named;
+  }
+  EXPECT_GT(named, options().size());  // the entries, and the flags their help refers to
+}
+
+TEST(ConfigHelp, ParserTakesEveryFlagInTheTable) {
+  for (const auto& option : options()) {
+    std::string flag = "--";
+    flag += option.name;
+    CommandLine cl = option.takes_value() ? parse_command_line({flag, "x"}) : parse_command_line({flag});
+    EXPECT_EQ(cl.error.find("unknown option"), std::string::npos) << flag << ": " << cl.error;
+  }
+  EXPECT_NE(parse_command_line({"--no-such-flag"}).error.find("unknown option"), std::string::npos);
+}
+
+TEST(ConfigHelp, ConfigFileKeysAreTheFlagsButTheCommandLineOnes) {
+  char path[] = "/tmp/regmeter-config-keys-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  std::vector<std::string> command_line_only;
+  for (const auto& option : options()) {
+    std::string key(option.name);
+    std::FILE* file = std::fopen(path, "w");
+    ASSERT_NE(file, nullptr);
+    std::fprintf(file, "%s: \"\"\n", key.c_str());  // no option takes an empty value
+    std::fclose(file);
+    CommandLine cl = parse_command_line({"--config", path});
+    ASSERT_EQ(cl.action, Action::error) << key;
+    if (cl.error.find(fmt::format("unknown key '{}'", key)) != std::string::npos) {
+      command_line_only.push_back(key);
+      EXPECT_EQ(option.apply, nullptr) << key;
+    } else {
+      EXPECT_NE(cl.error.find(fmt::format("key '{}': ", key)), std::string::npos) << cl.error;
+      EXPECT_NE(option.apply, nullptr) << key;
+    }
+  }
+  std::remove(path);
+  EXPECT_EQ(command_line_only, (std::vector<std::string>{"config", "check-config", "help", "version"}));
 }
 
 // ------------------------------------------------------------ bad values

@@ -1,6 +1,7 @@
 // TlsStream end to end over loopback: a server and a client stream on one
 // event_base, throwaway certificates made with the openssl CLI in a temp dir.
-#include "net/tls.h"
+#include "net/tls_context.h"
+#include "net/tls_stream.h"
 #include "net/tls_session_cache.h"
 
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <fmt/format.h>
 #include <openssl/ssl.h>
 
 #include <chrono>
@@ -437,6 +439,87 @@ TEST_F(TlsStreamTest, RefusedConnectIsNotAHandshakeError) {
   EXPECT_TRUE(client_->failed());
   EXPECT_FALSE(client_->handshake_failed());
   EXPECT_EQ(client_side_.error.find("TLS handshake"), std::string::npos) << client_side_.error;
+}
+
+// ------------------------------------------------- the contexts a Config asks for
+
+TEST(TlsContexts, PlainConfigurationBuildsNone) {
+  const Config plain;
+  TlsContexts contexts = build_tls_contexts(plain);
+  EXPECT_EQ(contexts.client, nullptr);
+  EXPECT_EQ(contexts.upstream, nullptr);
+  EXPECT_EQ(contexts.metrics, nullptr);
+}
+
+TEST(TlsContexts, EachSideIsBuiltWhenConfigured) {
+  ASSERT_TRUE(pki().ok());
+  Config config;
+  config.tls_cert_file = pki().file("leaf.crt");
+  config.tls_key_file = pki().file("leaf.key");
+  config.upstream = parse_upstream_url("https://127.0.0.1:5000");
+  config.upstream_ca_file = pki().file("ca.crt");
+  TlsContexts contexts = build_tls_contexts(config);
+  ASSERT_NE(contexts.client, nullptr);
+  EXPECT_NE(contexts.client->current(), nullptr);
+  EXPECT_NE(contexts.upstream, nullptr);
+  EXPECT_EQ(contexts.metrics, nullptr);  // no --metrics-tls-cert
+
+  config.metrics_tls_cert_file = config.tls_cert_file;
+  config.metrics_tls_key_file = config.tls_key_file;
+  EXPECT_NE(build_tls_contexts(config).metrics, nullptr);
+}
+
+// The error text is printed after "regmeter: --", so it starts with the flag.
+std::string build_error(const Config& config) {
+  try {
+    build_tls_contexts(config);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "(built)";
+}
+
+TEST(TlsContexts, ErrorsNameTheFlagAndTheFile) {
+  ASSERT_TRUE(pki().ok());
+  Config config;
+  config.tls_cert_file = pki().file("leaf.crt");
+  config.tls_key_file = pki().file("other.key");
+  EXPECT_EQ(build_error(config).rfind(fmt::format("tls-key {}: ", pki().file("other.key")), 0), 0u);
+  config.tls_key_file = pki().file("leaf.key");
+  config.tls_client_ca_file = pki().file("missing-ca.crt");
+  EXPECT_EQ(build_error(config).rfind(fmt::format("tls-client-ca {}: ", pki().file("missing-ca.crt")), 0), 0u);
+
+  Config upstream;
+  upstream.upstream = parse_upstream_url("https://127.0.0.1:5000");
+  upstream.upstream_ca_file = pki().file("missing-ca.crt");
+  EXPECT_EQ(build_error(upstream).rfind(fmt::format("upstream-ca {}: ", pki().file("missing-ca.crt")), 0), 0u);
+
+  Config metrics;
+  metrics.metrics_tls_cert_file = pki().file("leaf.crt");
+  metrics.metrics_tls_key_file = pki().file("other.key");
+  EXPECT_EQ(build_error(metrics).rfind("tls-key ", 0), 0u) << build_error(metrics);
+}
+
+// SIGHUP: a failed reload keeps the context in use; a good one replaces it
+// (connections already open keep theirs through their own reference).
+TEST(TlsContexts, ReloadSwapsOnlyWhenTheNewFilesLoad) {
+  ASSERT_TRUE(pki().ok());
+  fs::path key = fs::path(pki().file("reload.key"));
+  fs::copy_file(pki().file("leaf.key"), key, fs::copy_options::overwrite_existing);
+  ServerTlsContext context(pki().file("leaf.crt"), key.string(), "");
+  SslContextPtr first = context.current();
+
+  fs::copy_file(pki().file("other.key"), key, fs::copy_options::overwrite_existing);
+  std::string error;
+  EXPECT_FALSE(context.reload(error));
+  EXPECT_EQ(error.rfind("tls-key ", 0), 0u) << error;
+  EXPECT_EQ(context.current(), first);
+
+  fs::copy_file(pki().file("leaf.key"), key, fs::copy_options::overwrite_existing);
+  error.clear();
+  EXPECT_TRUE(context.reload(error)) << error;
+  EXPECT_NE(context.current(), first);
+  EXPECT_NE(first, nullptr);  // still usable by whoever holds it
 }
 
 }  // namespace
