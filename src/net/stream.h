@@ -49,7 +49,7 @@ class StreamHandler {
 };
 
 // A connection's byte queues and its flow switches. Two kinds: plain
-// sockets (SocketStream, below) and TLS (TlsStream in tls.h). Callers move bytes
+// sockets (SocketStream, below) and TLS (TlsStream in tls_stream.h). Callers move bytes
 // in and out of input()/output() and never touch the socket.
 class Stream {
  public:

@@ -23,7 +23,8 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/request_context.h"  // unix_now_ns
-#include "net/tls.h"
+#include "net/tls_context.h"
+#include "net/tls_stream.h"
 #include "net/timeval.h"
 
 namespace regmeter {
