@@ -1,10 +1,13 @@
 #include "core/request_phases.h"
 
+#include <chrono>
+
 #include <fmt/format.h>
 
 #include "core/client_family.h"
 #include "core/headers.h"
 #include "core/json.h"
+#include "core/registry_error.h"
 #include "core/route.h"
 
 namespace regmeter {
@@ -131,6 +134,30 @@ FinishPlan on_finish(const RequestContext& request, std::int64_t now_unix_ns) {
   plan.closed_session = observe_closed_session(request.route.handler, request.session_token, request.started_unix_ns,
                                                request.record.request_body_bytes, now_unix_ns);
   return plan;
+}
+
+AccessRecord access_record_of(const RequestContext& request, const MessageHead& head,
+                              std::string_view client_address) {
+  auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+  const Exchange& record = request.record;
+  AccessRecord line;
+  line.started_unix_ns = request.started_unix_ns;
+  line.client = client_address;
+  line.method = head.method.empty() ? method_name(record.method) : std::string_view(head.method);
+  line.handler = handler_name(record.handler);
+  line.repository = request.route.repository;
+  line.reference = request.route.reference;
+  line.status = record.status == 0 ? kClientClosedStatus : record.status;
+  line.request_bytes = record.request_body_bytes;
+  line.response_bytes = record.response_body_bytes;
+  line.duration_s = seconds(record.finished - record.started);
+  if (record.upstream_headers != Clock::time_point{}) line.upstream_header_s = seconds(record.upstream_headers - record.started);
+  line.upload_session = request.session_id;
+  if (request.session_step.kind == SessionStep::Kind::closed) line.session_outcome = outcome_name(request.session_step.outcome);
+  line.user_agent = record.user_agent;
+  line.client_family = client_family_name(record.client);
+  if (record.status >= 400 && record.status <= 599) line.error = registry_error_name(record.error);
+  return line;
 }
 
 }  // namespace regmeter

@@ -8,7 +8,8 @@
 //   2. on_response_head  the final response head: the head for the client,
 //                        the upload-session step, whether connections close
 //   3. on_finish         the exchange is recorded: what the open-session
-//                        table and the upload-session metrics learn
+//                        table and the upload-session metrics learn, and
+//                        access_record_of its access-log line
 // and local_reply_bytes for an answer made here (errors, refusals).
 #pragma once
 
@@ -17,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/access_record.h"
 #include "core/config.h"
 #include "core/http_head.h"
 #include "core/metrics.h"
@@ -94,5 +96,10 @@ struct FinishPlan {
   std::optional<SessionObservation> closed_session;  // for regmeter_upload_session_*
 };
 FinishPlan on_finish(const RequestContext& request, std::int64_t now_unix_ns);
+// The finished request's access-log line, but for its request ids (the
+// engine adds those: net/request_identity.h). Views into `request`, `head`
+// and `client_address`, which must outlive it.
+AccessRecord access_record_of(const RequestContext& request, const MessageHead& head,
+                              std::string_view client_address);
 
 }  // namespace regmeter

@@ -33,27 +33,9 @@ void ClientConnection::write_access_log() {
   AccessLogBuffer& log = host_.access_log();
   if (!log.enabled()) return;
   const MessageHead& request = request_parser_.head();
-  auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
-  AccessRecord line;
-  line.started_unix_ns = request_->started_unix_ns;
-  line.client = client_address_;
-  line.method = request.method.empty() ? method_name(request_->record.method) : std::string_view(request.method);
-  line.handler = handler_name(request_->record.handler);
-  line.repository = request_->route.repository;
-  line.reference = request_->route.reference;
-  line.status = request_->record.status == 0 ? kClientClosedStatus : request_->record.status;
-  line.request_bytes = request_->record.request_body_bytes;
-  line.response_bytes = request_->record.response_body_bytes;
-  line.duration_s = seconds(request_->record.finished - request_->record.started);
-  if (request_->record.upstream_headers != Clock::time_point{}) line.upstream_header_s = seconds(request_->record.upstream_headers - request_->record.started);
-  line.upload_session = request_->session_id;
-  if (request_->session_step.kind == SessionStep::Kind::closed) line.session_outcome = outcome_name(request_->session_step.outcome);
-  line.user_agent = request_->record.user_agent;
+  AccessRecord line = access_record_of(*request_, request, client_address_);
   RequestIdFields ids(request_->record, request_->request_id_hex, request);
   ids.fill(line);
-  line.client_family = client_family_name(request_->record.client);
-  if (request_->record.status >= 400 && request_->record.status <= 599)
-    line.error = registry_error_name(request_->record.error);
   log.add(line);
 }
 

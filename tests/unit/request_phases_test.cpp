@@ -6,6 +6,7 @@
 
 #include "core/client_family.h"
 #include "core/http_head.h"
+#include "core/registry_error.h"
 #include "core/request_phases.h"
 #include "core/upload_session.h"
 
@@ -229,6 +230,51 @@ TEST(FinishPhase, ClosedSessionIsObserved) {
   ASSERT_TRUE(plan.closed_session);
   EXPECT_DOUBLE_EQ(plan.closed_session->seconds, 2.5);
   EXPECT_EQ(plan.closed_session->bytes, 5100u);
+}
+
+TEST(FinishPhase, AccessRecordOfAnsweredAndAbandonedRequests) {
+  RequestContext request;
+  MessageHead head = request_head("PUT /v2/team/app/blobs/uploads/u9?digest=sha256:00 HTTP/1.1\r\nHost: p\r\n"
+                                  "User-Agent: docker/27.0\r\nContent-Length: 3\r\n\r\n");
+  EXPECT_FALSE(on_request_head(request, head, {"192.0.2.7", "http", false, nullptr}));
+  request.started_unix_ns = 1'700'000'000'000'000'000;
+  request.record.started = Clock::time_point{} + std::chrono::seconds(10);
+  request.record.upstream_headers = request.record.started + std::chrono::milliseconds(250);
+  request.record.finished = request.record.started + std::chrono::milliseconds(1500);
+  request.record.status = 404;
+  request.record.error = RegistryError::blob_upload_unknown;
+  request.record.request_body_bytes = 3;
+  request.record.response_body_bytes = 120;
+  request.session_id = "u9";
+  request.session_step = {SessionStep::Kind::closed, SessionOutcome::failed};
+
+  AccessRecord line = access_record_of(request, head, "192.0.2.7");
+  EXPECT_EQ(line.started_unix_ns, request.started_unix_ns);
+  EXPECT_EQ(line.client, "192.0.2.7");
+  EXPECT_EQ(line.method, "PUT");
+  EXPECT_EQ(line.handler, "blob_upload_chunk");
+  EXPECT_EQ(line.repository, "team/app");
+  EXPECT_EQ(line.reference, "u9");
+  EXPECT_EQ(line.status, 404);
+  EXPECT_EQ(line.request_bytes, 3u);
+  EXPECT_EQ(line.response_bytes, 120u);
+  EXPECT_DOUBLE_EQ(line.duration_s, 1.5);
+  EXPECT_DOUBLE_EQ(line.upstream_header_s, 0.25);
+  EXPECT_EQ(line.upload_session, "u9");
+  EXPECT_EQ(line.session_outcome, outcome_name(SessionOutcome::failed));
+  EXPECT_EQ(line.user_agent, "docker/27.0");
+  EXPECT_EQ(line.client_family, "docker");
+  EXPECT_EQ(line.error, "BLOB_UPLOAD_UNKNOWN");
+
+  // The client went away before any answer: its code, no upstream time, no error field.
+  request.record.status = 0;
+  request.record.upstream_headers = {};
+  request.session_step = {};
+  line = access_record_of(request, head, "192.0.2.7");
+  EXPECT_EQ(line.status, kClientClosedStatus);
+  EXPECT_LT(line.upstream_header_s, 0);
+  EXPECT_TRUE(line.session_outcome.empty());
+  EXPECT_TRUE(line.error.empty());
 }
 
 }  // namespace
