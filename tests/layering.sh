@@ -26,7 +26,7 @@ done
 
 # Files still to be split (issue 14); each must shrink below the limit and
 # leave this list.
-TOO_BIG_FOR_NOW=(core/metrics.cpp)
+TOO_BIG_FOR_NOW=()
 for f in */*.h */*.cpp; do
     lines=$(wc -l <"$f")
     (( lines <= 600 )) && continue

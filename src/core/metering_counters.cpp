@@ -1,12 +1,12 @@
 #include "core/metering_counters.h"
 
-#include <algorithm>
-#include <string>
+#include <array>
+#include <string_view>
+#include <utility>
 
 #include <prometheus/metric_family.h>
 
-#include "core/metrics_exposition.h"
-
+#include "core/metric_family_data.h"
 #include "core/response_meter.h"
 
 namespace regmeter {
@@ -36,60 +36,41 @@ void MeteringCounters::add(const MeteringCounters& other) {
 
 namespace {
 
-prometheus::ClientMetric counter(std::vector<prometheus::ClientMetric::Label> labels, std::uint64_t value) {
+prometheus::ClientMetric counter(std::vector<Label> labels, std::uint64_t value) {
   prometheus::ClientMetric m;
   m.label = std::move(labels);
   m.counter.value = static_cast<double>(value);
   return m;
 }
 
-prometheus::MetricFamily counter_family(std::string name, std::string help) {
-  prometheus::MetricFamily f;
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = prometheus::MetricType::Counter;
-  return f;
-}
-
 }  // namespace
 
 void MeteringCounters::families(std::vector<CollectedFamily>& out) const {
-  auto errors_family = counter_family(
-      "regmeter_registry_errors_total",
-      "Answers with status 400-599, by the OCI error code of the first entry of their JSON errors array (other: "
-      "a code outside the spec's table; none: no parseable error body).");
+  const auto& errors_declaration = families::kRegistryErrors;
+  auto errors_family = declared_family(errors_declaration);
   for (std::size_t s = 0; s < errors.size(); ++s)
     for (std::size_t e = 0; e < kRegistryErrorCount; ++e) {
       if (errors[s][e] == 0) continue;
-      errors_family.metric.push_back(
-          counter({{"error", std::string(registry_error_name(static_cast<RegistryError>(e)))},
-                   {"handler", std::string(handler_name(static_cast<Handler>(s / kMethodCount)))},
-                   {"method", std::string(method_name(static_cast<Method>(s % kMethodCount)))}},
-                  errors[s][e]));
+      auto [handler, method] = HandlerMethodSpace::values(s);
+      auto error = registry_error_name(static_cast<RegistryError>(e));
+      errors_family.family.metric.push_back(counter(
+          labels_of(errors_declaration, std::array<std::string_view, 3>{error, handler, method}), errors[s][e]));
     }
-  auto requests_family = counter_family("regmeter_client_requests_total",
-                                        "Requests by the client family of their User-Agent, and handler.");
-  auto client_errors_family = counter_family(
-      "regmeter_client_errors_total",
-      "Requests answered with an error (5xx, or 4xx other than 401 challenges and 404s to HEAD existence checks), "
-      "by client family and handler.");
+  auto requests_family = declared_family(families::kClientRequests);
+  auto client_errors_family = declared_family(families::kClientErrors);
   for (std::size_t c = 0; c < kClientFamilyCount; ++c)
     for (std::size_t h = 0; h < kHandlerCount; ++h) {
-      std::vector<prometheus::ClientMetric::Label> labels{
-          {"client", std::string(client_family_name(static_cast<ClientFamily>(c)))},
-          {"handler", std::string(handler_name(static_cast<Handler>(h)))}};
       // The error series exists wherever the request series does, so a
       // ratio never divides by a missing series.
       if (client_requests[c][h] == 0) continue;
-      requests_family.metric.push_back(counter(labels, client_requests[c][h]));
-      client_errors_family.metric.push_back(counter(labels, client_errors[c][h]));
+      std::array<std::string_view, 2> values{client_family_name(static_cast<ClientFamily>(c)),
+                                             handler_name(static_cast<Handler>(h))};
+      requests_family.family.metric.push_back(counter(labels_of(families::kClientRequests, values), client_requests[c][h]));
+      client_errors_family.family.metric.push_back(
+          counter(labels_of(families::kClientErrors, values), client_errors[c][h]));
     }
-  for (auto* f : {&errors_family, &requests_family, &client_errors_family}) {
-    if (f->metric.empty()) continue;
-    std::sort(f->metric.begin(), f->metric.end(),
-              [](const prometheus::ClientMetric& a, const prometheus::ClientMetric& b) { return a.label < b.label; });
-    out.push_back(CollectedFamily{std::move(*f), {}});  // no exemplars, no native buckets
-  }
+  // No exemplars, no native buckets: sort_series sorts the series alone.
+  for (auto* f : {&errors_family, &requests_family, &client_errors_family}) append_family(std::move(*f), out);
 }
 
 }  // namespace regmeter

@@ -1,0 +1,177 @@
+// What a metrics shard holds: every per-request family's numbers for one
+// shard, or the merge of several (MetricsShard::Snapshot). Private to the
+// metrics (core/metrics*.cpp and their tests).
+//
+// Adding a family: its declaration in core/metric_families.h; if its series
+// are a fixed array (by handler, method, outcome, ...), a DeclaredFamily
+// alias below and a row in CellFamilies: merging and rendering follow; then
+// its record line in core/metrics_snapshot.cpp. A histogram is a Buckets
+// (metric_histogram.h): it gets exemplars and native buckets without
+// further work.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "core/metering_counters.h"
+#include "core/metric_family_data.h"
+#include "core/metrics.h"
+
+namespace regmeter {
+
+// ---- families with a fixed array of series ----
+
+namespace snapshot_families {
+using namespace families;
+// registry_http_* stay classic only (metric_histogram.h says why).
+using InFlight = DeclaredFamily<kInFlight, HandlerSpace, std::int64_t>;
+using RequestDuration =
+    DeclaredFamily<kRequestDuration, HandlerMethodSpace, HistogramCell<kRequestDuration, NativeBuckets::no>>;
+using RequestSize = DeclaredFamily<kRequestSize, HandlerSpace, HistogramCell<kRequestSize, NativeBuckets::no>>;
+using ResponseSize = DeclaredFamily<kResponseSize, HandlerSpace, HistogramCell<kResponseSize, NativeBuckets::no>>;
+// The twin of RequestDuration with native buckets (and the same classic
+// ones, which carry its exemplars in the protobuf exposition Prometheus 2.42
+// reads them from).
+using NativeRequestDuration =
+    DeclaredFamily<kNativeRequestDuration, HandlerMethodSpace, HistogramCell<kNativeRequestDuration>>;
+using UpstreamHeader = DeclaredFamily<kUpstreamHeader, HandlerMethodSpace, HistogramCell<kUpstreamHeader>>;
+using UpstreamConnect = DeclaredFamily<kUpstreamConnect, NoLabelSpace, HistogramCell<kUpstreamConnect>>;
+using UpstreamQueue = DeclaredFamily<kUpstreamQueue, NoLabelSpace, HistogramCell<kUpstreamQueue>>;
+using BlobThroughput =
+    DeclaredFamily<kBlobThroughput, DirectionSpace, HistogramCell<kBlobThroughput, NativeBuckets::yes, double>>;
+using UploadSessionDuration =
+    DeclaredFamily<kUploadSessionDuration, SessionOutcomeSpace, HistogramCell<kUploadSessionDuration>>;
+using UploadSessionSize = DeclaredFamily<kUploadSessionSize, SessionOutcomeSpace, HistogramCell<kUploadSessionSize>>;
+using ImagePullDuration = DeclaredFamily<kImagePullDuration, PullOutcomeSpace, HistogramCell<kImagePullDuration>>;
+using ImagePullSize = DeclaredFamily<kImagePullSize, PullOutcomeSpace, HistogramCell<kImagePullSize>>;
+using AuthChallenges = DeclaredFamily<kAuthChallenges, HandlerSpace, CounterCell>;
+using RejectedConnections = DeclaredFamily<kRejectedConnections, RejectReasonSpace, std::uint64_t>;
+}  // namespace snapshot_families
+
+using CellFamilies = std::tuple<
+    snapshot_families::InFlight, snapshot_families::RequestDuration, snapshot_families::RequestSize,
+    snapshot_families::ResponseSize, snapshot_families::NativeRequestDuration, snapshot_families::UpstreamHeader,
+    snapshot_families::UpstreamConnect, snapshot_families::UpstreamQueue, snapshot_families::BlobThroughput,
+    snapshot_families::UploadSessionDuration, snapshot_families::UploadSessionSize,
+    snapshot_families::ImagePullDuration, snapshot_families::ImagePullSize, snapshot_families::AuthChallenges,
+    snapshot_families::RejectedConnections>;
+
+// ---- registry_http_requests_total ----
+
+// One row of per-(handler, method) counters per status code seen. The
+// code -> row table keeps the hot path to two loads; a row is allocated the
+// first time a code shows up in a shard.
+class CodeCounters {
+ public:
+  static constexpr std::size_t kSeries = kHandlerCount * kMethodCount;
+  struct Row {
+    int code = 0;
+    std::array<std::uint64_t, kSeries> counts{};
+    std::array<Exemplar, kSeries> exemplars{};
+  };
+
+  // One request: its exemplar replaces the series' one (the most recent wins).
+  void count(int code, std::size_t series, const ExemplarSource* source) {
+    Row& row = row_of(code);
+    ++row.counts[series];
+    record_exemplar(row.exemplars[series], source, 1.0);
+  }
+  // Merging shards: the later of the two exemplars.
+  void add(const CodeCounters& other);
+  const std::vector<Row>& rows() const { return rows_; }
+
+ private:
+  Row& row_of(int code) {
+    auto& slot = slot_of_code_[static_cast<std::size_t>(code)];
+    if (slot == 0) {
+      rows_.push_back(Row{code, {}, {}});
+      slot = static_cast<std::uint16_t>(rows_.size());
+    }
+    return rows_[slot - 1];
+  }
+
+  std::array<std::uint16_t, 1000> slot_of_code_{};  // row index + 1; 0 = none yet
+  std::vector<Row> rows_;
+};
+
+// ---- the per-repository families ----
+
+inline constexpr std::string_view kOtherRepository = "__other__";
+inline constexpr std::uint32_t kOtherSlot = 0;  // named repositories get slots 1..N
+
+// The counters of one repository slot. `seen` has a bit per series, set by
+// the first request that counts toward it (even with 0 bytes), so series
+// appear once observed, as everywhere else.
+struct RepositoryCounters {
+  enum : std::uint8_t { kPush = 1, kPull = 2, kUpload = 4, kDownload = 8, kRedirect = 16 };
+  std::uint64_t pushes = 0;
+  std::uint64_t pulls = 0;
+  std::uint64_t redirects = 0;  // blob GETs answered with a redirect to storage
+  std::array<std::uint64_t, kDirectionCount> bytes{};
+  std::uint8_t seen = 0;
+  Exemplar push_exemplar, pull_exemplar;
+  std::array<Exemplar, kDirectionCount> byte_exemplars{};
+
+  void add(const RepositoryCounters& other);
+};
+
+// What a scrape needs to name repository slots.
+struct RepositoryLabels {
+  bool labelled = true;
+  std::vector<std::string> names;  // slot s > 0 is names[s - 1]
+
+  // Empty when the slot has no name yet (cannot happen when the names were
+  // read after the shards were merged).
+  std::optional<std::string_view> name_of(std::size_t slot) const {
+    if (slot == kOtherSlot) return kOtherRepository;
+    if (slot - 1 < names.size()) return names[slot - 1];
+    return std::nullopt;
+  }
+};
+
+// Whether the exchange counts toward a per-repository family (so whether its
+// repository needs a slot at all).
+bool counts_per_repository(const Exchange& e);
+
+// ---- the snapshot ----
+
+// All numbers of one shard, or the merge of several.
+struct MetricsShard::Snapshot {
+  CellFamilies cells;
+  CodeCounters requests;                         // registry_http_requests_total
+  std::vector<RepositoryCounters> repositories;  // [slot]; grows to at most max_repositories + 1
+  MeteringCounters metering;                     // error codes, client families (issue 16)
+
+  template <typename Family>
+  Family& get() {
+    return std::get<Family>(cells);
+  }
+  template <typename Family>
+  const Family& get() const {
+    return std::get<Family>(cells);
+  }
+
+  // `repository_slot` matters only when counts_per_repository(e).
+  // `source` (may be null) names the request in the exemplars it writes.
+  void record(const Exchange& e, std::uint32_t repository_slot, const ExemplarSource* source);
+  void record_connect(Clock::duration connect_time);
+  void record_session(SessionOutcome outcome, double seconds, std::uint64_t bytes);
+  void record_rejection(RejectReason reason);
+  void record_pull(const EndedPull& pull);
+
+  void add(const Snapshot& other);
+
+  // The families with at least one series (core/metrics_render.cpp).
+  std::vector<CollectedFamily> families(const RepositoryLabels& repository_labels) const;
+
+ private:
+  void record_repository(const Exchange& e, std::uint32_t slot, const ExemplarSource* source);
+};
+
+}  // namespace regmeter
