@@ -14,14 +14,12 @@
 
 #include <event2/event.h>
 #include <fmt/format.h>
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-#include <prometheus/registry.h>
 
 #include "app/admin_server.h"
 #include "app/dashboard_history.h"
 #include "net/listen_guard.h"
 #include "core/log.h"
+#include "core/metric_process_counters.h"
 #include "core/metrics.h"
 #include "net/tls_context.h"
 #include "net/upstream.h"
@@ -160,10 +158,7 @@ int run_server(const Config& config) {
     log_warn("--upstream-insecure: the upstream's certificate is NOT verified; anyone on the path can impersonate it");
 
   Metrics metrics(config.threads, MetricsOptions{config.max_repositories});
-  auto& handshake_errors = prometheus::BuildCounter()
-                               .Name("regmeter_tls_handshake_errors_total")
-                               .Help("TLS handshakes that failed, by side (client: toward clients; upstream: toward the registry).")
-                               .Register(metrics.registry());
+  ProcessCounters counters(metrics.registry());
   std::unique_ptr<AccessLogSink> access_log;
   if (config.access_log != "off") {
     try {
@@ -177,44 +172,18 @@ int run_server(const Config& config) {
   tls.access_log = access_log.get();
   tls.client_side = client_tls.get();
   tls.upstream_side = upstream_tls.get();
-  tls.client_handshake_errors = &handshake_errors.Add({{"side", "client"}});
-  tls.upstream_handshake_errors = &handshake_errors.Add({{"side", "upstream"}});
+  tls.client_handshake_errors = &counters.client_handshake_errors;
+  tls.upstream_handshake_errors = &counters.upstream_handshake_errors;
   OpenSessionTable sessions;
   SharedMetering metering(config, metrics.registry());
-  auto& resolver_events = prometheus::BuildCounter()
-                             .Name("regmeter_upstream_resolutions_total")
-                             .Help("Re-resolutions of the --upstream name after start, by result: changed (the "
-                                   "addresses changed), error (lookup failed; the old addresses are kept).")
-                             .Register(metrics.registry());
-  auto& resolver_addresses = prometheus::BuildGauge()
-                                 .Name("regmeter_upstream_addresses")
-                                 .Help("Addresses the --upstream name currently resolves to (new connections take them in turn).")
-                                 .Register(metrics.registry());
-  auto& connect_failures = prometheus::BuildCounter()
-                              .Name("regmeter_upstream_connect_failures_total")
-                              .Help("Connects to an upstream address that failed (refused, unreachable), including "
-                                    "those retried on another address before the client saw an error.")
-                              .Register(metrics.registry());
   UpstreamResolver upstream(config.upstream.address,
                             std::chrono::milliseconds(static_cast<long>(config.upstream_resolve_interval_s * 1000)),
                             std::move(upstream_addresses),
-                            ResolverMetrics{&resolver_events.Add({{"result", "changed"}}),
-                                            &resolver_events.Add({{"result", "error"}}), &resolver_addresses.Add({}),
-                                            &connect_failures.Add({})});
-  auto& upstream_connections = prometheus::BuildGauge()
-                                   .Name("regmeter_upstream_connections")
-                                   .Help("Open connections to the upstream, by state: active (serving a request or "
-                                         "connecting), idle (pooled for reuse). Sampled every second.")
-                                   .Register(metrics.registry());
-  auto& upstream_queue_depth = prometheus::BuildGauge()
-                                   .Name("regmeter_upstream_queue_depth")
-                                   .Help("Requests waiting for an upstream connection under "
-                                         "--upstream-max-connections. Sampled every second.")
-                                   .Register(metrics.registry());
+                            ResolverMetrics{&counters.resolutions_changed, &counters.resolutions_failed,
+                                            &counters.upstream_addresses, &counters.connect_failures});
   UpstreamLimiter upstream_limiter(config.upstream_max_connections, config.threads,
-                                   UpstreamGauges{&upstream_connections.Add({{"state", "active"}}),
-                                                  &upstream_connections.Add({{"state", "idle"}}),
-                                                  &upstream_queue_depth.Add({})});
+                                   UpstreamGauges{&counters.active_connections, &counters.idle_connections,
+                                                  &counters.queue_depth});
   std::vector<std::unique_ptr<Worker>> workers;
   std::uint16_t port = config.listen.port;
   try {

@@ -7,6 +7,8 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include "core/metric_process_counters.h"
+
 namespace regmeter {
 
 namespace {
@@ -18,23 +20,14 @@ PullSessionOptions pull_options(const Config& config) {
   return options;
 }
 
-prometheus::Family<prometheus::Gauge>& gauge_family(prometheus::Registry& registry, const char* name, const char* help) {
-  return prometheus::BuildGauge().Name(name).Help(help).Register(registry);
-}
-
 }  // namespace
 
 SharedMetering::SharedMetering(const Config& config, prometheus::Registry& registry)
     : tracks_pulls_(config.max_pull_sessions > 0),
       pulls_(pull_options(config)),
-      limit_family_(gauge_family(registry, "regmeter_upstream_ratelimit_limit",
-                                 "The request budget the upstream announced in its last rate-limit headers "
-                                 "(RateLimit-Limit and its variants).")),
-      remaining_family_(gauge_family(registry, "regmeter_upstream_ratelimit_remaining",
-                                     "What was left of the upstream's request budget in its last rate-limit headers.")),
-      window_family_(gauge_family(registry, "regmeter_upstream_ratelimit_window_seconds",
-                                  "The window of the upstream's request budget, in seconds, from its last "
-                                  "rate-limit headers.")) {}
+      limit_family_(build_gauge_family(families::kRateLimitLimit, registry)),
+      remaining_family_(build_gauge_family(families::kRateLimitRemaining, registry)),
+      window_family_(build_gauge_family(families::kRateLimitWindow, registry)) {}
 
 void SharedMetering::rate_limit_seen(const RateLimit& budget) {
   std::lock_guard lock(gauges_mutex_);
