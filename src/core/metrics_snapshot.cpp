@@ -1,5 +1,5 @@
-// Recording into a shard's Snapshot, and merging snapshots. Plain integer
-// arithmetic; the caller holds the shard's mutex.
+// Recording into a shard (MetricsShard, its Snapshot), and merging
+// snapshots. Plain integer arithmetic under the shard's mutex.
 #include "core/metrics_snapshot.h"
 
 #include <algorithm>
@@ -18,11 +18,13 @@ using family_detail::kNsPerSecond;
 constexpr std::uint64_t kThroughputMinBytes = std::uint64_t{1} << 20;
 
 // Most observations are small, so a linear scan usually stops at the first
-// bound.
-template <typename Value>
-std::size_t bucket_of(const FamilyDeclaration& d, Value v) {
+// bound. The declaration is a template argument so that the bounds are
+// constants in the loop, as they were when each family had its own array.
+template <const FamilyDeclaration& D, typename Value>
+std::size_t bucket_of(Value v) {
+  constexpr std::size_t kCount = D.bounds.size();
   std::size_t i = 0;
-  while (i < d.bounds.size() && v > static_cast<Value>(d.bounds[i])) ++i;
+  while (i < kCount && v > static_cast<Value>(D.bounds[i])) ++i;
   return i;
 }
 
@@ -40,9 +42,9 @@ std::int64_t nanoseconds(double seconds) {
 }
 
 // Observes a span (ns) in a seconds histogram.
-template <typename Cell>
-void observe_ns(Cell& cell, const FamilyDeclaration& d, std::int64_t ns, const ExemplarSource* source = nullptr) {
-  cell.observe(bucket_of(d, ns), static_cast<std::uint64_t>(ns), static_cast<double>(ns) / kNsPerSecond, source);
+template <const FamilyDeclaration& D, typename Cell>
+void observe_ns(Cell& cell, std::int64_t ns, const ExemplarSource* source = nullptr) {
+  cell.observe(bucket_of<D>(ns), static_cast<std::uint64_t>(ns), static_cast<double>(ns) / kNsPerSecond, source);
 }
 
 bool happened(Clock::time_point t) { return t != Clock::time_point{}; }
@@ -73,8 +75,6 @@ std::size_t series_index(Handler handler, Method method) {
 // (0, or garbage a caller should never pass) is "the client went away".
 int code_of(int status) { return status >= 100 && status <= 999 ? status : kClientClosedStatus; }
 
-bool is_upload_handler(Handler h) { return h == Handler::blob_upload || h == Handler::blob_upload_chunk; }
-
 // Bytes per second of `bytes` moved between two time points, if it is to be
 // observed: at least 1 MiB, both ends known, a positive duration.
 std::optional<double> rate_of(std::uint64_t bytes, Clock::time_point start, Clock::time_point end) {
@@ -84,17 +84,42 @@ std::optional<double> rate_of(std::uint64_t bytes, Clock::time_point start, Cloc
 }
 
 void observe_throughput(BlobThroughput& family, Direction d, double bytes_per_second, const ExemplarSource* source) {
-  family[static_cast<std::size_t>(d)].observe(bucket_of(families::kBlobThroughput, bytes_per_second), bytes_per_second,
+  family[static_cast<std::size_t>(d)].observe(bucket_of<families::kBlobThroughput>(bytes_per_second), bytes_per_second,
                                               bytes_per_second, source);
 }
 
-}  // namespace
-
-bool counts_per_repository(const Exchange& e) {
-  if (e.handler == Handler::manifest)
-    return (e.method == Method::put && e.status == 201) || (e.method == Method::get && e.status == 200);
-  return is_upload_handler(e.handler) || (e.handler == Handler::blob && e.method == Method::get);
+// Internal linkage and one caller: inlined into record(), as on the hot path
+// it always was.
+void record_repository(std::vector<RepositoryCounters>& repositories, const Exchange& e, std::uint32_t slot,
+                       const ExemplarSource* source) {
+  if (repositories.size() <= slot) repositories.resize(slot + 1);
+  auto& repo = repositories[slot];
+  if (e.handler == Handler::manifest) {
+    if (e.method == Method::put) {
+      ++repo.pushes;
+      repo.seen |= RepositoryCounters::kPush;
+      record_exemplar(repo.push_exemplar, source, 1.0);
+    } else {
+      ++repo.pulls;
+      repo.seen |= RepositoryCounters::kPull;
+      record_exemplar(repo.pull_exemplar, source, 1.0);
+    }
+  } else if (is_upload_handler(e.handler)) {
+    repo.bytes[static_cast<std::size_t>(Direction::upload)] += e.request_body_bytes;
+    repo.seen |= RepositoryCounters::kUpload;
+    record_exemplar(repo.byte_exemplars[0], source, static_cast<double>(e.request_body_bytes));
+  } else {  // blob GET
+    repo.bytes[static_cast<std::size_t>(Direction::download)] += e.response_body_bytes;
+    repo.seen |= RepositoryCounters::kDownload;
+    record_exemplar(repo.byte_exemplars[1], source, static_cast<double>(e.response_body_bytes));
+    if (e.status == 302 || e.status == 303 || e.status == 307 || e.status == 308) {
+      ++repo.redirects;
+      repo.seen |= RepositoryCounters::kRedirect;
+    }
+  }
 }
+
+}  // namespace
 
 void CodeCounters::add(const CodeCounters& other) {
   for (const auto& row : other.rows_)
@@ -126,7 +151,7 @@ void MetricsShard::Snapshot::record(const Exchange& e, std::uint32_t repository_
   requests.count(code_of(e.status), series, source);
   auto ns = nanoseconds(e.finished - e.started);
   auto seconds = static_cast<double>(ns) / kNsPerSecond;
-  auto bucket = bucket_of(families::kRequestDuration, ns);
+  auto bucket = bucket_of<families::kRequestDuration>(ns);
   get<RequestDuration>()[series].observe(bucket, static_cast<std::uint64_t>(ns), seconds, source);
   get<NativeRequestDuration>()[series].observe(bucket, static_cast<std::uint64_t>(ns), seconds, source);
   auto request_bytes = static_cast<double>(e.request_body_bytes);
@@ -134,9 +159,9 @@ void MetricsShard::Snapshot::record(const Exchange& e, std::uint32_t repository_
   get<RequestSize>()[h].observe(size_bucket(e.request_body_bytes), e.request_body_bytes, request_bytes, source);
   get<ResponseSize>()[h].observe(size_bucket(e.response_body_bytes), e.response_body_bytes, response_bytes, source);
   if (e.needed_upstream_connection)
-    observe_ns(get<UpstreamQueue>()[0], families::kUpstreamQueue, nanoseconds(e.upstream_queue_wait), source);
+    observe_ns<families::kUpstreamQueue>(get<UpstreamQueue>()[0], nanoseconds(e.upstream_queue_wait), source);
   if (happened(e.upstream_headers))
-    observe_ns(get<UpstreamHeader>()[series], families::kUpstreamHeader, nanoseconds(e.upstream_headers - e.started),
+    observe_ns<families::kUpstreamHeader>(get<UpstreamHeader>()[series], nanoseconds(e.upstream_headers - e.started),
                source);
   if (e.status == 401) get<AuthChallenges>()[h].count(source);
   metering.record(e);
@@ -151,45 +176,17 @@ void MetricsShard::Snapshot::record(const Exchange& e, std::uint32_t repository_
     if (auto rate = rate_of(e.response_body_bytes, e.response_body_start, e.finished))
       observe_throughput(get<BlobThroughput>(), Direction::download, *rate, source);
 
-  if (counts_per_repository(e)) record_repository(e, repository_slot, source);
-}
-
-void MetricsShard::Snapshot::record_repository(const Exchange& e, std::uint32_t slot, const ExemplarSource* source) {
-  if (repositories.size() <= slot) repositories.resize(slot + 1);
-  auto& repo = repositories[slot];
-  if (e.handler == Handler::manifest) {
-    if (e.method == Method::put) {
-      ++repo.pushes;
-      repo.seen |= RepositoryCounters::kPush;
-      record_exemplar(repo.push_exemplar, source, 1.0);
-    } else {
-      ++repo.pulls;
-      repo.seen |= RepositoryCounters::kPull;
-      record_exemplar(repo.pull_exemplar, source, 1.0);
-    }
-  } else if (is_upload_handler(e.handler)) {
-    repo.bytes[static_cast<std::size_t>(Direction::upload)] += e.request_body_bytes;
-    repo.seen |= RepositoryCounters::kUpload;
-    record_exemplar(repo.byte_exemplars[0], source, static_cast<double>(e.request_body_bytes));
-  } else {  // blob GET
-    repo.bytes[static_cast<std::size_t>(Direction::download)] += e.response_body_bytes;
-    repo.seen |= RepositoryCounters::kDownload;
-    record_exemplar(repo.byte_exemplars[1], source, static_cast<double>(e.response_body_bytes));
-    if (e.status == 302 || e.status == 303 || e.status == 307 || e.status == 308) {
-      ++repo.redirects;
-      repo.seen |= RepositoryCounters::kRedirect;
-    }
-  }
+  if (counts_per_repository(e)) record_repository(repositories, e, repository_slot, source);
 }
 
 void MetricsShard::Snapshot::record_connect(Clock::duration connect_time) {
-  observe_ns(get<UpstreamConnect>()[0], families::kUpstreamConnect, nanoseconds(connect_time));
+  observe_ns<families::kUpstreamConnect>(get<UpstreamConnect>()[0], nanoseconds(connect_time));
 }
 
 void MetricsShard::Snapshot::record_session(SessionOutcome outcome, double seconds, std::uint64_t bytes) {
   auto o = static_cast<std::size_t>(outcome);
   if (o >= kSessionOutcomeCount) return;
-  observe_ns(get<UploadSessionDuration>()[o], families::kUploadSessionDuration, nanoseconds(seconds));
+  observe_ns<families::kUploadSessionDuration>(get<UploadSessionDuration>()[o], nanoseconds(seconds));
   get<UploadSessionSize>()[o].observe(session_size_bucket(bytes), bytes, static_cast<double>(bytes));
 }
 
@@ -200,7 +197,7 @@ void MetricsShard::Snapshot::record_rejection(RejectReason reason) {
 void MetricsShard::Snapshot::record_pull(const EndedPull& pull) {
   auto o = static_cast<std::size_t>(pull.outcome);
   if (o >= kPullOutcomeCount) return;
-  observe_ns(get<ImagePullDuration>()[o], families::kImagePullDuration, nanoseconds(pull.seconds));
+  observe_ns<families::kImagePullDuration>(get<ImagePullDuration>()[o], nanoseconds(pull.seconds));
   get<ImagePullSize>()[o].observe(pull_size_bucket(pull.bytes), pull.bytes, static_cast<double>(pull.bytes));
 }
 
@@ -211,6 +208,58 @@ void MetricsShard::Snapshot::add(const Snapshot& other) {
   metering.add(other.metering);
   if (repositories.size() < other.repositories.size()) repositories.resize(other.repositories.size());
   for (std::size_t slot = 0; slot < other.repositories.size(); ++slot) repositories[slot].add(other.repositories[slot]);
+}
+
+// ---- MetricsShard: recording is here, beside Snapshot::record, so that it
+// inlines into the per-request call ----
+
+MetricsShard::MetricsShard() : impl_(std::make_unique<Impl>()) {}
+MetricsShard::~MetricsShard() = default;
+
+void MetricsShard::request_started(Handler handler) {
+  std::lock_guard lock(impl_->mutex);
+  ++impl_->data.get<snapshot_families::InFlight>()[static_cast<std::size_t>(handler)];
+  ++impl_->started;
+}
+
+Metrics::Activity MetricsShard::activity() const {
+  std::lock_guard lock(impl_->mutex);
+  Metrics::Activity out;
+  out.started = impl_->started;
+  for (auto n : impl_->data.get<snapshot_families::InFlight>().cells) out.in_flight += n;
+  return out;
+}
+
+void MetricsShard::request_finished(const Exchange& exchange) {
+  std::lock_guard lock(impl_->mutex);
+  std::uint32_t slot = counts_per_repository(exchange) ? impl_->repositories.slot_of(exchange.repository) : kOtherSlot;
+  ExemplarSource source{exchange.request_id, exchange.trace_id, exchange.finished_unix_ns};
+  impl_->data.record(exchange, slot, &source);
+}
+
+void MetricsShard::upstream_connected(Clock::duration connect_time) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->data.record_connect(connect_time);
+}
+
+void MetricsShard::upload_session_closed(SessionOutcome outcome, double seconds, std::uint64_t bytes) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->data.record_session(outcome, seconds, bytes);
+}
+
+void MetricsShard::connection_rejected(RejectReason reason) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->data.record_rejection(reason);
+}
+
+void MetricsShard::image_pull_ended(const EndedPull& pull) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->data.record_pull(pull);
+}
+
+void MetricsShard::merge_into(Snapshot& out) const {
+  std::lock_guard lock(impl_->mutex);
+  out.add(impl_->data);
 }
 
 }  // namespace regmeter

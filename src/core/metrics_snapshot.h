@@ -13,7 +13,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <optional>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -22,6 +22,7 @@
 #include "core/metering_counters.h"
 #include "core/metric_family_data.h"
 #include "core/metrics.h"
+#include "core/metrics_repositories.h"
 
 namespace regmeter {
 
@@ -102,9 +103,6 @@ class CodeCounters {
 
 // ---- the per-repository families ----
 
-inline constexpr std::string_view kOtherRepository = "__other__";
-inline constexpr std::uint32_t kOtherSlot = 0;  // named repositories get slots 1..N
-
 // The counters of one repository slot. `seen` has a bit per series, set by
 // the first request that counts toward it (even with 0 bytes), so series
 // appear once observed, as everywhere else.
@@ -121,23 +119,15 @@ struct RepositoryCounters {
   void add(const RepositoryCounters& other);
 };
 
-// What a scrape needs to name repository slots.
-struct RepositoryLabels {
-  bool labelled = true;
-  std::vector<std::string> names;  // slot s > 0 is names[s - 1]
-
-  // Empty when the slot has no name yet (cannot happen when the names were
-  // read after the shards were merged).
-  std::optional<std::string_view> name_of(std::size_t slot) const {
-    if (slot == kOtherSlot) return kOtherRepository;
-    if (slot - 1 < names.size()) return names[slot - 1];
-    return std::nullopt;
-  }
-};
+inline bool is_upload_handler(Handler h) { return h == Handler::blob_upload || h == Handler::blob_upload_chunk; }
 
 // Whether the exchange counts toward a per-repository family (so whether its
-// repository needs a slot at all).
-bool counts_per_repository(const Exchange& e);
+// repository needs a slot at all). Inline: asked twice per request.
+inline bool counts_per_repository(const Exchange& e) {
+  if (e.handler == Handler::manifest)
+    return (e.method == Method::put && e.status == 201) || (e.method == Method::get && e.status == 200);
+  return is_upload_handler(e.handler) || (e.handler == Handler::blob && e.method == Method::get);
+}
 
 // ---- the snapshot ----
 
@@ -169,9 +159,16 @@ struct MetricsShard::Snapshot {
 
   // The families with at least one series (core/metrics_render.cpp).
   std::vector<CollectedFamily> families(const RepositoryLabels& repository_labels) const;
+};
 
- private:
-  void record_repository(const Exchange& e, std::uint32_t slot, const ExemplarSource* source);
+// Cache-line aligned so two workers' shards never share a line.
+// A shard made on its own (not by Metrics) has a repository table of its own
+// with the default bound; Metrics points all of its shards at one table.
+struct alignas(64) MetricsShard::Impl {
+  mutable std::mutex mutex;
+  Snapshot data;
+  std::uint64_t started = 0;
+  RepositoryCache repositories{std::make_shared<RepositoryTable>(MetricsOptions{}.max_repositories)};
 };
 
 }  // namespace regmeter
