@@ -260,7 +260,7 @@ inline constexpr FamilyDeclaration kRateLimitWindow{
 }  // namespace families
 
 // Every declaration above, for tests and documentation.
-inline constexpr std::array<const FamilyDeclaration*, 32> kAllFamilies = {
+inline constexpr auto kAllFamilies = std::to_array<const FamilyDeclaration*>({
     &families::kInFlight,           &families::kRequests,
     &families::kRequestDuration,    &families::kRequestSize,
     &families::kResponseSize,       &families::kNativeRequestDuration,
@@ -277,7 +277,7 @@ inline constexpr std::array<const FamilyDeclaration*, 32> kAllFamilies = {
     &families::kUpstreamConnectFailures, &families::kUpstreamConnections,
     &families::kUpstreamQueueDepth, &families::kRateLimitLimit,
     &families::kRateLimitRemaining, &families::kRateLimitWindow,
-};
+});
 
 // Classic bucket upper bounds in the exposed unit (seconds, bytes). The
 // division of two exact integers rounds to the same double as the decimal

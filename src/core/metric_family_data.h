@@ -3,9 +3,9 @@
 // and rendering it as a prometheus-cpp MetricFamily with its extras.
 //
 // A family is an array of cells, one per combination of its label values;
-// a LabelSpace maps a cell index to those values. The cell type decides the
-// kind of series: a Buckets histogram, a CounterCell (with an exemplar), a
-// plain count, or a gauge value.
+// a label space maps a cell index to those values. The cell decides the
+// kind of series: a Histogram (Buckets sized by the declared bounds), a
+// CounterCell (with an exemplar), a plain count, or a gauge value.
 //
 // Families whose series are not a fixed array (registry_http_requests_total
 // has a row per status code seen; the per-repository families a slot per
@@ -20,6 +20,7 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -102,9 +103,13 @@ struct CounterCell {
   }
 };
 
-// A histogram cell sized by its declaration's bounds.
-template <const FamilyDeclaration& D, NativeBuckets Native = NativeBuckets::yes, typename Sum = std::uint64_t>
-using HistogramCell = Buckets<D.bounds.size(), Sum, Native>;
+// A histogram cell, sized by the family's declared bounds: Buckets<N, Sum,
+// Native> with N = the declaration's bounds.size().
+template <NativeBuckets Native = NativeBuckets::yes, typename Sum = std::uint64_t>
+struct Histogram {
+  template <std::size_t N>
+  using Cell = Buckets<N, Sum, Native>;
+};
 
 // ---- rendering helpers ----
 
@@ -174,6 +179,16 @@ struct is_buckets : std::false_type {};
 template <std::size_t N, typename Sum, NativeBuckets Native>
 struct is_buckets<Buckets<N, Sum, Native>> : std::true_type {};
 
+// A cell kind is a type (the cell itself) or a Histogram<...> (sized by N).
+template <typename Kind, std::size_t N, typename = void>
+struct CellOf {
+  using type = Kind;
+};
+template <typename Kind, std::size_t N>
+struct CellOf<Kind, N, std::void_t<typename Kind::template Cell<N>>> {
+  using type = typename Kind::template Cell<N>;
+};
+
 constexpr bool same_names(std::span<const std::string_view> a, std::span<const std::string_view> b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i)
@@ -184,12 +199,14 @@ constexpr bool same_names(std::span<const std::string_view> a, std::span<const s
 
 // ---- one declared family with a fixed set of cells ----
 
-template <const FamilyDeclaration& D, typename Space, typename Cell>
+template <const FamilyDeclaration& D, typename Space, typename CellKind>
 struct DeclaredFamily {
+  using Cell = typename family_detail::CellOf<CellKind, D.bounds.size()>::type;
   static_assert(family_detail::same_names(D.labels, Space::kNames), "label space does not match the declaration");
   static constexpr bool kHistogram = family_detail::is_buckets<Cell>::value;
   static_assert(kHistogram == (D.type == prometheus::MetricType::Histogram), "cell type does not match the type");
 
+  static constexpr const FamilyDeclaration& kDeclaration = D;
   std::array<Cell, Space::kSize> cells{};
 
   Cell& operator[](std::size_t i) { return cells[i]; }
@@ -237,6 +254,21 @@ struct DeclaredFamily {
     else
       return cell != 0;
   }
+};
+
+// The position in a std::tuple of DeclaredFamily types of the one declared
+// by D (a compile error when there is none).
+template <const FamilyDeclaration& D, typename Tuple>
+struct DeclaredIndex;
+template <const FamilyDeclaration& D, typename... Families>
+struct DeclaredIndex<D, std::tuple<Families...>> {
+  static constexpr std::size_t value = [] {
+    constexpr std::array<bool, sizeof...(Families)> matches{(&Families::kDeclaration == &D)...};
+    std::size_t i = 0;
+    while (i < matches.size() && !matches[i]) ++i;
+    return i;
+  }();
+  static_assert(value < sizeof...(Families), "no storage for this family");
 };
 
 }  // namespace regmeter

@@ -10,7 +10,6 @@
 namespace regmeter {
 namespace {
 
-using namespace snapshot_families;
 using family_detail::kNsPerSecond;
 
 // regmeter_blob_throughput_bytes_per_second is observed only for bodies of
@@ -41,10 +40,11 @@ std::int64_t nanoseconds(double seconds) {
                           : static_cast<std::int64_t>(seconds * kNsPerSecond + 0.5);
 }
 
-// Observes a span (ns) in a seconds histogram.
-template <const FamilyDeclaration& D, typename Cell>
-void observe_ns(Cell& cell, std::int64_t ns, const ExemplarSource* source = nullptr) {
-  cell.observe(bucket_of<D>(ns), static_cast<std::uint64_t>(ns), static_cast<double>(ns) / kNsPerSecond, source);
+// Observes a span (ns) in cell `i` of a seconds histogram family.
+template <typename Family>
+void observe_ns(Family& family, std::size_t i, std::int64_t ns, const ExemplarSource* source = nullptr) {
+  family[i].observe(bucket_of<Family::kDeclaration>(ns), static_cast<std::uint64_t>(ns),
+                    static_cast<double>(ns) / kNsPerSecond, source);
 }
 
 bool happened(Clock::time_point t) { return t != Clock::time_point{}; }
@@ -83,8 +83,9 @@ std::optional<double> rate_of(std::uint64_t bytes, Clock::time_point start, Cloc
   return static_cast<double>(bytes) / seconds;
 }
 
-void observe_throughput(BlobThroughput& family, Direction d, double bytes_per_second, const ExemplarSource* source) {
-  family[static_cast<std::size_t>(d)].observe(bucket_of<families::kBlobThroughput>(bytes_per_second), bytes_per_second,
+template <typename Family>
+void observe_throughput(Family& family, Direction d, double bytes_per_second, const ExemplarSource* source) {
+  family[static_cast<std::size_t>(d)].observe(bucket_of<Family::kDeclaration>(bytes_per_second), bytes_per_second,
                                               bytes_per_second, source);
 }
 
@@ -147,58 +148,59 @@ void RepositoryCounters::add(const RepositoryCounters& other) {
 void MetricsShard::Snapshot::record(const Exchange& e, std::uint32_t repository_slot, const ExemplarSource* source) {
   auto h = static_cast<std::size_t>(e.handler);
   auto series = series_index(e.handler, e.method);
-  --get<InFlight>()[h];
+  --get<families::kInFlight>()[h];
   requests.count(code_of(e.status), series, source);
   auto ns = nanoseconds(e.finished - e.started);
   auto seconds = static_cast<double>(ns) / kNsPerSecond;
   auto bucket = bucket_of<families::kRequestDuration>(ns);
-  get<RequestDuration>()[series].observe(bucket, static_cast<std::uint64_t>(ns), seconds, source);
-  get<NativeRequestDuration>()[series].observe(bucket, static_cast<std::uint64_t>(ns), seconds, source);
+  get<families::kRequestDuration>()[series].observe(bucket, static_cast<std::uint64_t>(ns), seconds, source);
+  get<families::kNativeRequestDuration>()[series].observe(bucket, static_cast<std::uint64_t>(ns), seconds, source);
   auto request_bytes = static_cast<double>(e.request_body_bytes);
   auto response_bytes = static_cast<double>(e.response_body_bytes);
-  get<RequestSize>()[h].observe(size_bucket(e.request_body_bytes), e.request_body_bytes, request_bytes, source);
-  get<ResponseSize>()[h].observe(size_bucket(e.response_body_bytes), e.response_body_bytes, response_bytes, source);
+  get<families::kRequestSize>()[h].observe(size_bucket(e.request_body_bytes), e.request_body_bytes, request_bytes,
+                                           source);
+  get<families::kResponseSize>()[h].observe(size_bucket(e.response_body_bytes), e.response_body_bytes,
+                                            response_bytes, source);
   if (e.needed_upstream_connection)
-    observe_ns<families::kUpstreamQueue>(get<UpstreamQueue>()[0], nanoseconds(e.upstream_queue_wait), source);
+    observe_ns(get<families::kUpstreamQueue>(), 0, nanoseconds(e.upstream_queue_wait), source);
   if (happened(e.upstream_headers))
-    observe_ns<families::kUpstreamHeader>(get<UpstreamHeader>()[series], nanoseconds(e.upstream_headers - e.started),
-               source);
-  if (e.status == 401) get<AuthChallenges>()[h].count(source);
+    observe_ns(get<families::kUpstreamHeader>(), series, nanoseconds(e.upstream_headers - e.started), source);
+  if (e.status == 401) get<families::kAuthChallenges>()[h].count(source);
   metering.record(e);
 
   bool upload_body = (e.handler == Handler::blob_upload_chunk && (e.method == Method::patch || e.method == Method::put)) ||
                      (e.handler == Handler::blob_upload && e.method == Method::post);
   if (upload_body)
     if (auto rate = rate_of(e.request_body_bytes, e.request_body_start, e.request_body_end))
-      observe_throughput(get<BlobThroughput>(), Direction::upload, *rate, source);
+      observe_throughput(get<families::kBlobThroughput>(), Direction::upload, *rate, source);
   bool blob_download = e.handler == Handler::blob && e.method == Method::get;
   if (blob_download && (e.status == 200 || e.status == 206))
     if (auto rate = rate_of(e.response_body_bytes, e.response_body_start, e.finished))
-      observe_throughput(get<BlobThroughput>(), Direction::download, *rate, source);
+      observe_throughput(get<families::kBlobThroughput>(), Direction::download, *rate, source);
 
   if (counts_per_repository(e)) record_repository(repositories, e, repository_slot, source);
 }
 
 void MetricsShard::Snapshot::record_connect(Clock::duration connect_time) {
-  observe_ns<families::kUpstreamConnect>(get<UpstreamConnect>()[0], nanoseconds(connect_time));
+  observe_ns(get<families::kUpstreamConnect>(), 0, nanoseconds(connect_time));
 }
 
 void MetricsShard::Snapshot::record_session(SessionOutcome outcome, double seconds, std::uint64_t bytes) {
   auto o = static_cast<std::size_t>(outcome);
   if (o >= kSessionOutcomeCount) return;
-  observe_ns<families::kUploadSessionDuration>(get<UploadSessionDuration>()[o], nanoseconds(seconds));
-  get<UploadSessionSize>()[o].observe(session_size_bucket(bytes), bytes, static_cast<double>(bytes));
+  observe_ns(get<families::kUploadSessionDuration>(), o, nanoseconds(seconds));
+  get<families::kUploadSessionSize>()[o].observe(session_size_bucket(bytes), bytes, static_cast<double>(bytes));
 }
 
 void MetricsShard::Snapshot::record_rejection(RejectReason reason) {
-  if (auto r = static_cast<std::size_t>(reason); r < kRejectReasonCount) ++get<RejectedConnections>()[r];
+  if (auto r = static_cast<std::size_t>(reason); r < kRejectReasonCount) ++get<families::kRejectedConnections>()[r];
 }
 
 void MetricsShard::Snapshot::record_pull(const EndedPull& pull) {
   auto o = static_cast<std::size_t>(pull.outcome);
   if (o >= kPullOutcomeCount) return;
-  observe_ns<families::kImagePullDuration>(get<ImagePullDuration>()[o], nanoseconds(pull.seconds));
-  get<ImagePullSize>()[o].observe(pull_size_bucket(pull.bytes), pull.bytes, static_cast<double>(pull.bytes));
+  observe_ns(get<families::kImagePullDuration>(), o, nanoseconds(pull.seconds));
+  get<families::kImagePullSize>()[o].observe(pull_size_bucket(pull.bytes), pull.bytes, static_cast<double>(pull.bytes));
 }
 
 void MetricsShard::Snapshot::add(const Snapshot& other) {
@@ -218,7 +220,7 @@ MetricsShard::~MetricsShard() = default;
 
 void MetricsShard::request_started(Handler handler) {
   std::lock_guard lock(impl_->mutex);
-  ++impl_->data.get<snapshot_families::InFlight>()[static_cast<std::size_t>(handler)];
+  ++impl_->data.get<families::kInFlight>()[static_cast<std::size_t>(handler)];
   ++impl_->started;
 }
 
@@ -226,7 +228,7 @@ Metrics::Activity MetricsShard::activity() const {
   std::lock_guard lock(impl_->mutex);
   Metrics::Activity out;
   out.started = impl_->started;
-  for (auto n : impl_->data.get<snapshot_families::InFlight>().cells) out.in_flight += n;
+  for (auto n : impl_->data.get<families::kInFlight>().cells) out.in_flight += n;
   return out;
 }
 

@@ -3,9 +3,9 @@
 // metrics (core/metrics*.cpp and their tests).
 //
 // Adding a family: its declaration in core/metric_families.h; if its series
-// are a fixed array (by handler, method, outcome, ...), a DeclaredFamily
-// alias below and a row in CellFamilies: merging and rendering follow; then
-// its record line in core/metrics_snapshot.cpp. A histogram is a Buckets
+// are a fixed array (by handler, method, outcome, ...), a row in CellFamilies
+// below: merging and rendering follow; then its record line in
+// core/metrics_snapshot.cpp. A histogram is a Buckets
 // (metric_histogram.h): it gets exemplars and native buckets without
 // further work.
 #pragma once
@@ -28,40 +28,28 @@ namespace regmeter {
 
 // ---- families with a fixed array of series ----
 
-namespace snapshot_families {
-using namespace families;
-// registry_http_* stay classic only (metric_histogram.h says why).
-using InFlight = DeclaredFamily<kInFlight, HandlerSpace, std::int64_t>;
-using RequestDuration =
-    DeclaredFamily<kRequestDuration, HandlerMethodSpace, HistogramCell<kRequestDuration, NativeBuckets::no>>;
-using RequestSize = DeclaredFamily<kRequestSize, HandlerSpace, HistogramCell<kRequestSize, NativeBuckets::no>>;
-using ResponseSize = DeclaredFamily<kResponseSize, HandlerSpace, HistogramCell<kResponseSize, NativeBuckets::no>>;
-// The twin of RequestDuration with native buckets (and the same classic
-// ones, which carry its exemplars in the protobuf exposition Prometheus 2.42
-// reads them from).
-using NativeRequestDuration =
-    DeclaredFamily<kNativeRequestDuration, HandlerMethodSpace, HistogramCell<kNativeRequestDuration>>;
-using UpstreamHeader = DeclaredFamily<kUpstreamHeader, HandlerMethodSpace, HistogramCell<kUpstreamHeader>>;
-using UpstreamConnect = DeclaredFamily<kUpstreamConnect, NoLabelSpace, HistogramCell<kUpstreamConnect>>;
-using UpstreamQueue = DeclaredFamily<kUpstreamQueue, NoLabelSpace, HistogramCell<kUpstreamQueue>>;
-using BlobThroughput =
-    DeclaredFamily<kBlobThroughput, DirectionSpace, HistogramCell<kBlobThroughput, NativeBuckets::yes, double>>;
-using UploadSessionDuration =
-    DeclaredFamily<kUploadSessionDuration, SessionOutcomeSpace, HistogramCell<kUploadSessionDuration>>;
-using UploadSessionSize = DeclaredFamily<kUploadSessionSize, SessionOutcomeSpace, HistogramCell<kUploadSessionSize>>;
-using ImagePullDuration = DeclaredFamily<kImagePullDuration, PullOutcomeSpace, HistogramCell<kImagePullDuration>>;
-using ImagePullSize = DeclaredFamily<kImagePullSize, PullOutcomeSpace, HistogramCell<kImagePullSize>>;
-using AuthChallenges = DeclaredFamily<kAuthChallenges, HandlerSpace, CounterCell>;
-using RejectedConnections = DeclaredFamily<kRejectedConnections, RejectReasonSpace, std::uint64_t>;
-}  // namespace snapshot_families
-
+// One row per family: its declaration, how a cell index maps to label
+// values, and the cell. registry_http_* stay classic only
+// (metric_histogram.h says why); regmeter_http_request_duration_seconds is
+// registry_http_request_duration_seconds' twin with native buckets (and the
+// same classic ones, which carry its exemplars in the protobuf exposition
+// Prometheus 2.42 reads them from).
 using CellFamilies = std::tuple<
-    snapshot_families::InFlight, snapshot_families::RequestDuration, snapshot_families::RequestSize,
-    snapshot_families::ResponseSize, snapshot_families::NativeRequestDuration, snapshot_families::UpstreamHeader,
-    snapshot_families::UpstreamConnect, snapshot_families::UpstreamQueue, snapshot_families::BlobThroughput,
-    snapshot_families::UploadSessionDuration, snapshot_families::UploadSessionSize,
-    snapshot_families::ImagePullDuration, snapshot_families::ImagePullSize, snapshot_families::AuthChallenges,
-    snapshot_families::RejectedConnections>;
+    DeclaredFamily<families::kInFlight, HandlerSpace, std::int64_t>,
+    DeclaredFamily<families::kRequestDuration, HandlerMethodSpace, Histogram<NativeBuckets::no>>,
+    DeclaredFamily<families::kRequestSize, HandlerSpace, Histogram<NativeBuckets::no>>,
+    DeclaredFamily<families::kResponseSize, HandlerSpace, Histogram<NativeBuckets::no>>,
+    DeclaredFamily<families::kNativeRequestDuration, HandlerMethodSpace, Histogram<>>,
+    DeclaredFamily<families::kUpstreamHeader, HandlerMethodSpace, Histogram<>>,
+    DeclaredFamily<families::kUpstreamConnect, NoLabelSpace, Histogram<>>,
+    DeclaredFamily<families::kUpstreamQueue, NoLabelSpace, Histogram<>>,
+    DeclaredFamily<families::kBlobThroughput, DirectionSpace, Histogram<NativeBuckets::yes, double>>,
+    DeclaredFamily<families::kUploadSessionDuration, SessionOutcomeSpace, Histogram<>>,
+    DeclaredFamily<families::kUploadSessionSize, SessionOutcomeSpace, Histogram<>>,
+    DeclaredFamily<families::kImagePullDuration, PullOutcomeSpace, Histogram<>>,
+    DeclaredFamily<families::kImagePullSize, PullOutcomeSpace, Histogram<>>,
+    DeclaredFamily<families::kAuthChallenges, HandlerSpace, CounterCell>,
+    DeclaredFamily<families::kRejectedConnections, RejectReasonSpace, std::uint64_t>>;
 
 // ---- registry_http_requests_total ----
 
@@ -138,13 +126,14 @@ struct MetricsShard::Snapshot {
   std::vector<RepositoryCounters> repositories;  // [slot]; grows to at most max_repositories + 1
   MeteringCounters metering;                     // error codes, client families (issue 16)
 
-  template <typename Family>
-  Family& get() {
-    return std::get<Family>(cells);
+  // The storage of a family in CellFamilies: get<families::kInFlight>().
+  template <const FamilyDeclaration& D>
+  auto& get() {
+    return std::get<DeclaredIndex<D, CellFamilies>::value>(cells);
   }
-  template <typename Family>
-  const Family& get() const {
-    return std::get<Family>(cells);
+  template <const FamilyDeclaration& D>
+  const auto& get() const {
+    return std::get<DeclaredIndex<D, CellFamilies>::value>(cells);
   }
 
   // `repository_slot` matters only when counts_per_repository(e).
