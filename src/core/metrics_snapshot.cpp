@@ -6,6 +6,10 @@
 #include <bit>
 #include <chrono>
 #include <limits>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <vector>
 
 namespace regmeter {
 namespace {
