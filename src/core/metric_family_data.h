@@ -257,13 +257,15 @@ struct DeclaredFamily {
 };
 
 // The position in a std::tuple of DeclaredFamily types of the one declared
-// by D (a compile error when there is none).
+// by D (a compile error when there is none). Matched by name, which is
+// unique: comparing the declarations' addresses is not a constant
+// expression for GCC under -fsanitize=undefined.
 template <const FamilyDeclaration& D, typename Tuple>
 struct DeclaredIndex;
 template <const FamilyDeclaration& D, typename... Families>
 struct DeclaredIndex<D, std::tuple<Families...>> {
   static constexpr std::size_t value = [] {
-    constexpr std::array<bool, sizeof...(Families)> matches{(&Families::kDeclaration == &D)...};
+    constexpr std::array<bool, sizeof...(Families)> matches{(Families::kDeclaration.name == D.name)...};
     std::size_t i = 0;
     while (i < matches.size() && !matches[i]) ++i;
     return i;
