@@ -25,6 +25,7 @@
 #include "core/ascii.h"
 #include "core/exposition_format.h"
 #include "core/metrics.h"
+#include "net/socket_address.h"
 #include "net/tls_context.h"
 
 namespace regmeter {
@@ -103,14 +104,8 @@ std::string bare_host(const std::string& host) {
 // evhttp's own bind reports a resolver failure only as a log line, so
 // resolve first to be able to say why.
 void check_resolvable(const std::string& host, std::uint16_t port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* result = nullptr;
-  int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &result);
+  int rc = for_each_tcp_address(host, port, true, [](const sockaddr*, socklen_t) {});
   if (rc != 0) throw std::runtime_error(fmt::format("metrics-listen {}: {}", address_text(host, port), gai_strerror(rc)));
-  freeaddrinfo(result);
 }
 
 // `/`: where someone who found the port lands. Static, no script or style.
@@ -283,12 +278,10 @@ AdminServer::AdminServer(event_base* base, const std::string& listen_host, std::
   }
 
   sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
-  if (getsockname(evhttp_bound_socket_get_fd(bound), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+  if (!bound_address(evhttp_bound_socket_get_fd(bound), addr))
     throw std::runtime_error(fmt::format("metrics-listen {}: getsockname: {}", address_text(host, port),
                                          std::strerror(errno)));
-  impl_->port = addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
-                                           : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  impl_->port = port_of(reinterpret_cast<const sockaddr*>(&addr));
 }
 
 AdminServer::~AdminServer() = default;

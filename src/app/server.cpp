@@ -26,6 +26,7 @@
 #include "net/upstream_resolver.h"
 #include "app/memory_trim.h"
 #include "net/metering.h"
+#include "net/socket_address.h"
 #include "net/worker.h"
 
 #include "regmeter_version.h"
@@ -101,8 +102,7 @@ std::string listen_port_shared(const Config& config, const std::vector<std::uniq
   std::vector<int> fds;
   for (const auto& worker : workers) fds.push_back(worker->listener_fd());
   sockaddr_storage bound{};
-  socklen_t length = sizeof bound;
-  if (getsockname(fds.front(), reinterpret_cast<sockaddr*>(&bound), &length) != 0) return {};
+  if (!bound_address(fds.front(), bound)) return {};
   if (foreign_listeners(reinterpret_cast<const sockaddr*>(&bound), fds) <= 0) return {};
   return "address already in use (another process started listening on this port at the same time; "
          "--reuse-port shares it on purpose)";

@@ -1,5 +1,7 @@
 #include "net/listen_guard.h"
 
+#include "net/socket_address.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
@@ -34,11 +36,6 @@ std::string address_hex(const sockaddr* address) {
     out += fmt::format("{:08X}", value);
   }
   return out;
-}
-
-std::uint16_t port_of(const sockaddr* address) {
-  if (address->sa_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(address)->sin_port);
-  return ntohs(reinterpret_cast<const sockaddr_in6*>(address)->sin6_port);
 }
 
 bool read_file(const char* path, std::string& out) {

@@ -1,5 +1,6 @@
 #include "net/upstream.h"
 
+#include "net/socket_address.h"
 #include "net/tls_stream.h"
 #include "net/upstream_limit.h"
 #include "net/upstream_resolver.h"
@@ -28,27 +29,18 @@ constexpr auto kDownFor = std::chrono::seconds(10);
 }  // namespace
 
 AddressList resolve_all(const HostPort& where, bool passive) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
-  addrinfo* found = nullptr;
-  std::string port = std::to_string(where.port);
-  int rc = getaddrinfo(where.host.c_str(), port.c_str(), &hints, &found);
-  if (rc != 0 || !found)
-    throw std::runtime_error(fmt::format("cannot resolve '{}': {}", where.host, gai_strerror(rc)));
   AddressList list;
-  for (addrinfo* entry = found; entry; entry = entry->ai_next) {
-    if (entry->ai_addrlen > sizeof(sockaddr_storage)) continue;
+  int rc = for_each_tcp_address(where.host, where.port, passive, [&](const sockaddr* found, socklen_t length) {
+    if (length > sizeof(sockaddr_storage)) return;
     UpstreamAddress address;
-    std::memcpy(&address.storage, entry->ai_addr, entry->ai_addrlen);
-    address.length = static_cast<int>(entry->ai_addrlen);
+    std::memcpy(&address.storage, found, length);
+    address.length = static_cast<int>(length);
     address.description = where.to_string();
     bool seen = false;
     for (const auto& other : list) seen = seen || same_address(other, address);
     if (!seen) list.push_back(std::move(address));
-  }
-  freeaddrinfo(found);
+  });
+  if (rc != 0) throw std::runtime_error(fmt::format("cannot resolve '{}': {}", where.host, gai_strerror(rc)));
   if (list.empty()) throw std::runtime_error(fmt::format("cannot resolve '{}': no usable address", where.host));
   return list;
 }

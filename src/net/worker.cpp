@@ -20,6 +20,7 @@
 
 #include "net/exchange.h"
 #include "net/metering.h"
+#include "net/socket_address.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/request_context.h"  // unix_now_ns
@@ -156,10 +157,9 @@ std::uint16_t Worker::listen(std::uint16_t port) {
                                          errno == EADDRINUSE ? "address already in use" : std::strerror(errno)));
   evconnlistener_set_error_cb(listener_, &Worker::on_accept_error);
   sockaddr_storage bound{};
-  socklen_t bound_length = sizeof bound;
-  getsockname(evconnlistener_get_fd(listener_), reinterpret_cast<sockaddr*>(&bound), &bound_length);
-  if (bound.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
-  return ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  if (!bound_address(evconnlistener_get_fd(listener_), bound))
+    throw std::runtime_error(fmt::format("{}: getsockname: {}", address.to_string(), std::strerror(errno)));
+  return port_of(reinterpret_cast<const sockaddr*>(&bound));
 }
 
 int Worker::listener_fd() const { return listener_ ? evconnlistener_get_fd(listener_) : -1; }
