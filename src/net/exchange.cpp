@@ -104,8 +104,15 @@ void ClientConnection::start() {
 void ClientConnection::begin_shutdown() {
   if (dead_) return;
   if (phase_ == Phase::reading_head && client_input() == 0) {
-    destroy();
-    return;
+    // Between requests on a keep-alive connection: clients open a new one
+    // for the next request, as after any keep-alive close.
+    if (answered_a_request_) {
+      destroy();
+      return;
+    }
+    // Just accepted: its first request may be on its way (a restart behind
+    // SO_REUSEPORT hands us the connections already queued on our listener).
+    arm_timer(Timer::idle, std::min(host_.config().idle_timeout_s, kFirstRequestGraceOnShutdown));
   }
   close_after_ = true;
 }
@@ -464,6 +471,7 @@ void ClientConnection::finish_exchange() {
   }
   // Ready for the next request on this keep-alive connection: the next
   // request gets a new context.
+  answered_a_request_ = true;
   spare_buffers_.take_from(*request_);
   request_.reset();
   meter_.reset();

@@ -37,6 +37,11 @@ class ConnectionTimer;
 
 class ClientConnection : private StreamHandler, private UpstreamWaiter {
  public:
+  // How long a connection that has sent nothing yet may still send its first
+  // request once the server is stopping (Go's http.Server waits 5 s for
+  // such connections; a restart should not wait that long for an idle one).
+  static constexpr double kFirstRequestGraceOnShutdown = 2.0;
+
   // `client` is the accepted connection's stream (its handler becomes this);
   // null when it could not be set up (start() then ends at once).
   ClientConnection(ConnectionHost& host, std::unique_ptr<Stream> client, std::string client_address);
@@ -45,7 +50,10 @@ class ClientConnection : private StreamHandler, private UpstreamWaiter {
   ClientConnection& operator=(const ClientConnection&) = delete;
 
   void start();
-  // The server is stopping: close now when idle, else after this exchange.
+  // The server is stopping: close now when idle between requests, else
+  // after this exchange. A connection that has not sent its first request
+  // yet gets a short grace for it (it may be in flight: closing now would
+  // reset it).
   void begin_shutdown();
 
  private:
@@ -131,6 +139,7 @@ class ClientConnection : private StreamHandler, private UpstreamWaiter {
   RequestBuffers spare_buffers_;  // the last request's strings, for the next one
   ResponseMeter meter_;  // what the response body says; its buffers are kept for the next request
   bool close_after_ = false;
+  bool answered_a_request_ = false;  // begin_shutdown: an idle keep-alive connection, not a fresh one
   bool dead_ = false;  // destroy() ran; deletion is pending
 };
 

@@ -31,6 +31,8 @@
 namespace regmeter {
 
 namespace {
+// listen(2) backlog of each thread's listener.
+constexpr int kListenBacklog = 1024;
 // One random prefix for the whole process, so ids differ across restarts
 // and replicas while threads only number their own requests.
 std::uint64_t process_request_id_prefix() {
@@ -150,7 +152,7 @@ std::uint16_t Worker::listen(std::uint16_t port) {
   // connections across them, and no thread hands sockets to another.
   listener_ = evconnlistener_new_bind(
       base_, &Worker::on_accept, this,
-      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT, 1024,
+      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT, kListenBacklog,
       reinterpret_cast<sockaddr*>(&storage), length);
   if (!listener_)
     throw std::runtime_error(fmt::format("{}: {}", address.to_string(),
@@ -207,8 +209,7 @@ void Worker::on_accept(evconnlistener*, int fd, sockaddr* address, int, void* ar
     evutil_closesocket(fd);
     return;
   }
-  auto* connection = new ClientConnection(*worker, worker->client_stream(fd), peer_ip(address));
-  worker->connections_.insert(connection);
+  worker->adopt(fd, address);
   if (worker->connections_.size() >= worker->connection_limit_ && !worker->paused_at_limit_) {
     // At the limit: further connections wait in the kernel's backlog; the
     // ones we have keep being served.
@@ -217,7 +218,24 @@ void Worker::on_accept(evconnlistener*, int fd, sockaddr* address, int, void* ar
     log_warn_limited("thread {}: {} connections (its share of --max-connections); new ones wait", worker->index_,
                      worker->connections_.size());
   }
+}
+
+void Worker::adopt(int fd, const sockaddr* peer) {
+  auto* connection = new ClientConnection(*this, client_stream(fd), peer_ip(peer));
+  connections_.insert(connection);
   connection->start();
+}
+
+void Worker::accept_queued() {
+  int listen_fd = evconnlistener_get_fd(listener_);
+  // Bounded by the listen backlog; at the connection limit they would only wait.
+  for (int taken = 0; taken < kListenBacklog && connections_.size() < connection_limit_; ++taken) {
+    sockaddr_storage peer{};
+    socklen_t length = sizeof peer;
+    int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;  // EAGAIN: nothing more queued
+    adopt(fd, reinterpret_cast<const sockaddr*>(&peer));
+  }
 }
 
 void Worker::on_accept_error(evconnlistener* listener, void* arg) {
@@ -243,6 +261,11 @@ void Worker::begin_drain() {
   if (draining_) return;
   draining_ = true;
   if (listener_) {
+    // With --reuse-port, the kernel keeps sending new connections to the
+    // other instances' listeners once ours is closed; the ones it already
+    // queued here would be reset by the close. Serve them (begin_shutdown
+    // below gives each one request).
+    accept_queued();
     evconnlistener_free(listener_);
     listener_ = nullptr;
   }

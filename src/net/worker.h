@@ -80,6 +80,11 @@ class Worker final : public ConnectionHost {
  private:
   static void on_accept(evconnlistener*, int fd, sockaddr* address, int length, void* arg);
   static void on_accept_error(evconnlistener* listener, void* arg);
+  // Serves an accepted client socket.
+  void adopt(int fd, const sockaddr* peer);
+  // Accepts what the kernel already queued on our listener (closing the
+  // listener would reset those connections).
+  void accept_queued();
   // The stream for an accepted client socket: TLS when configured.
   std::unique_ptr<Stream> client_stream(int fd);
   static void on_stop(int, short, void* arg);

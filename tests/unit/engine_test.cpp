@@ -573,5 +573,40 @@ TEST_F(EngineTest, HeaderTimeoutRejectsTheConnection) {
   EXPECT_TRUE(host_.records.empty()) << "a rejected connection is not a request";
 }
 
+// Shutdown (SIGTERM, a --reuse-port restart): a connection idle between
+// requests closes at once; one that has not sent its first request yet may
+// have it in flight, so it gets a short grace and one answer, with
+// Connection: close, instead of a reset.
+TEST_F(EngineTest, ShutdownClosesAnIdleKeepAliveConnectionAtOnce) {
+  client_->deliver("GET /v2/ HTTP/1.1\r\nHost: p\r\n\r\n");
+  connect(0);
+  upstream(0).deliver(kOkJson);
+  ASSERT_EQ(host_.records.size(), 1u);
+  EXPECT_FALSE(closed());
+  connection_->begin_shutdown();
+  EXPECT_TRUE(closed());
+}
+
+TEST_F(EngineTest, ShutdownLetsAFreshConnectionSendItsFirstRequest) {
+  connection_->begin_shutdown();
+  EXPECT_FALSE(closed()) << "a just-accepted connection was closed before its request could arrive";
+  EXPECT_DOUBLE_EQ(host_.timer_->armed_for, ClientConnection::kFirstRequestGraceOnShutdown);
+  client_->deliver("GET /v2/ HTTP/1.1\r\nHost: p\r\n\r\n");
+  connect(0);
+  upstream(0).deliver(kOkJson);
+  ASSERT_EQ(host_.records.size(), 1u);
+  EXPECT_EQ(host_.records[0].status, 200);
+  EXPECT_NE(client_log_->sent.find("\r\nConnection: close\r\n"), std::string::npos) << client_log_->sent;
+  EXPECT_TRUE(closed()) << "not closed after the one request it was given";
+}
+
+TEST_F(EngineTest, ShutdownClosesAFreshConnectionThatSendsNothing) {
+  connection_->begin_shutdown();
+  EXPECT_FALSE(closed());
+  host_.timer_->fire();
+  EXPECT_TRUE(closed());
+  EXPECT_TRUE(host_.records.empty());
+}
+
 }  // namespace
 }  // namespace regmeter
