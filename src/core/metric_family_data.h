@@ -10,7 +10,7 @@
 // Families whose series are not a fixed array (registry_http_requests_total
 // has a row per status code seen; the per-repository families a slot per
 // repository) use the same declarations and helpers, but render themselves
-// (core/metrics_render.cpp).
+// (core/metrics_dynamic_families.h).
 #pragma once
 
 #include <algorithm>

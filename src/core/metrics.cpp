@@ -11,7 +11,8 @@
 //   core/metric_families.h      every family's name, help, type, labels, bounds
 //   core/metrics_snapshot.h     a shard's storage (Snapshot) and MetricsShard::Impl
 //   core/metrics_snapshot.cpp   recording (MetricsShard) and merging
-//   core/metrics_render.cpp     a merged Snapshot as MetricFamily values
+//   core/metrics_dynamic_families.h  the families made as they are seen (codes,
+//                               repositories): storage, merging, rendering
 //   core/metrics_repositories.h the bound on the `repository` label
 //   this file                   Metrics: the shards, the scrape, the formats
 //

@@ -126,29 +126,6 @@ void record_repository(std::vector<RepositoryCounters>& repositories, const Exch
 
 }  // namespace
 
-void CodeCounters::add(const CodeCounters& other) {
-  for (const auto& row : other.rows_)
-    for (std::size_t s = 0; s < row.counts.size(); ++s) {
-      if (row.counts[s] == 0) continue;
-      Row& mine = row_of(row.code);
-      mine.counts[s] += row.counts[s];
-      keep_latest(mine.exemplars[s], row.exemplars[s]);
-    }
-}
-
-void RepositoryCounters::add(const RepositoryCounters& other) {
-  pushes += other.pushes;
-  pulls += other.pulls;
-  redirects += other.redirects;
-  keep_latest(push_exemplar, other.push_exemplar);
-  keep_latest(pull_exemplar, other.pull_exemplar);
-  for (std::size_t d = 0; d < kDirectionCount; ++d) {
-    bytes[d] += other.bytes[d];
-    keep_latest(byte_exemplars[d], other.byte_exemplars[d]);
-  }
-  seen |= other.seen;
-}
-
 void MetricsShard::Snapshot::record(const Exchange& e, std::uint32_t repository_slot, const ExemplarSource* source) {
   auto h = static_cast<std::size_t>(e.handler);
   auto series = series_index(e.handler, e.method);
@@ -266,6 +243,17 @@ void MetricsShard::image_pull_ended(const EndedPull& pull) {
 void MetricsShard::merge_into(Snapshot& out) const {
   std::lock_guard lock(impl_->mutex);
   out.add(impl_->data);
+}
+
+// Like distribution: the in-flight gauge exists for every handler from the
+// start; counter and histogram series appear once observed.
+std::vector<CollectedFamily> MetricsShard::Snapshot::families(const RepositoryLabels& repository_labels) const {
+  std::vector<CollectedFamily> out;
+  std::apply([&](const auto&... family) { (family.render(out), ...); }, cells);
+  render_requests(requests, out);
+  render_repositories(repositories, repository_labels, out);
+  metering.families(out);
+  return out;
 }
 
 }  // namespace regmeter

@@ -1,9 +1,8 @@
-// A merged Snapshot as prometheus-cpp MetricFamily values, with the
-// exemplars and native buckets of each series beside them
-// (metrics_exposition.h). Families with a fixed array of series render from
-// their declarations (DeclaredFamily::render); the two kinds whose series
-// are made as they are seen render here, one function each.
-#include "core/metrics_snapshot.h"
+// The families whose series are made as they are seen: merging shards and
+// rendering as prometheus-cpp MetricFamily values, with the exemplars of each
+// series beside them (metrics_exposition.h). Families with a fixed array of
+// series render from their declarations (DeclaredFamily::render).
+#include "core/metrics_dynamic_families.h"
 
 #include <string>
 #include <tuple>
@@ -11,9 +10,30 @@
 #include <vector>
 
 namespace regmeter {
-namespace {
 
-// registry_http_requests_total{code, handler, method}.
+void CodeCounters::add(const CodeCounters& other) {
+  for (const auto& row : other.rows_)
+    for (std::size_t s = 0; s < row.counts.size(); ++s) {
+      if (row.counts[s] == 0) continue;
+      Row& mine = row_of(row.code);
+      mine.counts[s] += row.counts[s];
+      keep_latest(mine.exemplars[s], row.exemplars[s]);
+    }
+}
+
+void RepositoryCounters::add(const RepositoryCounters& other) {
+  pushes += other.pushes;
+  pulls += other.pulls;
+  redirects += other.redirects;
+  keep_latest(push_exemplar, other.push_exemplar);
+  keep_latest(pull_exemplar, other.pull_exemplar);
+  for (std::size_t d = 0; d < kDirectionCount; ++d) {
+    bytes[d] += other.bytes[d];
+    keep_latest(byte_exemplars[d], other.byte_exemplars[d]);
+  }
+  seen |= other.seen;
+}
+
 void render_requests(const CodeCounters& requests, std::vector<CollectedFamily>& out) {
   const auto& d = families::kRequests;
   auto f = declared_family(d);
@@ -29,8 +49,6 @@ void render_requests(const CodeCounters& requests, std::vector<CollectedFamily>&
   append_family(std::move(f), out);
 }
 
-// The per-repository families. Without a repository label (--max-repositories
-// 0) everything is in the one slot, and the label is left out.
 void render_repositories(const std::vector<RepositoryCounters>& repositories, const RepositoryLabels& repository_labels,
                          std::vector<CollectedFamily>& out) {
   auto pushes = declared_family(families::kImagePushes);
@@ -63,17 +81,5 @@ void render_repositories(const std::vector<RepositoryCounters>& repositories, co
   for (auto* f : {&pushes, &pulls, &redirects, &blob_bytes}) append_family(std::move(*f), out);
 }
 
-}  // namespace
-
-// Like distribution: the in-flight gauge exists for every handler from the
-// start; counter and histogram series appear once observed.
-std::vector<CollectedFamily> MetricsShard::Snapshot::families(const RepositoryLabels& repository_labels) const {
-  std::vector<CollectedFamily> out;
-  std::apply([&](const auto&... family) { (family.render(out), ...); }, cells);
-  render_requests(requests, out);
-  render_repositories(repositories, repository_labels, out);
-  metering.families(out);
-  return out;
-}
 
 }  // namespace regmeter
