@@ -69,12 +69,16 @@ void UpstreamBudget::release() {
   }
 }
 
-UpstreamBudget::Ticket UpstreamBudget::take_local_waiter(std::size_t thread) {
+UpstreamBudget::Ticket UpstreamBudget::take_local_waiter(std::size_t thread, Clock::time_point now) {
   if (waiting_.load() == 0) return 0;
   std::lock_guard lock(mutex_);
   if (queue_.empty()) return 0;
   const Clock::time_point oldest = queue_.front().since;
-  for (auto it = queue_.begin(); it != queue_.end() && it->since - oldest <= local_slack_; ++it) {
+  // Arrived at most this long after the oldest: the slack, or (its wait x
+  // share >= the oldest's wait) all that arrived in the first 3/4 of it.
+  const Clock::duration longest_wait = now - oldest;
+  const Clock::duration gap = std::max(local_slack_, longest_wait - longest_wait / kLocalWaitShare);
+  for (auto it = queue_.begin(); it != queue_.end() && it->since - oldest <= gap; ++it) {
     if (it->thread != thread) continue;
     Ticket ticket = it->ticket;
     queue_.erase(it);

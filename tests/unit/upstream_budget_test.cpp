@@ -81,7 +81,7 @@ TEST(UpstreamBudget, LocalWaiterTakesAReusableConnectionWithinTheSlack) {
   auto t0 = UpstreamBudget::Clock::now();
   auto on_one = budget.enqueue(1, t0);
   auto on_zero_late = budget.enqueue(0, t0 + 6ms);
-  EXPECT_EQ(budget.take_local_waiter(0), 0u) << "thread 1's waiter is older by more than the slack";
+  EXPECT_EQ(budget.take_local_waiter(0, t0), 0u) << "thread 1's waiter is older by more than the slack";
   EXPECT_EQ(budget.take_local_waiter(1), on_one);
   EXPECT_EQ(budget.take_local_waiter(0), on_zero_late) << "the oldest now";
   auto on_one_again = budget.enqueue(1, t0 + 10ms);
@@ -104,6 +104,20 @@ TEST(UpstreamBudget, LocalWaiterTakesAReusableConnectionOnlyWhenOldestWithoutSla
   EXPECT_EQ(budget.in_use(), 1u) << "the connection and its slot changed hands";
   EXPECT_EQ(budget.take_local_waiter(0), on_zero);
   EXPECT_EQ(budget.take_local_waiter(0), 0u);
+  EXPECT_TRUE(woken.threads.empty());
+}
+
+TEST(UpstreamBudget, LocalWaiterKeepsTheConnectionWhileItHasWaitedAQuarterAsLong) {
+  Woken woken;
+  using namespace std::chrono_literals;
+  UpstreamBudget budget(1, 2, woken.callback(), 5ms);
+  ASSERT_TRUE(budget.try_acquire());
+  auto t0 = UpstreamBudget::Clock::now();
+  auto on_one = budget.enqueue(1, t0);
+  auto on_zero = budget.enqueue(0, t0 + 70ms);
+  EXPECT_EQ(budget.take_local_waiter(0, t0 + 80ms), 0u) << "waited 10 ms of the oldest's 80: the slot moves";
+  EXPECT_EQ(budget.take_local_waiter(0, t0 + 100ms), on_zero) << "waited 30 ms of the oldest's 100: stays";
+  EXPECT_EQ(budget.take_local_waiter(1, t0 + 100ms), on_one);
   EXPECT_TRUE(woken.threads.empty());
 }
 
