@@ -49,21 +49,28 @@ void set_armed(event* ev, bool& armed, bool want) {
     event_del(ev);
 }
 
-SocketStream::SocketStream(event_base* base, int fd, StreamHandler* handler)
-    : base_(base), fd_(fd), input_(evbuffer_new()), output_(evbuffer_new()) {
-  handler_ = handler;
+Stream::Stream(event_base* base, int fd, StreamHandler* handler, EventCallback on_readable,
+               EventCallback on_writable)
+    : fd_(fd), input_(evbuffer_new()), output_(evbuffer_new()), handler_(handler) {
   set_tcp_nodelay(fd_);
-  read_event_ = event_new(base_, fd_, EV_READ | EV_PERSIST, &SocketStream::on_read_event, this);
-  write_event_ = event_new(base_, fd_, EV_WRITE | EV_PERSIST, &SocketStream::on_write_event, this);
+  read_event_ = event_new(base, fd_, EV_READ | EV_PERSIST, on_readable, this);
+  write_event_ = event_new(base, fd_, EV_WRITE | EV_PERSIST, on_writable, this);
 }
 
-SocketStream::~SocketStream() {
-  event_free(read_event_);
-  event_free(write_event_);
+Stream::Stream(StreamHandler* handler)
+    : fd_(-1), input_(evbuffer_new()), output_(evbuffer_new()), handler_(handler) {}
+
+Stream::~Stream() {
+  // event_free also drops an activation still queued for this stream.
+  if (read_event_) event_free(read_event_);
+  if (write_event_) event_free(write_event_);
   evbuffer_free(input_);
   evbuffer_free(output_);
   if (fd_ >= 0) ::close(fd_);
 }
+
+SocketStream::SocketStream(event_base* base, int fd, StreamHandler* handler)
+    : Stream(base, fd, handler, &SocketStream::on_read_event, &SocketStream::on_write_event) {}
 
 std::unique_ptr<Stream> SocketStream::connect_to(event_base* base, const sockaddr* address, int address_length,
                            StreamHandler* handler, std::string& error) {
@@ -81,8 +88,12 @@ void SocketStream::set_reading(bool enabled) {
   set_armed(read_event_, reading_, enabled);
 }
 
-void SocketStream::on_read_event(int, short, void* arg) { static_cast<SocketStream*>(arg)->handle_read(); }
-void SocketStream::on_write_event(int, short, void* arg) { static_cast<SocketStream*>(arg)->handle_write(); }
+void SocketStream::on_read_event(int, short, void* arg) {
+  static_cast<SocketStream*>(static_cast<Stream*>(arg))->handle_read();
+}
+void SocketStream::on_write_event(int, short, void* arg) {
+  static_cast<SocketStream*>(static_cast<Stream*>(arg))->handle_write();
+}
 
 void Stream::release_idle_buffers() {
   // A read that found nothing leaves its reserved chain in input(), empty.

@@ -53,12 +53,12 @@ class StreamHandler {
 // in and out of input()/output() and never touch the socket.
 class Stream {
  public:
-  virtual ~Stream() = default;
+  virtual ~Stream();
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
-  virtual evbuffer* input() const = 0;
-  virtual evbuffer* output() const = 0;
+  evbuffer* input() const { return input_; }
+  evbuffer* output() const { return output_; }
   bool peer_closed() const { return peer_closed_; }
   bool failed() const { return failed_; }
   bool reading() const { return reading_; }
@@ -68,7 +68,7 @@ class Stream {
   void set_handler(StreamHandler* handler) { handler_ = handler; }
   virtual void set_reading(bool enabled) = 0;
   // on_stream_drained fires when a write leaves output() at or below this.
-  virtual void set_low_watermark(std::size_t bytes) = 0;
+  void set_low_watermark(std::size_t bytes) { low_watermark_ = bytes; }
 
   // Starts writing output(). Never calls the handler (callers may be inside
   // a handler); returns false when the connection failed.
@@ -86,7 +86,22 @@ class Stream {
   virtual bool handshake_failed() const { return false; }
 
  protected:
-  Stream() = default;
+  using EventCallback = void (*)(int fd, short what, void* stream);
+  // Takes ownership of the non-blocking socket `fd`: sets TCP_NODELAY and
+  // makes both byte queues and the two persistent socket events (not armed
+  // yet), whose callbacks get this Stream* as their argument. The
+  // destructor frees them and closes the socket, after the derived one.
+  Stream(event_base* base, int fd, StreamHandler* handler, EventCallback on_readable, EventCallback on_writable);
+  // Byte queues only, no socket or events: a stream whose bytes come from
+  // elsewhere (the engine tests' FakeStream).
+  explicit Stream(StreamHandler* handler);
+
+  int fd_;
+  evbuffer* input_;
+  evbuffer* output_;
+  event* read_event_ = nullptr;
+  event* write_event_ = nullptr;
+  std::size_t low_watermark_ = 0;
   StreamHandler* handler_ = nullptr;
   bool peer_closed_ = false;
   bool failed_ = false;
@@ -98,7 +113,6 @@ class SocketStream final : public Stream {
  public:
   // Takes ownership of a non-blocking socket.
   SocketStream(event_base* base, int fd, StreamHandler* handler);
-  ~SocketStream() override;
 
   // Creates a non-blocking socket and starts connecting; the outcome arrives
   // as on_stream_connected or on_stream_error. Returns nullptr (and fills
@@ -106,10 +120,7 @@ class SocketStream final : public Stream {
   static std::unique_ptr<Stream> connect_to(event_base* base, const sockaddr* address, int address_length,
                                             StreamHandler* handler, std::string& error);
 
-  evbuffer* input() const override { return input_; }
-  evbuffer* output() const override { return output_; }
   void set_reading(bool enabled) override;
-  void set_low_watermark(std::size_t bytes) override { low_watermark_ = bytes; }
   bool flush() override;
   bool idle_and_alive() override;
   void shutdown_write() override;
@@ -123,15 +134,8 @@ class SocketStream final : public Stream {
   void handle_write();
   void update_write_interest();
 
-  event_base* base_;
-  int fd_;
-  evbuffer* input_;
-  evbuffer* output_;
-  event* read_event_ = nullptr;
-  event* write_event_ = nullptr;
   bool writing_ = false;
   bool connecting_ = false;
-  std::size_t low_watermark_ = 0;
 };
 
 }  // namespace regmeter

@@ -102,23 +102,12 @@ Outcome classify(SSL* ssl, int rc, int saved_errno, std::string& error) {
 }  // namespace
 
 TlsStream::TlsStream(event_base* base, int fd, SSL* ssl, Phase phase, StreamHandler* handler)
-    : fd_(fd), ssl_(ssl), input_(evbuffer_new()), output_(evbuffer_new()), phase_(phase) {
-  handler_ = handler;
-  set_tcp_nodelay(fd_);
+    : Stream(base, fd, handler, &TlsStream::on_read_event, &TlsStream::on_write_event), ssl_(ssl), phase_(phase) {
   tune_ssl(ssl_);
-  read_event_ = event_new(base, fd_, EV_READ | EV_PERSIST, &TlsStream::on_read_event, this);
-  write_event_ = event_new(base, fd_, EV_WRITE | EV_PERSIST, &TlsStream::on_write_event, this);
 }
 
-TlsStream::~TlsStream() {
-  // event_free also drops an activation still queued for this stream.
-  event_free(read_event_);
-  event_free(write_event_);
-  SSL_free(ssl_);
-  evbuffer_free(input_);
-  evbuffer_free(output_);
-  ::close(fd_);
-}
+// Before Stream's destructor closes the socket (SSL_set_fd's BIO does not).
+TlsStream::~TlsStream() { SSL_free(ssl_); }
 
 std::unique_ptr<Stream> TlsStream::accept(event_base* base, int fd, SSL_CTX* context, StreamHandler* handler) {
   SSL* ssl = SSL_new(context);
@@ -165,8 +154,12 @@ std::unique_ptr<Stream> TlsStream::connect_to(event_base* base, const sockaddr* 
   return stream;
 }
 
-void TlsStream::on_read_event(int, short, void* arg) { static_cast<TlsStream*>(arg)->handle_readable(); }
-void TlsStream::on_write_event(int, short, void* arg) { static_cast<TlsStream*>(arg)->handle_writable(); }
+void TlsStream::on_read_event(int, short, void* arg) {
+  static_cast<TlsStream*>(static_cast<Stream*>(arg))->handle_readable();
+}
+void TlsStream::on_write_event(int, short, void* arg) {
+  static_cast<TlsStream*>(static_cast<Stream*>(arg))->handle_writable();
+}
 
 // Arms the socket events for what each side is blocked on. A read blocked on
 // WANT_WRITE waits for writability and a write blocked on WANT_READ for

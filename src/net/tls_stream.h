@@ -37,10 +37,7 @@ class TlsStream final : public Stream {
                                             TlsSessionCache* sessions = nullptr);
   ~TlsStream() override;
 
-  evbuffer* input() const override { return input_; }
-  evbuffer* output() const override { return output_; }
   void set_reading(bool enabled) override;
-  void set_low_watermark(std::size_t bytes) override { low_watermark_ = bytes; }
   bool flush() override;
   bool idle_and_alive() override;
   void shutdown_write() override;
@@ -71,12 +68,7 @@ class TlsStream final : public Stream {
   void update_events();
   void fail(const std::string& what);
 
-  int fd_;
   SSL* ssl_;
-  evbuffer* input_;
-  evbuffer* output_;
-  event* read_event_ = nullptr;
-  event* write_event_ = nullptr;
   Phase phase_;
   Wait handshake_wait_ = Wait::nothing;
   Wait read_wait_ = Wait::nothing;   // SSL_read's last WANT_* (key update, post-handshake messages)
@@ -86,7 +78,6 @@ class TlsStream final : public Stream {
   bool handshake_done_ = false;
   bool handshake_failed_ = false;
   bool screen_first_bytes_ = false;  // server side, until the first bytes have been looked at
-  std::size_t low_watermark_ = 0;
   std::string error_;  // why write_output() failed
 };
 

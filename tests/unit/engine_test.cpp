@@ -41,19 +41,10 @@ struct StreamLog {
 class FakeStream final : public Stream {
  public:
   explicit FakeStream(std::shared_ptr<StreamLog> log, StreamHandler* handler = nullptr)
-      : log_(std::move(log)), input_(evbuffer_new()), output_(evbuffer_new()) {
-    handler_ = handler;
-  }
-  ~FakeStream() override {
-    log_->destroyed = true;
-    evbuffer_free(input_);
-    evbuffer_free(output_);
-  }
+      : Stream(handler), log_(std::move(log)) {}
+  ~FakeStream() override { log_->destroyed = true; }
 
-  evbuffer* input() const override { return input_; }
-  evbuffer* output() const override { return output_; }
   void set_reading(bool enabled) override { reading_ = enabled; }
-  void set_low_watermark(std::size_t bytes) override { low_watermark_ = bytes; }
   // Like a socket with room to spare, unless held: everything written goes out.
   bool flush() override {
     if (write_fails) return false;
@@ -97,9 +88,6 @@ class FakeStream final : public Stream {
   }
 
   std::shared_ptr<StreamLog> log_;
-  evbuffer* input_;
-  evbuffer* output_;
-  std::size_t low_watermark_ = 0;
 };
 
 // Upstream connections: dialled ones connect when the test says so; given
