@@ -82,13 +82,13 @@ TEST(UpstreamBudget, LocalWaiterTakesAReusableConnectionWithinTheSlack) {
   auto on_one = budget.enqueue(1, t0);
   auto on_zero_late = budget.enqueue(0, t0 + 6ms);
   EXPECT_EQ(budget.take_local_waiter(0, t0), 0u) << "thread 1's waiter is older by more than the slack";
-  EXPECT_EQ(budget.take_local_waiter(1), on_one);
-  EXPECT_EQ(budget.take_local_waiter(0), on_zero_late) << "the oldest now";
+  EXPECT_EQ(budget.take_local_waiter(1, t0 + 6ms), on_one);
+  EXPECT_EQ(budget.take_local_waiter(0, t0 + 6ms), on_zero_late) << "the oldest now";
   auto on_one_again = budget.enqueue(1, t0 + 10ms);
   auto on_zero = budget.enqueue(0, t0 + 12ms);
-  EXPECT_EQ(budget.take_local_waiter(0), on_zero) << "2 ms after the oldest: within the slack, no churn";
-  EXPECT_EQ(budget.take_local_waiter(1), on_one_again);
-  EXPECT_EQ(budget.take_local_waiter(1), 0u);
+  EXPECT_EQ(budget.take_local_waiter(0, t0 + 12ms), on_zero) << "2 ms after the oldest: within the slack, no churn";
+  EXPECT_EQ(budget.take_local_waiter(1, t0 + 12ms), on_one_again);
+  EXPECT_EQ(budget.take_local_waiter(1, t0 + 12ms), 0u);
   EXPECT_TRUE(woken.threads.empty());
 }
 
@@ -98,12 +98,13 @@ TEST(UpstreamBudget, LocalWaiterTakesAReusableConnectionOnlyWhenOldestWithoutSla
   ASSERT_TRUE(budget.try_acquire());
   auto t0 = UpstreamBudget::Clock::now();
   auto on_one = budget.enqueue(1, t0);
-  auto on_zero = budget.enqueue(0, t0 + std::chrono::microseconds(1));
-  EXPECT_EQ(budget.take_local_waiter(0), 0u) << "thread 1's waiter is older";
-  EXPECT_EQ(budget.take_local_waiter(1), on_one);
+  auto now = t0 + std::chrono::microseconds(1);  // given, not read: a slow run must not widen the share
+  auto on_zero = budget.enqueue(0, now);
+  EXPECT_EQ(budget.take_local_waiter(0, now), 0u) << "thread 1's waiter is older";
+  EXPECT_EQ(budget.take_local_waiter(1, now), on_one);
   EXPECT_EQ(budget.in_use(), 1u) << "the connection and its slot changed hands";
-  EXPECT_EQ(budget.take_local_waiter(0), on_zero);
-  EXPECT_EQ(budget.take_local_waiter(0), 0u);
+  EXPECT_EQ(budget.take_local_waiter(0, now), on_zero);
+  EXPECT_EQ(budget.take_local_waiter(0, now), 0u);
   EXPECT_TRUE(woken.threads.empty());
 }
 
